@@ -1,0 +1,37 @@
+/* report.h - the results as a markdown table (what load-test write-ups show: stage, VUs,
+ * RPS, p50, p95, p99, error rate) with per-stage details below it, and as JSON with every
+ * figure. Also computes the value a threshold compares. */
+#ifndef KB_REPORT_H
+#define KB_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "stats.h"
+#include "threshold.h"
+
+typedef struct {
+    const kb_config_t *cfg;          /**< the run's configuration */
+    const char *url;                 /**< the target as given */
+    const char *scenario_path;       /**< NULL when the request came from the command line */
+    const kb_stats_t *stages;        /**< cfg->nstages merged results */
+    const kb_stats_t *total;         /**< every stage merged */
+    const kb_threshold_t *thresholds; /**< the --threshold expressions */
+    const double *values;            /**< the measured value of each threshold's metric */
+    const bool *passed;              /**< whether each threshold held */
+    size_t nthresholds;              /**< how many */
+    bool interrupted;                /**< the run was stopped early by a signal */
+} kb_report_t;
+
+/** The value of t's metric in s (ns for latencies, a fraction for errors/late, req/s). */
+double kb_report_metric(const kb_stats_t *s, const kb_threshold_t *t);
+
+/** Writes the markdown table, per-stage details and threshold verdicts to f. */
+void kb_report_table(FILE *f, const kb_report_t *r);
+
+/** Writes the JSON document to f. Returns 0 or -EIO when writing failed. */
+int kb_report_json(FILE *f, const kb_report_t *r);
+
+#endif

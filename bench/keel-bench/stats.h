@@ -1,0 +1,56 @@
+/* stats.h - what one stage of a run measured: latencies, counts, the error breakdown.
+ * Each worker thread fills its own; they are merged once the threads have ended. */
+#ifndef KB_STATS_H
+#define KB_STATS_H
+
+#include <stdint.h>
+
+#include "hist.h"
+
+typedef enum {
+    KB_ERR_CONNECT,  /**< the connection could not be established */
+    KB_ERR_WRITE,    /**< sending the request failed */
+    KB_ERR_READ,     /**< the connection failed or closed before the response was complete */
+    KB_ERR_PROTOCOL, /**< the response was not valid HTTP/1.x */
+    KB_ERR_TIMEOUT,  /**< no complete response within --timeout */
+    KB_ERR_KINDS,
+} kb_err_kind_t;
+
+/** Names of the error kinds as used in the report and the JSON ("connect", ...). */
+extern const char *const kb_err_names[KB_ERR_KINDS];
+
+typedef struct {
+    kb_hist_t hist;                  /**< latency (ns) of every complete response, any status */
+    uint64_t sent;                   /**< requests begun (connect or send started) */
+    uint64_t responses;              /**< complete responses, any status */
+    uint64_t errors[KB_ERR_KINDS];   /**< requests that got no complete response, by cause */
+    uint64_t status[600];            /**< responses by status code (100..599) */
+    uint64_t bytes_rx;               /**< bytes received */
+    uint64_t bytes_tx;               /**< bytes sent */
+    uint64_t scheduled;              /**< open model: requests whose intended time fell in the stage */
+    uint64_t late;                   /**< open model: sent 1 ms or more after their intended time */
+    uint64_t dropped;                /**< open model: scheduled but never sent (no free connection) */
+    uint64_t max_lag_ns;             /**< open model: largest send delay behind schedule */
+    uint64_t start_ns;               /**< stage start (monotonic clock) */
+    uint64_t end_ns;                 /**< when the stage's last request finished, capped at the stage's end */
+} kb_stats_t;
+
+/** Empties s. */
+void kb_stats_init(kb_stats_t *s);
+
+/** Adds src into dst; the window becomes the union of both. */
+void kb_stats_merge(kb_stats_t *dst, const kb_stats_t *src);
+
+/** Responses with status >= 400. */
+uint64_t kb_stats_http_errors(const kb_stats_t *s);
+
+/** Requests that finished (a response, or a transport error). */
+uint64_t kb_stats_finished(const kb_stats_t *s);
+
+/** Failed requests (transport errors plus status >= 400) / finished; 0 when none finished. */
+double kb_stats_error_rate(const kb_stats_t *s);
+
+/** Seconds the stage's window spans (at least 1 ms). */
+double kb_stats_seconds(const kb_stats_t *s);
+
+#endif

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# pg.sh - keel's private PostgreSQL 15 cluster for development, tests and benchmarks.
+#
+#   scripts/pg.sh start          start the cluster (initdb on first use); no-op when running
+#   scripts/pg.sh stop           stop it (fast shutdown); no-op when stopped
+#   scripts/pg.sh status         exit 0 when running, 3 when not
+#   scripts/pg.sh url            print DATABASE_URL for the bounties database (stdout)
+#   scripts/pg.sh psql [args]    psql against the cluster (database bounties once loaded)
+#   scripts/pg.sh load           create database bounties and load examples/bounties once
+#   scripts/pg.sh reset          drop database bounties and load it again
+#
+# Where: <repo>/.pg (gitignored): data/, sock/ (unix socket), postgres.log. When run as
+# root, initdb refuses to run, so the cluster belongs to an unprivileged system user `keel`
+# (created here once) and every server-side command runs as that user. That user must be
+# able to traverse every parent of the repo; when it cannot (a repo under /root, say), the
+# cluster lives in /var/tmp/keel-pg-<hash of the repo path> instead, and this script says so.
+#
+# Network: listens on 127.0.0.1 only, port $KEEL_PG_PORT (default 54329); trust auth for
+# local connections, role `keel` (superuser). Only ever a private dev/test cluster.
+#
+# Messages go to stderr; only `url` (and psql's own output) write to stdout.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+pgbin=/usr/lib/postgresql/15/bin
+port=${KEEL_PG_PORT:-54329}
+db=bounties
+role=keel
+example="$root/examples/bounties"
+
+say() { echo "pg.sh: $*" >&2; }
+die() { echo "pg.sh: error: $*" >&2; exit 1; }
+
+[ -x "$pgbin/postgres" ] || die "PostgreSQL 15 not found in $pgbin (run scripts/setup.sh)"
+
+# --- who runs the server --------------------------------------------------------------
+as_owner=()
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id -u "$role" >/dev/null 2>&1; then
+    # A concurrent pg.sh may have created it in the meantime: only the final check counts.
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      --user-group "$role" >/dev/null 2>&1 || true
+    id -u "$role" >/dev/null 2>&1 || die "could not create system user '$role'"
+  fi
+  as_owner=(runuser -u "$role" --)
+fi
+run_owner() { "${as_owner[@]}" "$@"; }
+
+# --- where the cluster lives ----------------------------------------------------------
+# The repo path is fine when the server's user can reach it; otherwise use /var/tmp.
+dir="$root/.pg"
+if [ ${#as_owner[@]} -gt 0 ] && ! run_owner test -x "$root" 2>/dev/null; then
+  hash=$(printf '%s' "$root" | sha256sum | cut -c1-12)
+  dir="/var/tmp/keel-pg-$hash"
+  note_dir="cluster in $dir: user '$role' cannot traverse to $root"
+fi
+# unix socket paths are limited to 107 bytes
+if [ ${#dir} -gt 80 ]; then
+  hash=$(printf '%s' "$root" | sha256sum | cut -c1-12)
+  dir="/var/tmp/keel-pg-$hash"
+  note_dir="cluster in $dir: $root is too long for a unix socket path"
+fi
+data="$dir/data"
+sock="$dir/sock"
+log="$dir/postgres.log"
+
+mkdir -p "$dir"
+if [ ${#as_owner[@]} -gt 0 ]; then
+  # Only the cluster dir changes hands; the repo's own permissions are left alone.
+  chown "$role:" "$dir"
+fi
+chmod 700 "$dir"
+mkdir_owner() { run_owner mkdir -p "$@"; }
+
+# Serialise concurrent invocations (parallel tests calling start/load).
+exec 9>>"$dir/lock"
+if [ ${#as_owner[@]} -gt 0 ]; then chown "$role:" "$dir/lock"; fi
+flock -w 600 9 || die "timed out waiting for another pg.sh on $dir/lock"
+
+# --- helpers --------------------------------------------------------------------------
+running() { [ -f "$data/PG_VERSION" ] && run_owner "$pgbin/pg_ctl" status -D "$data" >/dev/null 2>&1; }
+
+# The port of the running server (line 4 of postmaster.pid), else the configured one.
+live_port() {
+  local p=""
+  if running && [ -r "$data/postmaster.pid" ]; then p=$(sed -n 4p "$data/postmaster.pid" 2>/dev/null || true); fi
+  echo "${p:-$port}"
+}
+
+client() {
+  # Clients run as the caller and connect over TCP: the role is `keel` either way.
+  PGHOST=127.0.0.1 PGPORT=$(live_port) PGUSER=$role PGCONNECT_TIMEOUT=5 "$@"
+}
+
+write_conf() {
+  # Rewritten on every start so that edits here and KEEL_PG_PORT take effect.
+  run_owner tee "$data/keel.conf" >/dev/null <<EOF
+# Written by scripts/pg.sh on every start; edit the script, not this file.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$sock'
+max_connections = 200
+shared_buffers = 256MB
+work_mem = 16MB
+maintenance_work_mem = 256MB
+# Durability is traded for speed: this cluster only ever holds data that
+# examples/bounties/seed.sql regenerates (scripts/pg.sh reset). A crash may corrupt it;
+# delete $dir and start again. Never copy these settings to a real database.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+# No replication here: wal_level=minimal lets the seed (tables created in the same
+# transaction as their rows) skip WAL.
+wal_level = minimal
+max_wal_senders = 0
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+# Route statements are small OLTP queries; JIT compilation only adds latency.
+jit = off
+timezone = 'UTC'
+log_timezone = 'UTC'
+# A later issue counts queries through pg_stat_statements.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 5000
+pg_stat_statements.track = all
+EOF
+}
+
+do_init() {
+  [ -f "$data/PG_VERSION" ] && return 0
+  [ -n "${note_dir:-}" ] && say "$note_dir"
+  say "initdb in $data"
+  rm -rf "$data"
+  mkdir_owner "$sock"
+  if ! run_owner "$pgbin/initdb" -D "$data" -U "$role" --auth=trust --encoding=UTF8 \
+      --locale=C.UTF-8 >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    die "initdb failed (log above)"
+  fi
+  echo "include_if_exists = 'keel.conf'" | run_owner tee -a "$data/postgresql.conf" >/dev/null
+}
+
+do_start() {
+  do_init
+  if running; then return 0; fi
+  mkdir_owner "$sock"
+  write_conf
+  say "starting on 127.0.0.1:$port (log $log)"
+  if ! run_owner "$pgbin/pg_ctl" start -D "$data" -l "$log" -w -t 60 >/dev/null 2>&1; then
+    tail -n 20 "$log" >&2 2>/dev/null || true
+    die "postgres did not start within 60 s (log above)"
+  fi
+  # pg_ctl -w returns once the server accepts connections; check the TCP side as well.
+  local i
+  for i in $(seq 1 50); do
+    if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1; then return 0; fi
+    sleep 0.2
+  done
+  die "postgres started but 127.0.0.1:$port does not answer"
+}
+
+do_stop() {
+  if ! running; then say "not running"; return 0; fi
+  say "stopping"
+  run_owner "$pgbin/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null 2>&1 \
+    || die "postgres did not stop within 60 s (see $log)"
+}
+
+# The content hash of what `load` loads: a changed schema or seed reloads on the next load.
+seed_hash() { cat "$example/schema.sql" "$example/seed.sql" | sha256sum | cut -c1-16; }
+
+loaded_hash() {
+  client "$pgbin/psql" -X -qAt -d postgres -c \
+    "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = '$db'" 2>/dev/null
+}
+
+do_load() {
+  local force=${1:-0} want have t0 t1
+  [ -f "$example/schema.sql" ] && [ -f "$example/seed.sql" ] || die "missing $example/schema.sql or seed.sql"
+  do_start
+  want="keel-seed $(seed_hash)"
+  have=$(loaded_hash) || die "cannot query the cluster"
+  if [ "$force" = 0 ] && [ "$have" = "$want" ]; then
+    say "database $db already loaded"
+    return 0
+  fi
+  if [ -n "$have" ] && [ "$force" = 0 ]; then say "database $db is stale or incomplete; reloading"; fi
+  t0=$(date +%s.%N)
+  client "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null \
+    || die "could not create database $db"
+  # One transaction: tables are created and filled in it, so wal_level=minimal skips WAL,
+  # and a failed load leaves no marker (the next load starts over). schema.sql runs in two
+  # halves around the seed: everything after its '-- keel:after-seed' line (foreign keys,
+  # secondary indexes) is cheaper to build once over the loaded rows.
+  say "loading $example/{schema,seed}.sql into $db"
+  if ! {
+      echo '\set ON_ERROR_STOP 1'
+      echo 'BEGIN;'
+      sed '/^-- keel:after-seed/,$d' "$example/schema.sql"
+      cat "$example/seed.sql"
+      sed -n '/^-- keel:after-seed/,$p' "$example/schema.sql"
+      echo "COMMENT ON DATABASE $db IS '$want';"
+      echo 'COMMIT;'
+    } | client "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null; then
+    die "loading $db failed (messages above)"
+  fi
+  # Outside the transaction: VACUUM sets the visibility map (index-only scans) and ANALYZE
+  # gives the planner statistics.
+  client "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" -c "VACUUM (ANALYZE)" >/dev/null \
+    || die "VACUUM ANALYZE failed"
+  t1=$(date +%s.%N)
+  say "loaded $db in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  start) do_start ;;
+  stop) do_stop ;;
+  status)
+    if running; then say "running on 127.0.0.1:$(live_port), data $data"; exit 0; fi
+    say "not running (data $data)"; exit 3 ;;
+  url) echo "postgresql://$role@127.0.0.1:$(live_port)/$db" ;;
+  psql)
+    running || die "not running (scripts/pg.sh start)"
+    dbname=postgres
+    if [ -n "$(loaded_hash)" ]; then dbname=$db; fi
+    exec 9>&-
+    PGDATABASE=$dbname client "$pgbin/psql" -X "$@" ;;
+  load) do_load 0 ;;
+  reset) do_load 1 ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    [ -z "$cmd" ] && exit 2
+    die "unknown command '$cmd'" ;;
+esac

@@ -1,0 +1,41 @@
+/* app_shard.h - what keel keeps per shard above the runtime: settings, limits, the open
+ * HTTP connections (for draining), the cached Date header and counters. Touched only by
+ * the shard's own thread. */
+#ifndef KL_APP_SHARD_H
+#define KL_APP_SHARD_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "app/config.h"
+#include "core/list.h"
+#include "core/shard.h"
+#include "proto/http1.h"
+
+typedef struct {
+    uint64_t requests;        /**< requests answered */
+    uint64_t status_class[6]; /**< responses by status class (index 1..5) */
+    uint64_t parse_errors;    /**< requests rejected by the parser */
+    uint64_t timeouts;        /**< connections closed by a deadline */
+} kl_app_stats_t;
+
+typedef struct {
+    kl_shard_t *shard;        /**< the runtime shard this state belongs to */
+    const kl_config_t *cfg;   /**< process-wide settings (read-only) */
+    kl_http1_limits_t limits; /**< parser limits from cfg */
+    kl_list_t conns;          /**< every open HTTP connection */
+    kl_http1_header_t *hdrs;  /**< scratch for the parser: cfg->max_headers fields */
+    char date[40];            /**< "Date: <IMF-fixdate>\r\n", refreshed once a second */
+    size_t date_len;
+    time_t date_sec;
+    uint64_t next_req_id;     /**< per-shard counter for generated request ids */
+    char id_prefix[32];       /**< "<start time>-<pid>-<shard>-": makes generated ids unique */
+    kl_app_stats_t stats;
+    char *log;                /**< access-log lines not yet written */
+    size_t log_len, log_cap;
+} kl_app_shard_t;
+
+/** Refreshes the cached Date header when the wall-clock second changed. */
+void kl_app_shard_tick_date(kl_app_shard_t *as);
+
+#endif

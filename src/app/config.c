@@ -1,0 +1,186 @@
+#include "app/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+typedef enum { T_STR, T_INT, T_DURATION, T_SIZE, T_BOOL } kind_t;
+
+typedef struct {
+    const char *flag;
+    const char *env;
+    kind_t kind;
+    size_t off;
+    const char *def;
+    int64_t min, max;
+    const char *help;
+} opt_t;
+
+#define O(f) offsetof(kl_config_t, f)
+static const opt_t opts[] = {
+    {"listen", "KEEL_LISTEN", T_STR, O(listen), "127.0.0.1", 0, 0, "address to listen on (0.0.0.0 for all)"},
+    {"port", "PORT", T_INT, O(port), "8080", 1, 65535, "TCP port"},
+    {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one pinned per CPU; 0 = number of CPUs"},
+    {"max-conns", "KEEL_MAX_CONNS", T_INT, O(max_conns), "65536", 1, 1 << 24, "open connections per shard"},
+    {"header-timeout", "KEEL_HEADER_TIMEOUT", T_DURATION, O(header_timeout_ms), "10s", 1, 86400000, "a request head must arrive within this (slowloris)"},
+    {"body-timeout", "KEEL_BODY_TIMEOUT", T_DURATION, O(body_timeout_ms), "30s", 1, 86400000, "longest pause while a request body arrives"},
+    {"keepalive-timeout", "KEEL_KEEPALIVE_TIMEOUT", T_DURATION, O(keepalive_ms), "75s", 1, 86400000, "idle keep-alive connections are closed after this"},
+    {"shutdown-timeout", "KEEL_SHUTDOWN_TIMEOUT", T_DURATION, O(shutdown_ms), "10s", 0, 3600000, "SIGTERM/SIGINT: in-flight work must finish within this"},
+    {"max-request-line", "KEEL_MAX_REQUEST_LINE", T_SIZE, O(max_request_line), "8k", 64, 1 << 20, "longest request line (414 beyond)"},
+    {"max-header-size", "KEEL_MAX_HEADER_SIZE", T_SIZE, O(max_head), "16k", 256, 1 << 20, "largest request head (431 beyond)"},
+    {"max-headers", "KEEL_MAX_HEADERS", T_INT, O(max_headers), "100", 1, 1000, "most header fields in a request (431 beyond)"},
+    {"max-body", "KEEL_MAX_BODY", T_SIZE, O(max_body), "1m", 0, 1ll << 32, "largest request body (413 beyond)"},
+    {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "256k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
+    {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},
+    {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "16k", 1024, 1 << 20, "bytes per receive buffer"},
+    {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one JSON line per request to stdout"},
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int parse_int(const char *s, int64_t *v) {
+    if (!*s) return -EINVAL;
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || *end) return -EINVAL;
+    *v = x;
+    return 0;
+}
+
+static int parse_scaled(const char *s, int64_t *v, const char *const *units, const int64_t *mult, size_t n) {
+    if (!*s || *s == '-' || *s == '+') return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s) return -EINVAL;
+    int64_t m = 1;
+    if (*end) {
+        size_t i;
+        for (i = 0; i < n; i++)
+            if (strcasecmp(end, units[i]) == 0) break;
+        if (i == n) return -EINVAL;
+        m = mult[i];
+    }
+    if (x > (unsigned long long)INT64_MAX / (unsigned long long)m) return -EINVAL;
+    *v = (int64_t)x * m;
+    return 0;
+}
+
+int kl_config_parse_duration(const char *s, int64_t *ms) {
+    static const char *const u[] = {"ms", "s", "m", "h"};
+    static const int64_t m[] = {1, 1000, 60000, 3600000};
+    return parse_scaled(s, ms, u, m, 4);
+}
+
+int kl_config_parse_size(const char *s, int64_t *bytes) {
+    static const char *const u[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib"};
+    static const int64_t m[] = {1, 1 << 10, 1 << 10, 1 << 10, 1 << 20, 1 << 20, 1 << 20, 1 << 30, 1 << 30, 1 << 30};
+    return parse_scaled(s, bytes, u, m, 10);
+}
+
+static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *from) {
+    char *base = (char *)cfg + o->off;
+    int64_t v = 0;
+    int r = 0;
+    switch (o->kind) {
+    case T_STR:
+        kl_free(*(char **)base);
+        *(char **)base = kl_strdup(val);
+        return 0;
+    case T_BOOL:
+        if (!strcmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes") || !strcasecmp(val, "on")) v = 1;
+        else if (!strcmp(val, "0") || !strcasecmp(val, "false") || !strcasecmp(val, "no") || !strcasecmp(val, "off")) v = 0;
+        else r = -EINVAL;
+        if (r == 0) *(bool *)base = v != 0;
+        break;
+    case T_INT: r = parse_int(val, &v); break;
+    case T_DURATION: r = kl_config_parse_duration(val, &v); break;
+    case T_SIZE: r = kl_config_parse_size(val, &v); break;
+    }
+    if (r == 0 && o->kind != T_BOOL && (v < o->min || v > o->max)) r = -ERANGE;
+    if (r < 0) {
+        static const char *const what[] = {"text", "an integer", "a duration (e.g. 500ms, 10s, 2m)", "a size (e.g. 512, 16k, 1m)", "true or false"};
+        fprintf(stderr, "keel: %s: expected %s", from, what[o->kind]);
+        if (o->kind != T_BOOL && o->kind != T_STR) fprintf(stderr, " from %lld to %lld", (long long)o->min, (long long)o->max);
+        fprintf(stderr, ", got '%s'\n", val);
+        return -EINVAL;
+    }
+    if (o->kind != T_BOOL) *(int64_t *)base = v;
+    return 0;
+}
+
+void kl_config_usage(FILE *out) {
+    fprintf(out, "usage: keel [--setting value | --setting=value]...\n\n"
+                 "Serves an HTTP/1.1 API on io_uring, one pinned shard per CPU.\n"
+                 "Every setting can also come from its environment variable; flags win.\n\n");
+    for (size_t i = 0; i < NOPTS; i++)
+        fprintf(out, "  --%-20s %-24s default %-10s %s\n", opts[i].flag, opts[i].env, opts[i].def, opts[i].help);
+    fprintf(out, "\n  --help                 this text\n  --version              print the version\n");
+}
+
+void kl_config_free(kl_config_t *cfg) {
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].kind == T_STR) {
+            char **p = (char **)((char *)cfg + opts[i].off);
+            kl_free(*p);
+            *p = NULL;
+        }
+}
+
+int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
+    memset(cfg, 0, sizeof(*cfg));
+    char from[128];
+    for (size_t i = 0; i < NOPTS; i++) {
+        snprintf(from, sizeof(from), "default of --%s", opts[i].flag);
+        if (set(cfg, &opts[i], opts[i].def, from) < 0) return -EINVAL;
+    }
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (!v) continue;
+        snprintf(from, sizeof(from), "%s", opts[i].env);
+        if (set(cfg, &opts[i], v, from) < 0) return -EINVAL;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            kl_config_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(arg, "--version")) {
+            printf("keel 0.1.0\n");
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "keel: unexpected argument '%s' (see --help)\n", arg);
+            return -EINVAL;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const opt_t *o = NULL;
+        for (size_t i = 0; i < NOPTS; i++)
+            if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen)) o = &opts[i];
+        if (!o) {
+            fprintf(stderr, "keel: unknown setting '%.*s' (see --help)\n", (int)(nlen + 2), arg);
+            return -EINVAL;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (a + 1 >= argc) {
+                fprintf(stderr, "keel: --%s needs a value\n", o->flag);
+                return -EINVAL;
+            }
+            val = argv[++a];
+        }
+        snprintf(from, sizeof(from), "--%s", o->flag);
+        if (set(cfg, o, val, from) < 0) return -EINVAL;
+    }
+    if (cfg->recv_buffers & (cfg->recv_buffers - 1)) {
+        fprintf(stderr, "keel: --recv-buffers must be a power of two, got %lld\n", (long long)cfg->recv_buffers);
+        return -EINVAL;
+    }
+    if (cfg->max_request_line > cfg->max_head) cfg->max_request_line = cfg->max_head;
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* config.h - keel's settings: every one has a flag, an environment variable and a default,
+ * listed by `keel --help`. Flags win over the environment (12-factor). */
+#ifndef KL_CONFIG_H
+#define KL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    char *listen;              /**< address to bind (KEEL_LISTEN) */
+    int64_t port;              /**< TCP port (PORT) */
+    int64_t shards;            /**< shard threads; 0 = one per CPU (KEEL_SHARDS) */
+    int64_t max_conns;         /**< open connections per shard (KEEL_MAX_CONNS) */
+    int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
+    int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */
+    int64_t keepalive_ms;      /**< idle keep-alive connections close after (KEEL_KEEPALIVE_TIMEOUT) */
+    int64_t shutdown_ms;       /**< graceful shutdown deadline (KEEL_SHUTDOWN_TIMEOUT) */
+    int64_t max_request_line;  /**< bytes, else 414 (KEEL_MAX_REQUEST_LINE) */
+    int64_t max_head;          /**< bytes of request head, else 431 (KEEL_MAX_HEADER_SIZE) */
+    int64_t max_headers;       /**< header fields, else 431 (KEEL_MAX_HEADERS) */
+    int64_t max_body;          /**< bytes of request body, else 413 (KEEL_MAX_BODY) */
+    int64_t max_pending_out;   /**< unsent response bytes before a connection stops reading (KEEL_MAX_PENDING_OUTPUT) */
+    int64_t recv_buffers;      /**< provided receive buffers per shard (KEEL_RECV_BUFFERS) */
+    int64_t recv_buffer_size;  /**< bytes per receive buffer (KEEL_RECV_BUFFER_SIZE) */
+    bool access_log;           /**< one JSON line per request on stdout (KEEL_ACCESS_LOG) */
+} kl_config_t;
+
+/** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or
+ * --version was printed (exit 0), or -EINVAL after printing a clear error to stderr. */
+int kl_config_load(kl_config_t *cfg, int argc, char **argv);
+/** Prints every setting with its flag, variable, default and meaning. */
+void kl_config_usage(FILE *out);
+/** Frees the strings cfg owns. */
+void kl_config_free(kl_config_t *cfg);
+/** Parses "10s", "500ms", "2m", "1h" or plain milliseconds. Returns 0 or -EINVAL. */
+int kl_config_parse_duration(const char *s, int64_t *ms);
+/** Parses "16k", "1m", "64KiB" or plain bytes. Returns 0 or -EINVAL. */
+int kl_config_parse_size(const char *s, int64_t *bytes);
+
+#endif

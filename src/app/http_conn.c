@@ -1,0 +1,321 @@
+#include "app/http_conn.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/dispatch.h"
+#include "app/respond.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/stream.h"
+
+typedef enum {
+    ST_IDLE, /* between requests: keep-alive deadline */
+    ST_HEAD, /* part of a head received: head deadline (slowloris) */
+    ST_BODY, /* head accepted, body arriving: body-idle deadline */
+    ST_BUSY, /* a handler owns the request; later input waits, in order */
+} conn_state_t;
+
+struct kl_conn {
+    kl_stream_t s;
+    kl_app_shard_t *as;
+    kl_list_t link;
+    conn_state_t state;
+    size_t last_len;        /* head bytes already scanned (incremental parse) */
+    kl_arena_t arena;       /* everything of the current request */
+    kl_request_t req;
+    kl_handler_t handler;
+    kl_http1_body_t body_kind;
+    uint64_t body_left;     /* Content-Length bytes still to come */
+    kl_http1_chunked_t chunked;
+    char *body;             /* body bytes (arena for Content-Length, heap for chunked) */
+    size_t body_len, body_cap;
+    bool body_on_heap;
+    bool keep_alive;        /* this request allows another after it */
+    bool responded;
+    bool out_blocked;       /* stopped reading until the peer takes our output */
+};
+
+static size_t on_data(kl_stream_t *s, char *data, size_t len);
+static void on_eof(kl_stream_t *s);
+static void on_timeout(kl_stream_t *s);
+static void on_drain(kl_stream_t *s);
+static void on_closed(kl_stream_t *s);
+
+static const kl_stream_cbs_t cbs = {
+    .on_data = on_data, .on_eof = on_eof, .on_timeout = on_timeout, .on_drain = on_drain, .on_closed = on_closed,
+};
+
+static kl_conn_t *conn_of(kl_stream_t *s) { return kl_container_of(s, kl_conn_t, s); }
+
+void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
+    kl_conn_t *c = kl_calloc(sizeof(*c));
+    c->as = as;
+    kl_arena_init(&c->arena, &as->shard->recycler);
+    kl_list_push(&as->conns, &c->link);
+    kl_stream_init(&c->s, as->shard, fd, &cbs);
+    c->state = ST_IDLE;
+    kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->keepalive_ms);
+}
+
+static void release_request(kl_conn_t *c) {
+    if (c->body_on_heap) kl_free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+    c->body_on_heap = false;
+    kl_arena_reset(&c->arena);
+    memset(&c->req, 0, sizeof(c->req));
+}
+
+static void on_closed(kl_stream_t *s) {
+    kl_conn_t *c = conn_of(s);
+    kl_list_remove(&c->link);
+    release_request(c);
+    kl_free(c);
+}
+
+static void begin_request(kl_conn_t *c) {
+    memset(&c->req, 0, sizeof(c->req));
+    c->req.conn = c;
+    c->req.arena = &c->arena;
+    c->responded = false;
+}
+
+/* Answers a request the parser (or a deadline) rejected, then closes: after a framing
+ * error nothing later on the connection can be trusted. */
+static void reject(kl_conn_t *c, int status, const char *msg) {
+    if (c->state != ST_BUSY || !c->req.conn) begin_request(c);
+    c->keep_alive = false;
+    c->as->stats.parse_errors++;
+    kl_respond_error(&c->req, status, msg, NULL);
+}
+
+static void dispatch(kl_conn_t *c) {
+    c->state = ST_BUSY;
+    kl_stream_set_deadline(&c->s, 0);
+    c->req.body = (kl_str_t){c->body, c->body_len};
+    c->handler.fn(&c->req, c->handler.ctx);
+    /* Not answered yet: the handler detached the request and answers later. */
+}
+
+/* A head has been parsed from p: fill the request, pick the handler, and either run it
+ * now or prepare for the body. Returns false when the connection is finished. */
+static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
+    kl_app_shard_t *as = c->as;
+    begin_request(c);
+    kl_request_t *r = &c->req;
+    r->method = h->method;
+    r->target = h->target;
+    r->path = h->path;
+    r->query = h->query;
+    r->headers = h->headers;
+    r->num_headers = h->num_headers;
+    r->minor_version = h->minor_version;
+    r->is_head = kl_str_eq(h->method, "HEAD");
+    r->start_ns = kl_clock_ns();
+    kl_respond_set_request_id(as, r, kl_request_header(r, "x-request-id"));
+    c->keep_alive = h->keep_alive && !as->shard->draining;
+    c->state = ST_BUSY;
+
+    const char *allow = NULL;
+    int st = kl_dispatch_resolve(as, r, &c->handler, &allow);
+    if (st != 0) {
+        /* Refused before any body byte is read: the unread body makes the connection
+         * unusable, so it closes after this answer. */
+        if (h->body != KL_HTTP1_BODY_NONE) c->keep_alive = false;
+        if (st == 405) {
+            char extra[96];
+            snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+            kl_respond_error(r, 405, "Method Not Allowed", extra);
+        } else {
+            kl_respond_error(r, 404, "Route not found", NULL);
+        }
+        return !c->s._finish;
+    }
+    if (h->body == KL_HTTP1_BODY_NONE) {
+        dispatch(c); /* zero-copy: the handler reads straight from the receive buffer */
+        return true;
+    }
+    if (h->expect_continue && h->minor_version >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        kl_stream_write(&c->s, cont, sizeof(cont) - 1);
+    }
+    kl_request_detach(r); /* the head's bytes are consumed before the body completes */
+    c->body_kind = h->body;
+    c->body_len = 0;
+    if (h->body == KL_HTTP1_BODY_LENGTH) {
+        c->body_left = h->content_length;
+        c->body = kl_arena_alloc(&c->arena, (size_t)h->content_length + 1);
+        c->body_cap = (size_t)h->content_length;
+    } else {
+        memset(&c->chunked, 0, sizeof(c->chunked));
+        c->chunked.max_body = as->limits.max_body;
+    }
+    c->state = ST_BODY;
+    kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->body_timeout_ms);
+    return true;
+}
+
+/* Returns bytes consumed; 0 with state ST_HEAD means "need more". */
+static size_t take_head(kl_conn_t *c, char *p, size_t n) {
+    kl_app_shard_t *as = c->as;
+    kl_http1_request_t h;
+    memset(&h, 0, sizeof(h));
+    h.headers = as->hdrs;
+    h.num_headers = (size_t)as->cfg->max_headers;
+    int r = kl_http1_parse_request(p, n, c->last_len, &as->limits, &h);
+    if (r == KL_HTTP1_INCOMPLETE) {
+        c->last_len = n;
+        return 0;
+    }
+    c->last_len = 0;
+    if (r == KL_HTTP1_ERROR) {
+        reject(c, h.status, h.error);
+        return n;
+    }
+    accept_head(c, &h);
+    return (size_t)r;
+}
+
+static void body_append(kl_conn_t *c, const char *p, size_t n) {
+    if (n == 0) return;
+    if (c->body_cap - c->body_len < n) {
+        size_t cap = c->body_cap ? c->body_cap * 2 : 4096;
+        while (cap - c->body_len < n) cap *= 2;
+        c->body = kl_realloc(c->body_on_heap ? c->body : NULL, cap);
+        c->body_on_heap = true;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, p, n);
+    c->body_len += n;
+}
+
+static size_t take_body(kl_conn_t *c, char *p, size_t n) {
+    kl_stream_set_deadline(&c->s, (uint64_t)c->as->cfg->body_timeout_ms);
+    if (c->body_kind == KL_HTTP1_BODY_LENGTH) {
+        size_t m = n < c->body_left ? n : (size_t)c->body_left;
+        memcpy(c->body + c->body_len, p, m);
+        c->body_len += m;
+        c->body_left -= m;
+        if (c->body_left == 0) dispatch(c);
+        return m;
+    }
+    size_t dl = n;
+    ssize_t left = kl_http1_decode_chunked(&c->chunked, p, &dl);
+    if (left == KL_HTTP1_ERROR) {
+        reject(c, c->chunked.status, c->chunked.error);
+        return n;
+    }
+    body_append(c, p, dl);
+    if (left == KL_HTTP1_INCOMPLETE) return n;
+    /* The decoder left the next request's bytes at p + dl; put them back at the end of the
+     * input so the caller's "consumed" arithmetic stays true. */
+    memmove(p + n - (size_t)left, p + dl, (size_t)left);
+    dispatch(c);
+    return n - (size_t)left;
+}
+
+static size_t on_data(kl_stream_t *s, char *data, size_t len) {
+    kl_conn_t *c = conn_of(s);
+    size_t off = 0;
+    while (off < len && !s->_finish && !s->_closing) {
+        if (c->state == ST_BUSY) break; /* answered strictly in order */
+        if (kl_stream_unsent(s) > (size_t)c->as->cfg->max_pending_out) {
+            /* The peer is not reading our answers: stop taking requests until it does. */
+            c->out_blocked = true;
+            kl_stream_set_reading(s, false);
+            break;
+        }
+        if (c->state == ST_IDLE) {
+            c->state = ST_HEAD;
+            c->last_len = 0;
+            kl_stream_set_deadline(s, (uint64_t)c->as->cfg->header_timeout_ms);
+        }
+        size_t used;
+        if (c->state == ST_HEAD) {
+            used = take_head(c, data + off, len - off);
+            if (used == 0) break;
+        } else {
+            used = take_body(c, data + off, len - off);
+        }
+        off += used;
+    }
+    return off;
+}
+
+/* Called by kl_respond once a response is queued. */
+void kl_http_conn__request_done(kl_conn_t *c) {
+    kl_app_shard_t *as = c->as;
+    as->stats.requests++;
+    release_request(c);
+    c->state = ST_IDLE;
+    if (!c->keep_alive || as->shard->draining) {
+        kl_stream_finish(&c->s);
+        return;
+    }
+    kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->keepalive_ms);
+    kl_stream_resume(&c->s); /* pipelined requests already buffered */
+}
+
+static void on_eof(kl_stream_t *s) {
+    kl_conn_t *c = conn_of(s);
+    switch (c->state) {
+    case ST_BUSY:
+        c->keep_alive = false; /* the answer still goes out, then we close */
+        break;
+    case ST_BODY:
+        kl_stream_abort(s); /* the body can never complete */
+        break;
+    default:
+        kl_stream_finish(s);
+    }
+}
+
+static void on_timeout(kl_stream_t *s) {
+    kl_conn_t *c = conn_of(s);
+    c->as->stats.timeouts++;
+    switch (c->state) {
+    case ST_IDLE:
+        kl_stream_finish(s);
+        break;
+    case ST_HEAD:
+        c->state = ST_BUSY;
+        reject(c, 408, "request head not received in time");
+        break;
+    case ST_BODY:
+        c->state = ST_BUSY;
+        reject(c, 408, "request body stalled");
+        break;
+    case ST_BUSY:
+        break;
+    }
+}
+
+static void on_drain(kl_stream_t *s) {
+    kl_conn_t *c = conn_of(s);
+    if (c->out_blocked) {
+        c->out_blocked = false;
+        kl_stream_set_reading(s, true);
+    }
+}
+
+void kl_http_conn_drain_all(kl_app_shard_t *as) {
+    for (kl_list_t *n = as->conns.next, *next; n != &as->conns; n = next) {
+        next = n->next;
+        kl_conn_t *c = kl_container_of(n, kl_conn_t, link);
+        if (c->state == ST_IDLE) kl_stream_finish(&c->s);
+        else c->keep_alive = false;
+    }
+}
+
+void kl_http_conn_abort_all(kl_app_shard_t *as) {
+    for (kl_list_t *n = as->conns.next, *next; n != &as->conns; n = next) {
+        next = n->next;
+        kl_stream_abort(&kl_container_of(n, kl_conn_t, link)->s);
+    }
+}
+
+kl_app_shard_t *kl_http_conn__shard(kl_conn_t *c) { return c->as; }
+kl_stream_t *kl_http_conn__stream(kl_conn_t *c) { return &c->s; }
+bool kl_http_conn__keep_alive(kl_conn_t *c) { return c->keep_alive && !c->as->shard->draining; }

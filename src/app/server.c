@@ -1,0 +1,149 @@
+#include "app/server.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/app_shard.h"
+#include "app/http_conn.h"
+#include "app/respond.h"
+#include "core/acceptor.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+static int on_start(kl_shard_t *sh) {
+    kl_app_shard_t *as = sh->app;
+    as->shard = sh;
+    kl_list_init(&as->conns);
+    as->hdrs = kl_malloc(sizeof(kl_http1_header_t) * (size_t)as->cfg->max_headers);
+    as->limits = (kl_http1_limits_t){
+        .max_request_line = (size_t)as->cfg->max_request_line,
+        .max_head = (size_t)as->cfg->max_head,
+        .max_body = (uint64_t)as->cfg->max_body,
+    };
+    snprintf(as->id_prefix, sizeof(as->id_prefix), "%lx-%x-%d-", (unsigned long)time(NULL) & 0xffffff,
+             (unsigned)getpid(), sh->id);
+    kl_app_shard_tick_date(as);
+    return 0;
+}
+
+static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd); }
+
+static void on_tick(kl_shard_t *sh) {
+    kl_app_shard_t *as = sh->app;
+    kl_app_shard_tick_date(as);
+    if (as->log_len) kl_respond_flush_log(as);
+}
+
+static void on_drain(kl_shard_t *sh) { kl_http_conn_drain_all(sh->app); }
+
+static void on_stop(kl_shard_t *sh) {
+    kl_app_shard_t *as = sh->app;
+    kl_http_conn_abort_all(as);
+    kl_respond_flush_log(as);
+}
+
+static const kl_shard_hooks_t hooks = {
+    .on_start = on_start, .on_accept = on_accept, .on_tick = on_tick, .on_drain = on_drain, .on_stop = on_stop,
+};
+
+static void log_line(const char *msg, const char *extra) {
+    fprintf(stderr, "{\"level\":30,\"pid\":%d,\"msg\":\"%s\"%s%s}\n", (int)getpid(), msg, extra ? "," : "",
+            extra ? extra : "");
+}
+
+int kl_server_run(const kl_config_t *cfg) {
+    int rc = 1;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    /* Blocked before any thread starts, so only sigwaitinfo below ever sees them. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cpu_set_t cpus;
+    int ncpu = 1;
+    if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) ncpu = CPU_COUNT(&cpus);
+    else CPU_ZERO(&cpus);
+    unsigned n = cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)ncpu;
+
+    int lfd = kl_listen_tcp(cfg->listen, (int)cfg->port, 4096);
+    if (lfd < 0) {
+        fprintf(stderr, "keel: cannot listen on %s:%lld: %s\n", cfg->listen, (long long)cfg->port, strerror(-lfd));
+        return 1;
+    }
+    kl_shard_t *shards = kl_calloc(sizeof(kl_shard_t) * n);
+    kl_app_shard_t *apps = kl_calloc(sizeof(kl_app_shard_t) * n);
+    kl_shard_config_t scfg = {
+        .entries = 4096,
+        .buf_count = (unsigned)cfg->recv_buffers,
+        .buf_size = (unsigned)cfg->recv_buffer_size,
+        .max_wait_ms = 100,
+    };
+    unsigned started = 0;
+    int cpu = -1;
+    for (unsigned i = 0; i < n; i++) {
+        /* The i-th CPU we may run on, round-robin when there are more shards than CPUs. */
+        int want = (int)(i % (unsigned)ncpu), seen = 0;
+        cpu = -1;
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &cpus) && seen++ == want) {
+                cpu = c;
+                break;
+            }
+        apps[i].cfg = cfg;
+        int r = kl_shard_start(&shards[i], (int)i, cpu, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
+        if (r < 0) {
+            if (r == -ENOSYS || r == -EPERM)
+                fprintf(stderr, "keel: io_uring is not available on this kernel or is disabled "
+                                "(kernel.io_uring_disabled?): %s\n", strerror(-r));
+            else if (r == -EINVAL)
+                fprintf(stderr, "keel: this kernel's io_uring lacks features keel needs "
+                                "(provided buffer rings, multishot recv: Linux >= 6.0): %s\n", strerror(-r));
+            else
+                fprintf(stderr, "keel: shard %u failed to start: %s\n", i, strerror(-r));
+            goto out;
+        }
+        started++;
+    }
+    kl_acceptor_t acc;
+    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns);
+    if (r < 0) {
+        fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
+        goto out;
+    }
+    lfd = -1;
+    char extra[256];
+    snprintf(extra, sizeof(extra), "\"address\":\"%s:%lld\",\"shards\":%u,\"ring_flags\":%u", cfg->listen,
+             (long long)cfg->port, n, shards[0].ring_flags);
+    log_line("keel listening", extra);
+
+    int sig;
+    for (;;) {
+        sig = sigwaitinfo(&sigs, NULL);
+        if (sig == SIGINT || sig == SIGTERM) break;
+    }
+    snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld", sig, (long long)cfg->shutdown_ms);
+    log_line("draining", extra);
+    kl_acceptor_stop(&acc); /* no new connections from here on */
+    rc = 0;
+out:
+    if (lfd >= 0) close(lfd);
+    for (unsigned i = 0; i < started; i++) kl_shard_request_drain(&shards[i]);
+    uint64_t deadline = kl_clock_ms() + (uint64_t)cfg->shutdown_ms + 1000;
+    for (unsigned i = 0; i < started; i++) {
+        if (kl_shard_join(&shards[i], deadline) < 0) {
+            fprintf(stderr, "keel: shard %u did not stop in time\n", i);
+            _exit(rc); /* the deadline is the contract; a stuck shard must not hold the process */
+        }
+    }
+    for (unsigned i = 0; i < started; i++) kl_free(apps[i].hdrs), kl_free(apps[i].log);
+    kl_free(shards);
+    kl_free(apps);
+    if (rc == 0) log_line("stopped", NULL);
+    return rc;
+}

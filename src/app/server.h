@@ -1,0 +1,12 @@
+/* server.h - keel's process: listening socket, one shard per CPU, the acceptor, signals
+ * and graceful shutdown. */
+#ifndef KL_SERVER_H
+#define KL_SERVER_H
+
+#include "app/config.h"
+
+/** Runs keel until SIGTERM/SIGINT, then drains within cfg->shutdown_ms. Returns the
+ * process exit code (0 after a clean drain, 1 when startup failed). */
+int kl_server_run(const kl_config_t *cfg);
+
+#endif

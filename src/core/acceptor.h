@@ -1,0 +1,39 @@
+/* acceptor.h - a light thread that accepts connections (multishot accept on its own ring)
+ * and hands each one to the shard with the fewest open connections, by posting the fd
+ * to that shard's ring with IORING_OP_MSG_RING. No lock: the acceptor counts what it
+ * handed to each shard, each shard publishes how many it closed (an atomic), and the
+ * difference is the shard's load. */
+#ifndef KL_ACCEPTOR_H
+#define KL_ACCEPTOR_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/shard.h"
+
+typedef struct {
+    int listen_fd;              /**< owned; closed when the acceptor stops */
+    kl_shard_t *shards;         /**< the shards to hand connections to */
+    unsigned nshards;
+    unsigned max_per_shard;     /**< open connections per shard before new ones are refused */
+    uint64_t *handed;           /**< per shard: connections handed (acceptor-private) */
+    _Atomic uint64_t accepted;  /**< connections handed to shards */
+    _Atomic uint64_t refused;   /**< connections closed at once: every shard was full */
+    _Atomic int stop;
+    unsigned _rr;               /**< where the least-loaded search starts (spreads ties) */
+    struct io_uring _ring;
+    pthread_t _thread;
+} kl_acceptor_t;
+
+/** Creates a TCP socket listening on host:port (SO_REUSEADDR, given backlog).
+ * Returns the fd or -errno. */
+int kl_listen_tcp(const char *host, int port, int backlog);
+/** Starts the acceptor thread on listen_fd (taken over). Returns 0 or -errno. */
+int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
+                      unsigned max_per_shard);
+/** Stops accepting: closes the listening socket and joins the thread. */
+void kl_acceptor_stop(kl_acceptor_t *a);
+
+#endif

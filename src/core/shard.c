@@ -1,0 +1,191 @@
+#include "core/shard.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/stream.h"
+
+/* Arena chunks: 8 KiB each, 64 kept spare per shard after a trim. */
+#define CHUNK_SIZE 8192
+#define CHUNK_SPARES 64
+
+static int setup_ring(kl_shard_t *sh) {
+    struct io_uring_params p;
+    /* Preferred: one submitter (this thread) and task work run only when we ask for
+     * completions, so no interrupts steal the shard. Older kernels: fall back. */
+    const unsigned tries[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int r = -ENOSYS;
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        memset(&p, 0, sizeof(p));
+        p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+        p.cq_entries = sh->cfg.entries * 4;
+        r = io_uring_queue_init_params(sh->cfg.entries, &sh->ring, &p);
+        if (r == 0) {
+            sh->ring_flags = p.flags;
+            return 0;
+        }
+        if (r != -EINVAL) break;
+    }
+    return r;
+}
+
+struct io_uring_sqe *kl_shard_sqe(kl_shard_t *sh) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&sh->ring);
+    while (!sqe) {
+        io_uring_submit(&sh->ring);
+        sqe = io_uring_get_sqe(&sh->ring);
+    }
+    return sqe;
+}
+
+void kl_shard_conn_closed(kl_shard_t *sh) {
+    sh->conns--;
+    /* Release pairs with the acceptor's acquire load: it never sees a shard emptier
+     * than it is. */
+    atomic_fetch_add_explicit(&sh->closed_total, 1, memory_order_release);
+}
+
+static void accept_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe) {
+    (void)io;
+    int fd = cqe->res;
+    if (fd < 0) return;
+    sh->conns++;
+    sh->hooks->on_accept(sh, fd);
+}
+
+static void dispatch(kl_shard_t *sh, const struct io_uring_cqe *cqe) {
+    kl_io_t *io = io_uring_cqe_get_data(cqe);
+    if (io) io->cb(sh, io, cqe);
+}
+
+static void loop(kl_shard_t *sh) {
+    for (;;) {
+        if (!sh->draining && atomic_load_explicit(&sh->drain_req, memory_order_acquire)) {
+            sh->draining = true;
+            sh->drain_deadline = sh->now_ms + sh->drain_ms;
+            if (sh->hooks->on_drain) sh->hooks->on_drain(sh);
+        }
+        if (sh->draining && (sh->conns == 0 || sh->now_ms >= sh->drain_deadline)) break;
+        if (sh->hooks->on_tick) sh->hooks->on_tick(sh);
+        kl_stream__flush_all(sh);
+        kl_bufring_commit(&sh->bufs);
+        kl_stream__rearm_all(sh);
+
+        uint64_t wait = kl_wheel_timeout(&sh->wheel, sh->cfg.max_wait_ms);
+        if (!kl_list_empty(&sh->resume_list) || !kl_list_empty(&sh->flush_list)) wait = 0;
+        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000), .tv_nsec = (long long)(wait % 1000) * 1000000};
+        struct io_uring_cqe *cqe;
+        int r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
+            fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
+            break;
+        }
+        sh->now_ms = kl_clock_ms();
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&sh->ring, head, cqe) {
+            dispatch(sh, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&sh->ring, n);
+        kl_stream__resume_all(sh);
+        kl_wheel_run(&sh->wheel, sh->now_ms);
+    }
+}
+
+static void *thread_main(void *arg) {
+    kl_shard_t *sh = arg;
+    int r;
+    if (sh->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(sh->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
+    }
+    char name[16];
+    snprintf(name, sizeof(name), "keel-shard-%d", sh->id);
+    pthread_setname_np(pthread_self(), name);
+
+    r = setup_ring(sh);
+    if (r < 0) goto fail;
+    r = kl_bufring_init(&sh->bufs, sh->cfg.buf_count, sh->cfg.buf_size, 0);
+    if (r < 0) goto fail_ring;
+    r = kl_bufring_register(&sh->bufs, &sh->ring);
+    if (r < 0) goto fail_bufs;
+    sh->now_ms = kl_clock_ms();
+    kl_wheel_init(&sh->wheel, sh->now_ms);
+    kl_recycler_init(&sh->recycler, CHUNK_SIZE, CHUNK_SPARES);
+    kl_list_init(&sh->flush_list);
+    kl_list_init(&sh->resume_list);
+    kl_list_init(&sh->rearm_list);
+    sh->accept_io.cb = accept_cb;
+    if (sh->hooks->on_start && (r = sh->hooks->on_start(sh)) < 0) goto fail_bufs;
+
+    atomic_store_explicit(&sh->ready, 1, memory_order_release);
+    loop(sh);
+    if (sh->hooks->on_stop) sh->hooks->on_stop(sh);
+    kl_bufring_destroy(&sh->bufs, &sh->ring);
+    kl_recycler_destroy(&sh->recycler);
+    io_uring_queue_exit(&sh->ring);
+    return NULL;
+
+fail_bufs:
+    sh->start_err = r;
+    kl_bufring_destroy(&sh->bufs, &sh->ring);
+fail_ring:
+    io_uring_queue_exit(&sh->ring);
+fail:
+    sh->start_err = r;
+    atomic_store_explicit(&sh->ready, r, memory_order_release);
+    return NULL;
+}
+
+int kl_shard_start(kl_shard_t *sh, int id, int cpu, const kl_shard_config_t *cfg,
+                   const kl_shard_hooks_t *hooks, void *app, uint64_t drain_ms) {
+    memset(sh, 0, sizeof(*sh));
+    sh->id = id;
+    sh->cpu = cpu;
+    sh->cfg = *cfg;
+    sh->hooks = hooks;
+    sh->app = app;
+    sh->drain_ms = drain_ms;
+    int r = pthread_create(&sh->thread, NULL, thread_main, sh);
+    if (r) return -r;
+    /* The acceptor needs the ring fd, so wait until the thread has set up or failed. */
+    while (atomic_load_explicit(&sh->ready, memory_order_acquire) == 0) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    r = atomic_load_explicit(&sh->ready, memory_order_acquire);
+    if (r < 0) {
+        pthread_join(sh->thread, NULL);
+        return r;
+    }
+    return 0;
+}
+
+void kl_shard_request_drain(kl_shard_t *sh) {
+    atomic_store_explicit(&sh->drain_req, 1, memory_order_release);
+}
+
+int kl_shard_join(kl_shard_t *sh, uint64_t deadline_ms) {
+    uint64_t now = kl_clock_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t left = deadline_ms > now ? deadline_ms - now : 0;
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    int r = pthread_timedjoin_np(sh->thread, NULL, &ts);
+    return r ? -r : 0;
+}

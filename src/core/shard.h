@@ -1,0 +1,90 @@
+/* shard.h - one pinned thread with its own io_uring, buffer ring, timer wheel and chunk
+ * recycler. Everything a shard owns is touched only by its thread; the only fields other
+ * threads read are the atomics marked so. Work reaches a shard as io_uring completions:
+ * its own I/O, and new connections posted by the acceptor with IORING_OP_MSG_RING. */
+#ifndef KL_SHARD_H
+#define KL_SHARD_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/bufring.h"
+#include "core/list.h"
+#include "core/timer.h"
+
+typedef struct kl_shard kl_shard_t;
+typedef struct kl_io kl_io_t;
+
+/** Completion handler: an SQE's user_data points at a kl_io_t; its cb gets the CQE. */
+struct kl_io {
+    void (*cb)(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe);
+};
+
+/** What the layer above the runtime plugs into every shard. */
+typedef struct {
+    /** Called on the shard thread once its ring is ready; returns 0 or -errno to abort startup. */
+    int (*on_start)(kl_shard_t *sh);
+    /** A new connection for this shard; the callee owns fd. */
+    void (*on_accept)(kl_shard_t *sh, int fd);
+    /** Called once per loop iteration before submitting (flush batched work here). */
+    void (*on_tick)(kl_shard_t *sh);
+    /** Graceful shutdown began: close idle connections, finish in-flight ones. */
+    void (*on_drain)(kl_shard_t *sh);
+    /** The loop ended; release everything (the ring is still valid). */
+    void (*on_stop)(kl_shard_t *sh);
+} kl_shard_hooks_t;
+
+typedef struct {
+    unsigned entries;     /**< SQ entries (CQ gets 4x) */
+    unsigned buf_count;   /**< provided receive buffers (power of two) */
+    unsigned buf_size;    /**< bytes per receive buffer */
+    unsigned max_wait_ms; /**< longest sleep in the loop (bounds drain-notice latency) */
+} kl_shard_config_t;
+
+struct kl_shard {
+    int id;                    /**< 0..n-1 */
+    int cpu;                   /**< CPU it is pinned to, -1 when unpinned */
+    struct io_uring ring;      /**< owned; only this thread submits (SINGLE_ISSUER) */
+    unsigned ring_flags;       /**< setup flags that the kernel accepted */
+    kl_bufring_t bufs;         /**< receive buffers (group 0) */
+    kl_wheel_t wheel;          /**< deadlines */
+    kl_recycler_t recycler;    /**< arena chunks for requests on this shard */
+    uint64_t now_ms;           /**< monotonic clock, refreshed every loop iteration */
+    unsigned conns;            /**< open connections (shard-local count) */
+    const kl_shard_hooks_t *hooks;
+    void *app;                 /**< the upper layer's per-shard state */
+    kl_list_t flush_list;      /**< streams with output to submit this iteration */
+    kl_list_t resume_list;     /**< streams whose buffered input should be offered again */
+    kl_list_t rearm_list;      /**< streams whose multishot recv ended and must restart */
+    kl_io_t accept_io;         /**< MSG_RING target: res carries the new fd */
+    bool draining;             /**< shard-local copy of the drain request */
+    uint64_t drain_deadline;   /**< now_ms by which the loop ends regardless */
+    /* cross-thread */
+    _Atomic uint64_t closed_total; /**< written by this shard, read by the acceptor */
+    _Atomic int drain_req;         /**< set by the main thread: 1 drain */
+    _Atomic int ready;             /**< 1 running, -errno failed at startup */
+    pthread_t thread;
+    kl_shard_config_t cfg;
+    uint64_t drain_ms;          /**< how long a drain may take */
+    int start_err;
+};
+
+/** Creates the shard's thread, pinned to cpu (-1: unpinned); it sets up its ring and calls
+ * hooks->on_start. Returns 0 once running, or the -errno of the startup failure. */
+int kl_shard_start(kl_shard_t *sh, int id, int cpu, const kl_shard_config_t *cfg,
+                   const kl_shard_hooks_t *hooks, void *app, uint64_t drain_ms);
+/** Asks the shard (from any thread) to drain and stop. */
+void kl_shard_request_drain(kl_shard_t *sh);
+/** Waits for the thread to end, at most until deadline_ms (kl_clock_ms). Returns 0 or -ETIMEDOUT. */
+int kl_shard_join(kl_shard_t *sh, uint64_t deadline_ms);
+
+/** An SQE from the shard's ring, submitting first if the SQ is full; never NULL. */
+struct io_uring_sqe *kl_shard_sqe(kl_shard_t *sh);
+/** Called by the upper layer when a connection ends, to keep the acceptor's counts right. */
+void kl_shard_conn_closed(kl_shard_t *sh);
+
+#endif

@@ -1,0 +1,221 @@
+"""Integration-test kit: start the real keel binary on 127.0.0.1 and talk raw HTTP to it.
+
+Each test file defines test_* functions and ends with `kit.main(globals())`, which runs
+them in order, prints "ok NAME" / "FAIL NAME" and exits 1 when any failed.
+"""
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEEL_BIN = os.environ.get("KEEL_BIN", os.path.join(ROOT, "zig-out", "bin", "keel"))
+ASAN = os.environ.get("KEEL_ASAN") == "1"
+
+
+def raise_nofile(n=65536):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(soft, n), hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Keel:
+    """One keel process. Use as a context manager; stop() returns its exit code."""
+
+    def __init__(self, env=None, args=(), port=None, ready_path="/health"):
+        self.port = port or free_port()
+        self.env = dict(os.environ)
+        self.env.update({"PORT": str(self.port), "KEEL_LISTEN": "127.0.0.1"})
+        self.env.update(env or {})
+        self.args = list(args)
+        self.ready_path = ready_path
+        self.proc = None
+        self.out = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()
+
+    def start(self, timeout=15):
+        self.proc = subprocess.Popen([KEEL_BIN] + self.args, env=self.env, stdout=self.out, stderr=self.err)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("keel exited at startup (%d): %s" % (self.proc.returncode, self.stderr()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if self.ready_path is None:
+                        return self
+                    s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % self.ready_path).encode())
+                    if read_response(s)[0] == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("keel did not become ready: " + self.stderr())
+
+    def send_signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("keel did not exit within %ss of signal %d" % (timeout, sig))
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout)
+
+    def stdout(self):
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+    def stderr(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def connect(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def request(self, method="GET", path="/health", headers=None, body=b"", timeout=10):
+        """One request on a fresh connection; returns (status, headers, body)."""
+        with self.connect(timeout) as s:
+            s.sendall(build(method, path, headers, body, close=True))
+            return read_response(s, head=(method == "HEAD"))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        code = self.stop()
+        if ASAN and code not in (0, None):
+            raise AssertionError("keel (ASan build) exited %s: %s" % (code, self.stderr()[-3000:]))
+        if ASAN and ("ERROR: AddressSanitizer" in self.stderr() or "runtime error:" in self.stderr()):
+            raise AssertionError("sanitizer report: " + self.stderr()[-3000:])
+
+
+def build(method="GET", path="/health", headers=None, body=b"", close=False, host="t"):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % host]
+    for k, v in (headers or {}).items():
+        lines.append("%s: %s" % (k, v))
+    if body and not any(k.lower() in ("content-length", "transfer-encoding") for k in (headers or {})):
+        lines.append("Content-Length: %d" % len(body))
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Reader:
+    """Buffered reads from a socket, so several pipelined responses can be parsed."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def until(self, marker):
+        while marker not in self.buf:
+            self.fill()
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def exactly(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def response(self, head=False):
+        """Returns (status, headers dict with lower-case names, body bytes)."""
+        raw = self.until(b"\r\n\r\n").decode("latin-1")
+        lines = raw.split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for l in lines[1:]:
+            if l:
+                k, v = l.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        if head or status in (204, 304) or 100 <= status < 200:
+            return status, headers, b""
+        if "content-length" in headers:
+            return status, headers, self.exactly(int(headers["content-length"]))
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.until(b"\r\n").strip().split(b";")[0], 16)
+                if size == 0:
+                    self.until(b"\r\n")
+                    return status, headers, body
+                body += self.exactly(size)
+                self.exactly(2)
+        body = self.buf
+        try:
+            while True:
+                self.fill()
+        except EOFError:
+            pass
+        return status, headers, body + self.buf
+
+    def at_eof(self, timeout=5):
+        """True when the peer closes (EOF or reset) with nothing more to read."""
+        self.sock.settimeout(timeout)
+        if self.buf:
+            return False
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def read_response(sock, head=False):
+    return Reader(sock).response(head=head)
+
+
+_failed = 0
+
+
+def main(tests):
+    global _failed
+    raise_nofile()
+    only = sys.argv[1:]
+    for name, fn in list(tests.items()):
+        if not name.startswith("test_") or not callable(fn):
+            continue
+        if only and not any(o in name for o in only):
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            print("ok %s (%.1fs)" % (name, time.monotonic() - t0))
+        except Exception:
+            _failed += 1
+            print("FAIL %s" % name)
+            traceback.print_exc(file=sys.stderr)
+        sys.stdout.flush()
+    sys.exit(1 if _failed else 0)

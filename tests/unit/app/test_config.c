@@ -1,0 +1,71 @@
+#include <errno.h>
+#include <stdlib.h>
+
+#include "app/config.h"
+#include "kt.h"
+
+static void durations_and_sizes(void) {
+    int64_t v;
+    KT_EQ(kl_config_parse_duration("10s", &v), 0);
+    KT_EQ(v, 10000);
+    KT_EQ(kl_config_parse_duration("500ms", &v), 0);
+    KT_EQ(v, 500);
+    KT_EQ(kl_config_parse_duration("2m", &v), 0);
+    KT_EQ(v, 120000);
+    KT_EQ(kl_config_parse_duration("250", &v), 0);
+    KT_EQ(v, 250);
+    KT_EQ(kl_config_parse_duration("-1s", &v), -EINVAL);
+    KT_EQ(kl_config_parse_duration("1x", &v), -EINVAL);
+    KT_EQ(kl_config_parse_duration("", &v), -EINVAL);
+    KT_EQ(kl_config_parse_size("16k", &v), 0);
+    KT_EQ(v, 16384);
+    KT_EQ(kl_config_parse_size("1m", &v), 0);
+    KT_EQ(v, 1048576);
+    KT_EQ(kl_config_parse_size("64KiB", &v), 0);
+    KT_EQ(v, 65536);
+    KT_EQ(kl_config_parse_size("99999999999999999999k", &v), -EINVAL);
+}
+
+static void flags_override_environment(void) {
+    kl_config_t c;
+    setenv("PORT", "9000", 1);
+    setenv("KEEL_SHARDS", "3", 1);
+    char *argv[] = {"keel", "--port", "9100", "--header-timeout=2s", NULL};
+    KT_EQ(kl_config_load(&c, 4, argv), 0);
+    KT_EQ(c.port, 9100);
+    KT_EQ(c.shards, 3);
+    KT_EQ(c.header_timeout_ms, 2000);
+    KT_EQ(c.keepalive_ms, 75000);
+    KT_CHECK(strcmp(c.listen, "127.0.0.1") == 0);
+    kl_config_free(&c);
+    unsetenv("PORT");
+    unsetenv("KEEL_SHARDS");
+}
+
+static void bad_values_are_refused(void) {
+    kl_config_t c;
+    char *a1[] = {"keel", "--port", "70000", NULL};
+    KT_EQ(kl_config_load(&c, 3, a1), -EINVAL);
+    kl_config_free(&c);
+    char *a2[] = {"keel", "--no-such-thing", "1", NULL};
+    KT_EQ(kl_config_load(&c, 3, a2), -EINVAL);
+    kl_config_free(&c);
+    char *a3[] = {"keel", "--port", NULL};
+    KT_EQ(kl_config_load(&c, 2, a3), -EINVAL);
+    kl_config_free(&c);
+    char *a4[] = {"keel", "--recv-buffers", "1000", NULL};
+    KT_EQ(kl_config_load(&c, 3, a4), -EINVAL);
+    kl_config_free(&c);
+    setenv("KEEL_ACCESS_LOG", "maybe", 1);
+    char *a5[] = {"keel", NULL};
+    KT_EQ(kl_config_load(&c, 1, a5), -EINVAL);
+    kl_config_free(&c);
+    unsetenv("KEEL_ACCESS_LOG");
+}
+
+int main(void) {
+    KT_RUN(durations_and_sizes);
+    KT_RUN(flags_override_environment);
+    KT_RUN(bad_values_are_refused);
+    return KT_DONE();
+}
