@@ -132,6 +132,7 @@ pub fn build(b: *std.Build) void {
         cc.addArgs(&cflags);
         cc.addArgs(&san);
         cc.addPrefixedDirectoryArg("-I", b.path("src"));
+        cc.addArg("-isystem/usr/include/postgresql");
         cc.addFileArg(b.path(src));
         cc.addArg("-o");
         asan_objs.append(cc.addOutputFileArg(b.fmt("{s}.o", .{stem(src)}))) catch @panic("oom");
@@ -150,6 +151,7 @@ pub fn build(b: *std.Build) void {
         ld.addArgs(&cflags);
         ld.addArgs(&san);
         for ([_][]const u8{ "src", "tests/unit", "bench/keel-bench" }) |d| ld.addPrefixedDirectoryArg("-I", b.path(d));
+        ld.addArg("-isystem/usr/include/postgresql");
         ld.addFileArg(b.path(src));
         ld.addFileArg(archive);
         for (syslibs) |l| ld.addArg(b.fmt("-l{s}", .{l}));
@@ -166,6 +168,7 @@ pub fn build(b: *std.Build) void {
     for (fuzz_srcs) |src| {
         const cc = b.addSystemCommand(&.{ clang, "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined", "-g", "-O1", "-std=c11", "-D_GNU_SOURCE" });
         cc.addPrefixedDirectoryArg("-I", b.path("src"));
+        cc.addArg("-isystem/usr/include/postgresql");
         cc.addFileArg(b.path(src));
         for (proto_srcs.items) |p| cc.addFileArg(b.path(p));
         for (syslibs) |l| cc.addArg(b.fmt("-l{s}", .{l}));

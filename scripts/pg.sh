@@ -45,6 +45,15 @@ if [ "$(id -u)" -eq 0 ]; then
   as_owner=(runuser -u "$role" --)
 fi
 run_owner() { "${as_owner[@]}" "$@"; }
+# The server must not inherit our descriptors (the lock on fd 9, a caller's pipes): it would
+# hold the lock, or keep a caller waiting for EOF, for as long as it runs.
+run_owner_closed() (
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+  done
+  exec "${as_owner[@]}" "$@" </dev/null
+)
 
 # --- where the cluster lives ----------------------------------------------------------
 # The repo path is fine when the server's user can reach it; otherwise use /var/tmp.
@@ -146,7 +155,7 @@ do_start() {
   mkdir_owner "$sock"
   write_conf
   say "starting on 127.0.0.1:$port (log $log)"
-  if ! run_owner "$pgbin/pg_ctl" start -D "$data" -l "$log" -w -t 60 >/dev/null 2>&1; then
+  if ! run_owner_closed "$pgbin/pg_ctl" start -D "$data" -l "$log" -w -t 60 >/dev/null 2>&1; then
     tail -n 20 "$log" >&2 2>/dev/null || true
     die "postgres did not start within 60 s (log above)"
   fi
@@ -187,7 +196,7 @@ do_load() {
   if [ -n "$have" ] && [ "$force" = 0 ]; then say "database $db is stale or incomplete; reloading"; fi
   t0=$(date +%s.%N)
   client "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
-    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null \
+    -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null \
     || die "could not create database $db"
   # One transaction: tables are created and filled in it, so wal_level=minimal skips WAL,
   # and a failed load leaves no marker (the next load starts over). schema.sql runs in two

@@ -82,7 +82,7 @@ static ssize_t parse_head(kb_resp_t *r, const char *buf, size_t end) {
     const char *nl = memchr(buf, '\n', end);
     i = (size_t)(nl - buf) + 1;
 
-    bool chunked = false, te = false, have_len = false, close = minor == 0, keep_alive = false;
+    bool chunked = false, te = false, have_len = false, close = false, keep_alive = false;
     unsigned long long length = 0;
     while (i < end) {
         const char *lf = memchr(buf + i, '\n', end - i);
@@ -116,8 +116,7 @@ static ssize_t parse_head(kb_resp_t *r, const char *buf, size_t end) {
         }
         i = le + 1;
     }
-    if (minor == 0 && keep_alive && !close) close = false;
-    if (minor == 0 && !keep_alive) close = true;
+    if (minor == 0 && !keep_alive) close = true; /* HTTP/1.0 persists only when asked to */
 
     if (status < 200) {
         if (status == 101) return fail(r, "unexpected 101 Switching Protocols");

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "app/config.h"
+#include "app/db.h"
+#include "app/router.h"
 #include "core/list.h"
 #include "core/shard.h"
 #include "proto/http1.h"
@@ -19,8 +21,17 @@ typedef struct {
     uint64_t timeouts;        /**< connections closed by a deadline */
 } kl_app_stats_t;
 
-typedef struct {
+typedef struct kl_app_shard kl_app_shard_t;
+
+struct kl_app_shard {
     kl_shard_t *shard;        /**< the runtime shard this state belongs to */
+    kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database */
+    const kl_db_config_t *dbcfg; /**< shared, read-only; NULL without a database */
+    const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
+    /* Every shard's state, for /ready. Written before the acceptor starts, so any request
+     * (which reaches a shard only through the acceptor) sees them initialised. */
+    kl_app_shard_t *peers;
+    unsigned npeers;
     const kl_config_t *cfg;   /**< process-wide settings (read-only) */
     kl_http1_limits_t limits; /**< parser limits from cfg */
     kl_list_t conns;          /**< every open HTTP connection */
@@ -31,9 +42,10 @@ typedef struct {
     uint64_t next_req_id;     /**< per-shard counter for generated request ids */
     char id_prefix[32];       /**< "<start time>-<pid>-<shard>-": makes generated ids unique */
     kl_app_stats_t stats;
+    char allow[160];          /**< scratch for a 405's Allow value (used at once) */
     char *log;                /**< access-log lines not yet written */
     size_t log_len, log_cap;
-} kl_app_shard_t;
+};
 
 /** Refreshes the cached Date header when the wall-clock second changed. */
 void kl_app_shard_tick_date(kl_app_shard_t *as);

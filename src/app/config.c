@@ -35,8 +35,16 @@ static const opt_t opts[] = {
     {"max-body", "KEEL_MAX_BODY", T_SIZE, O(max_body), "1m", 0, 1ll << 32, "largest request body (413 beyond)"},
     {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "256k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
     {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},
-    {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "16k", 1024, 1 << 20, "bytes per receive buffer"},
+    {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "4k", 1024, 1 << 20, "bytes per receive buffer"},
     {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one JSON line per request to stdout"},
+    {"database-url", "DATABASE_URL", T_STR, O(database_url), "", 0, 0, "PostgreSQL URL or conninfo; empty = libpq's PG* variables"},
+    {"routes", "KEEL_ROUTES", T_STR, O(routes), "", 0, 0, "folder of annotated .sql route files"},
+    {"db-conns", "KEEL_DB_CONNS_PER_SHARD", T_INT, O(db_conns), "2", 1, 64, "PostgreSQL connections per shard (pipelined)"},
+    {"db-pipeline-depth", "KEEL_DB_PIPELINE_DEPTH", T_INT, O(db_depth), "64", 1, 4096, "queries in flight per connection"},
+    {"db-queue", "KEEL_DB_QUEUE", T_INT, O(db_queue), "1024", 0, 1 << 20, "queries waiting for a connection, per shard (503 beyond)"},
+    {"db-acquire-timeout", "KEEL_DB_ACQUIRE_TIMEOUT", T_DURATION, O(db_acquire_ms), "2s", 1, 600000, "longest wait for a connection (503 with Retry-After beyond)"},
+    {"statement-timeout", "KEEL_STATEMENT_TIMEOUT", T_DURATION, O(statement_timeout_ms), "5s", 1, 3600000, "statement_timeout on every connection (504 beyond); @timeout overrides per route"},
+    {"slow-query", "KEEL_SLOW_QUERY_MS", T_DURATION, O(slow_query_ms), "100", 0, 3600000, "log queries slower than this (plain number = ms); 0 = off"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

@@ -25,6 +25,14 @@ typedef struct {
     int64_t recv_buffers;      /**< provided receive buffers per shard (KEEL_RECV_BUFFERS) */
     int64_t recv_buffer_size;  /**< bytes per receive buffer (KEEL_RECV_BUFFER_SIZE) */
     bool access_log;           /**< one JSON line per request on stdout (KEEL_ACCESS_LOG) */
+    char *database_url;        /**< libpq URL or conninfo; "" = PG* variables (DATABASE_URL) */
+    char *routes;              /**< folder of annotated .sql route files; "" = none (KEEL_ROUTES) */
+    int64_t db_conns;          /**< PostgreSQL connections per shard (KEEL_DB_CONNS_PER_SHARD) */
+    int64_t db_depth;          /**< queries in flight per connection (KEEL_DB_PIPELINE_DEPTH) */
+    int64_t db_queue;          /**< queries waiting for a connection per shard (KEEL_DB_QUEUE) */
+    int64_t db_acquire_ms;     /**< longest wait for a connection before 503 (KEEL_DB_ACQUIRE_TIMEOUT) */
+    int64_t statement_timeout_ms; /**< statement_timeout per connection (KEEL_STATEMENT_TIMEOUT) */
+    int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

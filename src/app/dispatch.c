@@ -1,24 +1,57 @@
 #include "app/dispatch.h"
 
+#include <stdio.h>
+
+#include "app/sql_handler.h"
+
 static void health(kl_request_t *r, void *ctx) {
     (void)ctx;
     static const char body[] = "{\"status\":\"ok\"}";
     kl_respond(r, 200, "application/json", "Cache-Control: no-store\r\n", body, sizeof(body) - 1);
 }
 
+/* Readiness: every shard holds at least one prepared database connection. Reads the
+ * other shards' live counts (atomics); nothing else crosses shards. */
+static void ready(kl_request_t *r, void *ctx) {
+    kl_app_shard_t *as = ctx;
+    bool ok = true;
+    for (unsigned i = 0; i < as->npeers; i++)
+        if (as->peers[i].dbcfg && kl_db_live(as->peers[i].db) == 0) ok = false;
+    char body[2048];
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"status\":\"%s\",\"database\":\"%s\",\"shards\":[",
+                                ok ? "ready" : "not ready", !as->dbcfg ? "not configured" : ok ? "up" : "down");
+    for (unsigned i = 0; i < as->npeers && n < sizeof(body) - 64; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"shard\":%u,\"dbConnections\":%d}", i ? "," : "", i,
+                              kl_db_live(as->peers[i].db));
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "]}");
+    kl_respond(r, ok ? 200 : 503, "application/json",
+               ok ? "Cache-Control: no-store\r\n" : "Cache-Control: no-store\r\nRetry-After: 1\r\n", body, n);
+}
+
 static bool is_get_or_head(const kl_request_t *r) {
     return kl_str_eq(r->method, "GET") || kl_str_eq(r->method, "HEAD");
 }
 
-int kl_dispatch_resolve(kl_app_shard_t *as, const kl_request_t *r, kl_handler_t *h, const char **allow) {
+int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, const char **allow) {
     (void)as;
-    if (kl_str_eq(r->path, "/health")) {
+    if (kl_str_eq(r->path, "/health") || kl_str_eq(r->path, "/ready")) {
         if (!is_get_or_head(r)) {
             *allow = "GET, HEAD";
             return 405;
         }
-        *h = (kl_handler_t){.fn = health};
+        *h = r->path.len == 7 ? (kl_handler_t){.fn = health} : (kl_handler_t){.fn = ready, .ctx = as};
         return 0;
+    }
+    if (as->routes) {
+        const kl_route_t *rt;
+        int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
+                                 sizeof(as->allow));
+        if (st == 0) {
+            *h = (kl_handler_t){.fn = kl_sql_handle, .ctx = (void *)rt};
+            return 0;
+        }
+        *allow = as->allow;
+        return st;
     }
     return 404;
 }

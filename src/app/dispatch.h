@@ -13,6 +13,6 @@ typedef struct {
 
 /** Finds the handler for r's method and path. Returns 0 with *h set, or an HTTP status
  * (404, or 405 with *allow set to the static Allow value) when there is none. */
-int kl_dispatch_resolve(kl_app_shard_t *as, const kl_request_t *r, kl_handler_t *h, const char **allow);
+int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, const char **allow);
 
 #endif

@@ -35,6 +35,8 @@ struct kl_conn {
     bool keep_alive;        /* this request allows another after it */
     bool responded;
     bool out_blocked;       /* stopped reading until the peer takes our output */
+    bool deferred;          /* the handler answers later (kl_request_defer) */
+    bool zombie;            /* the socket closed while a deferred answer was pending */
 };
 
 static size_t on_data(kl_stream_t *s, char *data, size_t len);
@@ -71,6 +73,11 @@ static void release_request(kl_conn_t *c) {
 static void on_closed(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
     kl_list_remove(&c->link);
+    if (c->state == ST_BUSY && c->deferred) {
+        /* A query still refers to this request: free it when the answer arrives. */
+        c->zombie = true;
+        return;
+    }
     release_request(c);
     kl_free(c);
 }
@@ -80,6 +87,7 @@ static void begin_request(kl_conn_t *c) {
     c->req.conn = c;
     c->req.arena = &c->arena;
     c->responded = false;
+    c->deferred = false;
 }
 
 /* Answers a request the parser (or a deadline) rejected, then closes: after a framing
@@ -249,6 +257,11 @@ void kl_http_conn__request_done(kl_conn_t *c) {
     kl_app_shard_t *as = c->as;
     as->stats.requests++;
     release_request(c);
+    if (c->zombie) {
+        kl_free(c);
+        return;
+    }
+    c->deferred = false;
     c->state = ST_IDLE;
     if (!c->keep_alive || as->shard->draining) {
         kl_stream_finish(&c->s);
@@ -318,4 +331,6 @@ void kl_http_conn_abort_all(kl_app_shard_t *as) {
 
 kl_app_shard_t *kl_http_conn__shard(kl_conn_t *c) { return c->as; }
 kl_stream_t *kl_http_conn__stream(kl_conn_t *c) { return &c->s; }
+bool kl_http_conn__gone(kl_conn_t *c) { return c->zombie; }
+void kl_http_conn__defer(kl_conn_t *c) { c->deferred = true; }
 bool kl_http_conn__keep_alive(kl_conn_t *c) { return c->keep_alive && !c->as->shard->draining; }

@@ -23,6 +23,10 @@ void kl_http_conn__request_done(kl_conn_t *c);
 kl_app_shard_t *kl_http_conn__shard(kl_conn_t *c);
 /** The connection's transport. */
 struct kl_stream *kl_http_conn__stream(kl_conn_t *c);
+/** True when the client went away while a deferred answer was pending. */
+bool kl_http_conn__gone(kl_conn_t *c);
+/** Marks the current request as answered later. */
+void kl_http_conn__defer(kl_conn_t *c);
 /** Whether the response should keep the connection open. */
 bool kl_http_conn__keep_alive(kl_conn_t *c);
 

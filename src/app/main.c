@@ -9,7 +9,7 @@ int main(int argc, char **argv) {
         kl_config_free(&cfg);
         return r > 0 ? 0 : 2;
     }
-    r = kl_server_run(&cfg);
+    r = kl_server_run(&cfg, NULL);
     kl_config_free(&cfg);
     return r;
 }

@@ -22,6 +22,7 @@ typedef struct kl_request {
     kl_http1_header_t *headers;   /**< request fields in order */
     size_t num_headers;
     kl_str_t body;                /**< decoded body (len 0 when none) */
+    kl_str_t params[16];          /**< raw path-parameter segments of the matched route */
     char request_id[72];          /**< X-Request-Id passed through or generated, NUL-terminated */
     bool is_head;                 /**< HEAD: answer like GET without the body */
     int minor_version;            /**< 0 or 1 */
@@ -30,6 +31,9 @@ typedef struct kl_request {
 
 /** Copies every string of the request into its arena so it outlives the receive buffer. */
 void kl_request_detach(kl_request_t *r);
+/** Declares that the handler answers after it returns (e.g. from a database callback):
+ * detaches the request and keeps it alive even if the client disconnects meanwhile. */
+void kl_request_defer(kl_request_t *r);
 /** The value of the first field named name (case-insensitive), or len 0 when absent. */
 kl_str_t kl_request_header(const kl_request_t *r, const char *name);
 
@@ -37,6 +41,10 @@ kl_str_t kl_request_header(const kl_request_t *r, const char *name);
  * may be NULL) and the body; HEAD requests get the headers only. */
 void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
                 const void *body, size_t len);
+/** Answers r with a body given in pieces, written straight to the connection without
+ * joining them first. */
+void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
+                      const kl_str_t *parts, size_t nparts);
 /** Answers r with the JSON error body {"statusCode":N,"error":"Reason","message":"..."}. */
 void kl_respond_error(kl_request_t *r, int status, const char *message, const char *extra_headers);
 

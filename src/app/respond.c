@@ -60,6 +60,7 @@ void kl_request_detach(kl_request_t *r) {
         h[i].value = dup_str(a, r->headers[i].value);
     }
     r->headers = h;
+    for (size_t i = 0; i < sizeof(r->params) / sizeof(r->params[0]); i++) r->params[i] = dup_str(a, r->params[i]);
 }
 
 static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status) {
@@ -99,9 +100,20 @@ void kl_respond_flush_log(kl_app_shard_t *as) {
     as->log_len = 0;
 }
 
-void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
-                const void *body, size_t len) {
+void kl_request_defer(kl_request_t *r) {
+    kl_request_detach(r);
+    kl_http_conn__defer(r->conn);
+}
+
+void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
+                      const kl_str_t *parts, size_t nparts) {
     kl_conn_t *c = r->conn;
+    if (kl_http_conn__gone(c)) { /* nobody to answer: just end the request */
+        kl_http_conn__request_done(c);
+        return;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < nparts; i++) len += parts[i].len;
     kl_app_shard_t *as = kl_http_conn__shard(c);
     kl_stream_t *s = kl_http_conn__stream(c);
     if (!r->request_id[0]) kl_respond_set_request_id(as, r, (kl_str_t){NULL, 0});
@@ -118,10 +130,17 @@ void kl_respond(kl_request_t *r, int status, const char *content_type, const cha
     kl_stream_write(s, head, (size_t)n);
     if (extra_headers) kl_stream_write(s, extra_headers, strlen(extra_headers));
     kl_stream_write(s, "\r\n", 2);
-    if (!no_body && !r->is_head) kl_stream_write(s, body, len);
+    if (!no_body && !r->is_head)
+        for (size_t i = 0; i < nparts; i++) kl_stream_write(s, parts[i].base, parts[i].len);
     as->stats.status_class[status / 100 % 6]++;
     if (as->cfg->access_log) access_log(as, r, status);
     kl_http_conn__request_done(c);
+}
+
+void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
+                const void *body, size_t len) {
+    kl_str_t part = {body, len};
+    kl_respond_parts(r, status, content_type, extra_headers, &part, 1);
 }
 
 void kl_respond_error(kl_request_t *r, int status, const char *message, const char *extra_headers) {

@@ -27,6 +27,7 @@ static int on_start(kl_shard_t *sh) {
     snprintf(as->id_prefix, sizeof(as->id_prefix), "%lx-%x-%d-", (unsigned long)time(NULL) & 0xffffff,
              (unsigned)getpid(), sh->id);
     kl_app_shard_tick_date(as);
+    if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg))) return -EINVAL;
     return 0;
 }
 
@@ -35,6 +36,7 @@ static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd)
 static void on_tick(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     kl_app_shard_tick_date(as);
+    if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);
 }
 
@@ -43,6 +45,8 @@ static void on_drain(kl_shard_t *sh) { kl_http_conn_drain_all(sh->app); }
 static void on_stop(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     kl_http_conn_abort_all(as);
+    kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
+    as->db = NULL;
     kl_respond_flush_log(as);
 }
 
@@ -55,7 +59,7 @@ static void log_line(const char *msg, const char *extra) {
             extra ? extra : "");
 }
 
-int kl_server_run(const kl_config_t *cfg) {
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg) {
     int rc = 1;
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -96,6 +100,9 @@ int kl_server_run(const kl_config_t *cfg) {
                 break;
             }
         apps[i].cfg = cfg;
+        apps[i].dbcfg = dbcfg;
+        apps[i].peers = apps;
+        apps[i].npeers = n;
         int r = kl_shard_start(&shards[i], (int)i, cpu, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)

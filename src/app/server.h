@@ -4,9 +4,11 @@
 #define KL_SERVER_H
 
 #include "app/config.h"
+#include "app/db.h"
 
-/** Runs keel until SIGTERM/SIGINT, then drains within cfg->shutdown_ms. Returns the
- * process exit code (0 after a clean drain, 1 when startup failed). */
-int kl_server_run(const kl_config_t *cfg);
+/** Runs keel until SIGTERM/SIGINT, then drains within cfg->shutdown_ms; dbcfg (NULL: no
+ * database) gives every shard its PostgreSQL pool. Returns the process exit code (0
+ * after a clean drain, 1 when startup failed). */
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg);
 
 #endif

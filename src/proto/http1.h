@@ -100,7 +100,8 @@ typedef struct {
  *              start at buf + *len (the next request's bytes, for pipelining).
  *  INCOMPLETE  all input consumed; call again with the next bytes.
  *  ERROR       st->status (400, or 413 when the data would exceed st->max_body) and
- *              st->error set; buf beyond *len is unspecified.
+ *              st->error set; buf[0..*len) is the data decoded before the error, the rest
+ *              of buf is unspecified, and every further call fails too.
  * Hostile framing is bounded: KL_HTTP1_CHUNK_MAX_LINE per line, KL_HTTP1_CHUNK_MAX_TRAILER
  * for the trailers, and at most 16 KiB of framing beyond 16 bytes per chunk plus twice its
  * data (Go net/http's rule), so 1-byte chunks pass but megabytes of extensions do not.

@@ -769,6 +769,28 @@ static void test_incremental_limits_never_incomplete(void) {
     }
 }
 
+static void test_incremental_tiny_limits(void) {
+    /* absurd limits too: byte by byte must agree with at once (parse_checked checks) */
+    static const char *in[] = {
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "\r\n\r\nGET /",
+        "GET / HTTP/1.1\nHost: x\r\n\r\n",
+        "\r",
+        "\r\r\n",
+    };
+    static const size_t rls[] = {0, 1, 2, 3, 5, 17, 100}, heads[] = {0, 1, 2, 3, 4, 20, 31, 40, 100};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++)
+        for (size_t a = 0; a < sizeof rls / sizeof rls[0]; a++)
+            for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+                kl_http1_limits_t lim = {.max_request_line = rls[a], .max_head = heads[h], .max_body = 0};
+                size_t n = strlen(in[i]);
+                char *b;
+                parse_checked(in[i], n, &lim, CAP, &b);
+                kt_guard_free(b, n);
+            }
+}
+
 /* ---------------------------------------------------------------- chunked */
 
 typedef struct {
@@ -1208,6 +1230,7 @@ int main(void) {
     KT_RUN(test_incremental_every_prefix);
     KT_RUN(test_incremental_uneven_pieces);
     KT_RUN(test_incremental_limits_never_incomplete);
+    KT_RUN(test_incremental_tiny_limits);
 
     KT_RUN(test_chunked_simple);
     KT_RUN(test_chunked_leftover_pipelined);

@@ -1,0 +1,378 @@
+/* main.c - keel-bench's command line: flags -> kb_config_t, run, report, exit code.
+ *
+ * Exit codes: 0 every threshold held, 1 a threshold was breached, 2 bad usage or input
+ * (flags, URL, scenario file), 3 the run itself could not be carried out.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "report.h"
+#include "run.h"
+#include "scenario.h"
+#include "stages.h"
+#include "stats.h"
+#include "threshold.h"
+#include "units.h"
+
+#define KB_VERSION "0.1.0"
+#define MAX_THRESHOLDS 32
+#define MAX_CLI_HEADERS 64
+#define EXIT_BREACH 1
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 3
+
+static volatile sig_atomic_t interrupted_flag;
+
+static void on_signal(int sig) {
+    interrupted_flag = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+static void usage(FILE *f) {
+    fputs("usage: keel-bench [options] http://HOST[:PORT][/PATH]\n"
+          "\n"
+          "load model (closed by default: N virtual users sending back-to-back):\n"
+          "  -c, --connections N   virtual users (closed), or the connection pool (open; default 100)\n"
+          "  -d, --duration D      run length, e.g. 30s, 2m (default 10s; 1h cap with -n alone)\n"
+          "  -r, --rate R          open model: R requests/s, latency from each intended send time\n"
+          "      --stages LIST     steps N:D,... (users) or R/s:D,... (rates), e.g. 10:30s,50:30s,200:60s\n"
+          "  -n, --requests N      stop after N requests in total\n"
+          "      --timeout D       per request, connect to complete response (default 10s)\n"
+          "      --pipeline N      closed model: send N requests at once on each connection\n"
+          "  -t, --threads N       worker threads, one io_uring each (default: CPUs, at most the users)\n"
+          "requests:\n"
+          "  -s, --scenario FILE   weighted request mix (format: bench/README.md)\n"
+          "  -m, --method M        method of the single request (default GET)\n"
+          "  -H, --header 'N: V'   header of the single request (repeatable)\n"
+          "      --body TEXT       body of the single request\n"
+          "      --seed N          random seed for the mix and templates (default 1)\n"
+          "output:\n"
+          "      --threshold EXPR  fail (exit 1) unless EXPR holds, e.g. 'p95<500ms', 'errors<1%',\n"
+          "                        'rps>1000', 'p99.9<=1s', 'mean<20ms', 'late<0.1%' (repeatable)\n"
+          "      --json FILE       write every figure as JSON ('-': stdout, the table then goes to stderr)\n"
+          "  -q, --quiet           no progress line (it is only drawn on a terminal anyway)\n"
+          "  -h, --help            this text;  --version  the version\n"
+          "exit: 0 ok, 1 threshold breached, 2 bad usage or input, 3 run failed\n",
+          f);
+}
+
+__attribute__((format(printf, 1, 2))) static int die_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "keel-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+typedef struct {
+    char host[256];
+    char port[8];
+    const char *path; /* points into the URL; "/" when it has none */
+} url_t;
+
+static int parse_url(const char *u, url_t *out) {
+    if (!strncmp(u, "https://", 8)) return -ENOTSUP;
+    if (strncmp(u, "http://", 7)) return -EINVAL;
+    const char *h = u + 7, *end = h + strcspn(h, "/?#"), *hp_end = end;
+    const char *colon = NULL;
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(end - h));
+        if (!rb) return -EINVAL;
+        if ((size_t)(rb - h - 1) >= sizeof out->host || rb == h + 1) return -EINVAL;
+        memcpy(out->host, h + 1, (size_t)(rb - h - 1));
+        out->host[rb - h - 1] = 0;
+        if (rb + 1 < end) {
+            if (rb[1] != ':') return -EINVAL;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        const char *he = colon ? colon : end;
+        if (he == h || (size_t)(he - h) >= sizeof out->host) return -EINVAL;
+        memcpy(out->host, h, (size_t)(he - h));
+        out->host[he - h] = 0;
+    }
+    snprintf(out->port, sizeof out->port, "80");
+    if (colon) {
+        size_t pl = (size_t)(hp_end - colon - 1);
+        uint64_t port;
+        char tmp[8];
+        if (!pl || pl >= sizeof tmp) return -EINVAL;
+        memcpy(tmp, colon + 1, pl);
+        tmp[pl] = 0;
+        if (kb_parse_count(tmp, 65535, &port) < 0 || port == 0) return -EINVAL;
+        snprintf(out->port, sizeof out->port, "%u", (unsigned)port);
+    }
+    if (*end == '#') return -EINVAL;
+    out->path = *end ? end : "/";
+    return 0;
+}
+
+/* Appends s to the synthesized scenario with every '{' doubled, so it stays literal. */
+static int append_escaped(char *buf, size_t cap, size_t *len, const char *s) {
+    for (; *s; s++) {
+        size_t need = *s == '{' ? 2 : 1;
+        if (*len + need >= cap) return -ENOSPC;
+        buf[(*len)++] = *s;
+        if (*s == '{') buf[(*len)++] = '{';
+    }
+    buf[*len] = 0;
+    return 0;
+}
+
+static int append_raw(char *buf, size_t cap, size_t *len, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n >= cap) return -ENOSPC;
+    memcpy(buf + *len, s, n + 1);
+    *len += n;
+    return 0;
+}
+
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv) {
+    enum { O_STAGES = 256, O_TIMEOUT, O_PIPELINE, O_BODY, O_SEED, O_THRESHOLD, O_JSON, O_VERSION };
+    static const struct option opts[] = {
+        {"connections", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
+        {"rate", required_argument, NULL, 'r'},        {"stages", required_argument, NULL, O_STAGES},
+        {"requests", required_argument, NULL, 'n'},    {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"pipeline", required_argument, NULL, O_PIPELINE}, {"threads", required_argument, NULL, 't'},
+        {"scenario", required_argument, NULL, 's'},    {"method", required_argument, NULL, 'm'},
+        {"header", required_argument, NULL, 'H'},      {"body", required_argument, NULL, O_BODY},
+        {"seed", required_argument, NULL, O_SEED},     {"threshold", required_argument, NULL, O_THRESHOLD},
+        {"json", required_argument, NULL, O_JSON},     {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    static kb_config_t cfg;
+    static kb_threshold_t thr[MAX_THRESHOLDS];
+    const char *headers[MAX_CLI_HEADERS];
+    size_t nthr = 0, nheaders = 0;
+    const char *stages_arg = NULL, *scenario_path = NULL, *method = NULL, *body = NULL, *json_path = NULL;
+    uint64_t conns = 0, duration_ns = 0, threads = 0, pipeline = 1, seed = 1;
+    double rate = 0;
+    bool have_conns = false, have_duration = false, quiet = false;
+    char err[512];
+    int opt;
+
+    cfg.timeout_ns = 10000000000ull;
+    while ((opt = getopt_long(argc, argv, "c:d:r:n:t:s:m:H:qh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            if (kb_parse_count(optarg, KB_MAX_VUS, &conns) < 0 || !conns)
+                return die_usage("--connections: expected 1..%d, got '%s'", KB_MAX_VUS, optarg);
+            have_conns = true;
+            break;
+        case 'd':
+            if (kb_parse_duration(optarg, 1000000000ull, &duration_ns) < 0 || duration_ns < 1000000)
+                return die_usage("--duration: expected a duration like 30s, 2m, 500ms, got '%s'", optarg);
+            have_duration = true;
+            break;
+        case 'r':
+            if (kb_parse_number(optarg, &rate) < 0 || rate <= 0 || rate > KB_MAX_RATE)
+                return die_usage("--rate: expected requests per second in (0, %.0f], got '%s'", KB_MAX_RATE, optarg);
+            break;
+        case O_STAGES: stages_arg = optarg; break;
+        case 'n':
+            if (kb_parse_count(optarg, UINT64_MAX / 2, &cfg.max_requests) < 0 || !cfg.max_requests)
+                return die_usage("--requests: expected a positive integer, got '%s'", optarg);
+            break;
+        case O_TIMEOUT:
+            if (kb_parse_duration(optarg, 1000000000ull, &cfg.timeout_ns) < 0 || cfg.timeout_ns < 1000000)
+                return die_usage("--timeout: expected a duration of at least 1ms, got '%s'", optarg);
+            break;
+        case O_PIPELINE:
+            if (kb_parse_count(optarg, KB_MAX_PIPELINE, &pipeline) < 0 || !pipeline)
+                return die_usage("--pipeline: expected 1..%d, got '%s'", KB_MAX_PIPELINE, optarg);
+            break;
+        case 't':
+            if (kb_parse_count(optarg, KB_MAX_THREADS, &threads) < 0 || !threads)
+                return die_usage("--threads: expected 1..%d, got '%s'", KB_MAX_THREADS, optarg);
+            break;
+        case 's': scenario_path = optarg; break;
+        case 'm': method = optarg; break;
+        case 'H':
+            if (nheaders == MAX_CLI_HEADERS) return die_usage("more than %d -H headers", MAX_CLI_HEADERS);
+            headers[nheaders++] = optarg;
+            break;
+        case O_BODY: body = optarg; break;
+        case O_SEED:
+            if (kb_parse_count(optarg, UINT64_MAX - 1, &seed) < 0) return die_usage("--seed: expected an integer");
+            break;
+        case O_THRESHOLD:
+            if (nthr == MAX_THRESHOLDS) return die_usage("more than %d thresholds", MAX_THRESHOLDS);
+            if (kb_threshold_parse(optarg, &thr[nthr], err, sizeof err) < 0) return die_usage("--threshold %s", err);
+            nthr++;
+            break;
+        case O_JSON: json_path = optarg; break;
+        case 'q': quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("keel-bench %s\n", KB_VERSION); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *url = argv[optind];
+    url_t u;
+    int rc = parse_url(url, &u);
+    if (rc == -ENOTSUP) return die_usage("https is not supported: keel-bench speaks plain HTTP/1.1");
+    if (rc < 0) return die_usage("bad URL '%s': expected http://HOST[:PORT][/PATH]", url);
+
+    /* the plan */
+    if (stages_arg) {
+        if (have_duration) return die_usage("--duration and --stages: the stages set the durations");
+        if (rate) return die_usage("--rate and --stages: give rates in the stages, e.g. 100/s:30s");
+        if (kb_stages_parse(stages_arg, cfg.stages, &cfg.nstages, err, sizeof err) < 0) return die_usage("--stages: %s", err);
+        cfg.open_model = cfg.stages[0].vus == 0;
+        if (!cfg.open_model && have_conns) return die_usage("--connections and --stages: the stages set the users");
+    } else {
+        cfg.nstages = 1;
+        cfg.open_model = rate > 0;
+        cfg.stages[0].duration_ns = have_duration ? duration_ns : cfg.max_requests ? 3600000000000ull : 10000000000ull;
+        if (cfg.open_model) cfg.stages[0].rate = rate;
+        else cfg.stages[0].vus = (uint32_t)(have_conns ? conns : 10);
+    }
+    cfg.connections = cfg.open_model ? (uint32_t)(have_conns ? conns : 100) : 0;
+    if (cfg.open_model && pipeline > 1) return die_usage("--pipeline applies to the closed model only");
+    cfg.pipeline = (unsigned)pipeline;
+    cfg.seed = seed;
+    uint32_t most = cfg.connections;
+    for (size_t i = 0; i < cfg.nstages; i++)
+        if (cfg.stages[i].vus > most) most = cfg.stages[i].vus;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!threads) threads = ncpu > 0 ? (uint64_t)ncpu : 1;
+    if (threads > most) threads = most;
+    cfg.threads = (unsigned)threads;
+
+    /* the requests */
+    kb_scenario_t sc;
+    if (scenario_path) {
+        if (method || body || nheaders) return die_usage("-m, -H and --body describe a single request; with --scenario put them in the file");
+        if (strcmp(u.path, "/")) return die_usage("with --scenario give the URL without a path: the scenario's paths are used");
+        if (kb_scenario_load(&sc, scenario_path, err, sizeof err) < 0) {
+            fprintf(stderr, "keel-bench: %s\n", err);
+            return EXIT_USAGE;
+        }
+    } else {
+        static char text[1 << 16];
+        size_t len = 0;
+        int e = append_raw(text, sizeof text, &len, "request 1 ");
+        e |= append_raw(text, sizeof text, &len, method ? method : "GET");
+        e |= append_raw(text, sizeof text, &len, " ");
+        e |= append_escaped(text, sizeof text, &len, u.path);
+        e |= append_raw(text, sizeof text, &len, "\n");
+        for (size_t i = 0; i < nheaders; i++) {
+            if (strchr(headers[i], '\n') || strchr(headers[i], '\r')) return die_usage("-H: no line breaks in a header");
+            e |= append_raw(text, sizeof text, &len, "  header ");
+            e |= append_escaped(text, sizeof text, &len, headers[i]);
+            e |= append_raw(text, sizeof text, &len, "\n");
+        }
+        if (body) {
+            /* each line of the body becomes one body line; they are joined with \n again */
+            const char *p = body;
+            do {
+                const char *nl = strchr(p, '\n');
+                char line[1 << 12];
+                size_t n = nl ? (size_t)(nl - p) : strlen(p);
+                if (n >= sizeof line) return die_usage("--body: lines longer than %zu bytes", sizeof line - 1);
+                memcpy(line, p, n);
+                line[n] = 0;
+                e |= append_raw(text, sizeof text, &len, "  body ");
+                e |= append_escaped(text, sizeof text, &len, line);
+                e |= append_raw(text, sizeof text, &len, "\n");
+                p = nl ? nl + 1 : NULL;
+            } while (p);
+        }
+        if (e) return die_usage("request too large for the command line (use --scenario)");
+        if (kb_scenario_parse(&sc, "command line", text, len, err, sizeof err) < 0) {
+            fprintf(stderr, "keel-bench: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    cfg.scenario = &sc;
+
+    /* the target */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int gai = getaddrinfo(u.host, u.port, &hints, &ai);
+    if (gai || !ai) {
+        fprintf(stderr, "keel-bench: cannot resolve %s: %s\n", u.host, gai ? gai_strerror(gai) : "no address");
+        kb_scenario_free(&sc);
+        return EXIT_USAGE;
+    }
+    memcpy(&cfg.addr, ai->ai_addr, ai->ai_addrlen);
+    cfg.addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    bool v6 = strchr(u.host, ':') != NULL;
+    snprintf(cfg.host, sizeof cfg.host, "%s%s%s%s%s", v6 ? "[" : "", u.host, v6 ? "]" : "", strcmp(u.port, "80") ? ":" : "",
+             strcmp(u.port, "80") ? u.port : "");
+
+    FILE *json = NULL;
+    bool json_stdout = json_path && !strcmp(json_path, "-");
+    if (json_path && !json_stdout && !(json = fopen(json_path, "w"))) {
+        fprintf(stderr, "keel-bench: %s: %s\n", json_path, strerror(errno));
+        kb_scenario_free(&sc);
+        return EXIT_USAGE;
+    }
+    if (json_stdout) json = stdout;
+
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    static kb_stats_t stages[KB_MAX_STAGES], total;
+    bool interrupted = false;
+    bool progress = !quiet && isatty(STDERR_FILENO);
+    rc = kb_run(&cfg, stages, progress, &interrupted_flag, &interrupted, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "keel-bench: %s\n", err);
+        if (json && json != stdout) fclose(json);
+        kb_scenario_free(&sc);
+        return EXIT_RUNTIME;
+    }
+    kb_stats_init(&total);
+    for (size_t i = 0; i < cfg.nstages; i++) kb_stats_merge(&total, &stages[i]);
+
+    double values[MAX_THRESHOLDS];
+    bool passed[MAX_THRESHOLDS], all = true;
+    for (size_t i = 0; i < nthr; i++) {
+        values[i] = kb_report_metric(&total, &thr[i]);
+        passed[i] = kb_threshold_pass(&thr[i], values[i]);
+        all &= passed[i];
+    }
+    kb_report_t rep = {.cfg = &cfg, .url = url, .scenario_path = scenario_path, .stages = stages, .total = &total,
+                       .thresholds = thr, .values = values, .passed = passed, .nthresholds = nthr,
+                       .interrupted = interrupted};
+    kb_report_table(json_stdout ? stderr : stdout, &rep);
+    fflush(stdout);
+    int exit_code = all ? 0 : EXIT_BREACH;
+    if (json) {
+        if (kb_report_json(json, &rep) < 0) {
+            fprintf(stderr, "keel-bench: writing %s failed\n", json_path);
+            exit_code = EXIT_RUNTIME;
+        }
+        if (json != stdout && fclose(json) != 0) exit_code = EXIT_RUNTIME;
+    }
+    kb_scenario_free(&sc);
+    return exit_code;
+}

@@ -1,0 +1,109 @@
+-- schema.sql - the bounties reference application's tables (ARCHITECTURE.md fixes the
+-- table and column names; types and constraints are chosen here).
+--
+-- `psql -f schema.sql` gives a complete, empty database. scripts/pg.sh load runs it in two
+-- halves around seed.sql: everything below the '-- keel:after-seed' line (foreign keys and
+-- secondary indexes) is built once over the loaded rows, which is much faster than
+-- maintaining it row by row. Keep that line, and keep anything the seed needs above it.
+--
+-- Conventions: ids are bigint identities and grow with time (keyset pagination uses id
+-- DESC for "newest first"); money is bigint cents; times are timestamptz.
+
+CREATE TABLE users (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    handle        text NOT NULL UNIQUE CHECK (handle ~ '^[a-z0-9_]{3,32}$'),
+    display_name  text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 100),
+    bio           text NOT NULL DEFAULT '' CHECK (length(bio) <= 1000),
+    -- Equals the sum of the user's wallet_transactions; the wallet routes keep it so.
+    balance_cents bigint NOT NULL DEFAULT 0 CHECK (balance_cents >= 0),
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE bounties (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      bigint NOT NULL,
+    title        text NOT NULL CHECK (length(title) BETWEEN 3 AND 200),
+    description  text NOT NULL DEFAULT '' CHECK (length(description) <= 10000),
+    amount_cents bigint NOT NULL CHECK (amount_cents > 0),
+    location     text CHECK (length(location) <= 200),
+    status       text NOT NULL DEFAULT 'open'
+                 CHECK (status IN ('open', 'in_progress', 'completed', 'cancelled')),
+    views        bigint NOT NULL DEFAULT 0 CHECK (views >= 0),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- Full-text search document (routes/bounties_search.sql): title ranks above description.
+    search       tsvector GENERATED ALWAYS AS (
+                     setweight(to_tsvector('english', title), 'A') ||
+                     setweight(to_tsvector('english', description), 'B')) STORED
+);
+
+CREATE TABLE wallet_transactions (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id         bigint NOT NULL,
+    bounty_id       bigint,
+    -- Signed: deposits and incoming transfers add, outgoing transfers and payouts
+    -- (withdrawals to the user's bank) subtract.
+    amount_cents    bigint NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('deposit', 'transfer_in', 'transfer_out', 'payout')),
+    -- The client's Idempotency-Key of the request that wrote this row (unique per user).
+    idempotency_key text CHECK (length(idempotency_key) BETWEEN 1 AND 200),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (amount_cents <> 0),
+    CHECK ((kind IN ('deposit', 'transfer_in')) = (amount_cents > 0))
+);
+
+CREATE TABLE conversations (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    bounty_id  bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE conversation_members (
+    conversation_id bigint NOT NULL,
+    user_id         bigint NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+
+CREATE TABLE messages (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id bigint NOT NULL,
+    sender_id       bigint NOT NULL,
+    body            text NOT NULL CHECK (length(body) BETWEEN 1 AND 4000),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- keel:after-seed (scripts/pg.sh load runs what follows after seed.sql)
+
+ALTER TABLE bounties ADD FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE wallet_transactions ADD FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE wallet_transactions ADD FOREIGN KEY (bounty_id) REFERENCES bounties (id);
+ALTER TABLE conversations ADD FOREIGN KEY (bounty_id) REFERENCES bounties (id);
+ALTER TABLE conversation_members ADD FOREIGN KEY (conversation_id) REFERENCES conversations (id);
+ALTER TABLE conversation_members ADD FOREIGN KEY (user_id) REFERENCES users (id);
+ALTER TABLE messages ADD FOREIGN KEY (conversation_id) REFERENCES conversations (id);
+ALTER TABLE messages ADD FOREIGN KEY (sender_id) REFERENCES users (id);
+-- Only members write to a conversation, enforced by the database as well as the routes.
+ALTER TABLE messages ADD FOREIGN KEY (conversation_id, sender_id)
+    REFERENCES conversation_members (conversation_id, user_id);
+
+-- Idempotency: a retried request with the same key finds the row its first attempt wrote.
+CREATE UNIQUE INDEX wallet_transactions_idempotency_key
+    ON wallet_transactions (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- GET /api/bounties?status=&before=: newest first within one status, keyset on id.
+CREATE INDEX bounties_status_id ON bounties (status, id DESC);
+-- GET /api/bounties/search?q=: websearch_to_tsquery against the stored document.
+CREATE INDEX bounties_search ON bounties USING gin (search);
+-- GET /api/users/{id}/stats (counts and sums by status, index-only) and the users FK.
+CREATE INDEX bounties_user_status ON bounties (user_id, status) INCLUDE (amount_cents);
+-- GET /api/me/wallet/transactions?before= (keyset on id) and /api/users/{id}/stats.
+CREATE INDEX wallet_transactions_user_id ON wallet_transactions (user_id, id DESC) INCLUDE (amount_cents);
+-- The bounties FK (deleting a bounty) and "payments for this bounty".
+CREATE INDEX wallet_transactions_bounty_id ON wallet_transactions (bounty_id) WHERE bounty_id IS NOT NULL;
+-- A bounty's conversations, and the bounties FK.
+CREATE INDEX conversations_bounty_id ON conversations (bounty_id);
+-- "My conversations" and membership checks by user; the PK serves (conversation_id, user_id).
+CREATE INDEX conversation_members_user_id ON conversation_members (user_id, conversation_id);
+-- GET /api/conversations/{id}/messages?before=: newest first, keyset on id.
+CREATE INDEX messages_conversation_id ON messages (conversation_id, id DESC);
+-- The users FK on sender_id (a user's deletion) and "messages by this user".
+CREATE INDEX messages_sender_id ON messages (sender_id);

@@ -1,0 +1,543 @@
+#include "app/db.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "proto/json.h"
+#include "proto/sqlstate.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_DEADLINE_MS 5000
+#define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up */
+#define MAX_RETRIES 3          /* serialization failures / deadlocks */
+#define TIMEOUT_STMT "keel_set_timeout"
+
+typedef enum { C_DOWN, C_CONNECTING, C_PREPARING, C_READY } cstate_t;
+
+/* One poll SQE in the kernel. Heap-allocated so that a completion arriving after its
+ * connection was reset (different generation) is recognised and dropped. */
+typedef struct {
+    kl_io_t io;
+    kl_db_conn_t *c;
+    unsigned gen;
+    short mask;
+    kl_list_t link;
+} db_poll_t;
+
+struct kl_db_conn {
+    kl_db_t *db;
+    int idx;
+    PGconn *pg;
+    int fd;
+    cstate_t state;
+    unsigned gen;            /* bumped on every reset: older polls are stale */
+    db_poll_t *rpoll, *wpoll;
+    kl_list_t flush_link;
+    kl_list_t inflight;      /* sent queries, answered in this order */
+    int depth;
+    int prep_syncs;          /* syncs still expected while preparing */
+    int prep_idx;            /* statement whose prepare result comes next */
+    kl_timer_t timer;        /* reconnect backoff, or connect deadline */
+    int backoff_ms;
+    bool logged_down;
+};
+
+struct kl_db {
+    kl_shard_t *sh;
+    kl_db_config_t cfg;
+    char *options;
+    kl_db_conn_t *conns;
+    kl_list_t waitq;
+    int waiting;
+    kl_list_t flush_list;
+    kl_list_t polls;         /* every db_poll_t in the kernel */
+    _Atomic int live;
+    kl_db_stats_t stats;
+    bool stopping;
+};
+
+static void drive(kl_db_conn_t *c);
+static void reset(kl_db_conn_t *c, const char *why);
+static void pump(kl_db_t *db);
+
+static void poll_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe) {
+    (void)sh;
+    (void)cqe;
+    db_poll_t *p = kl_container_of(io, db_poll_t, io);
+    kl_db_conn_t *c = p->c;
+    kl_list_remove(&p->link);
+    bool current = p->gen == c->gen;
+    if (current) {
+        if (p->mask & POLLIN) c->rpoll = NULL;
+        else c->wpoll = NULL;
+    }
+    kl_free(p);
+    if (current) drive(c);
+}
+
+static db_poll_t *arm(kl_db_conn_t *c, short mask) {
+    db_poll_t *p = kl_malloc(sizeof(*p));
+    p->io.cb = poll_cb;
+    p->c = c;
+    p->gen = c->gen;
+    p->mask = mask;
+    kl_list_push(&c->db->polls, &p->link);
+    struct io_uring_sqe *sqe = kl_shard_sqe(c->db->sh);
+    io_uring_prep_poll_add(sqe, c->fd, (unsigned)mask);
+    io_uring_sqe_set_data(sqe, &p->io);
+    return p;
+}
+
+static void want_read(kl_db_conn_t *c) {
+    if (!c->rpoll) c->rpoll = arm(c, POLLIN);
+}
+
+static void want_write(kl_db_conn_t *c) {
+    if (!c->wpoll) c->wpoll = arm(c, POLLOUT);
+}
+
+static void cancel_polls(kl_db_conn_t *c) {
+    db_poll_t *ps[2] = {c->rpoll, c->wpoll};
+    for (int i = 0; i < 2; i++) {
+        if (!ps[i]) continue;
+        struct io_uring_sqe *sqe = kl_shard_sqe(c->db->sh);
+        io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&ps[i]->io);
+        io_uring_sqe_set_data(sqe, NULL);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+    c->rpoll = c->wpoll = NULL;
+    c->gen++;
+}
+
+static void mark_flush(kl_db_conn_t *c) {
+    if (!kl_list_linked(&c->flush_link)) kl_list_push(&c->db->flush_list, &c->flush_link);
+}
+
+/* ---- finishing queries ---------------------------------------------------------- */
+
+static void fail(kl_db_query_t *q, int status, const char *msg) {
+    kl_db_t *db = q->_db;
+    kl_wheel_del(&db->sh->wheel, &q->_timer);
+    if (q->res) PQclear(q->res);
+    q->res = NULL;
+    q->status = status;
+    q->message = msg;
+    q->_conn = NULL;
+    db->stats.errors++;
+    q->done(q);
+}
+
+static void send_query(kl_db_conn_t *c, kl_db_query_t *q);
+
+static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
+    kl_db_t *db = c->db;
+    kl_list_remove(&q->_link);
+    c->depth--;
+    kl_wheel_del(&db->sh->wheel, &q->_timer);
+    q->_conn = NULL;
+    q->duration_us = (kl_clock_ns() - q->_sent_ns) / 1000;
+    PGresult *r = q->res;
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    q->sqlstate[0] = '\0';
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        q->status = 0;
+    } else {
+        const char *ss = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (ss) snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", ss);
+        int http = kl_sqlstate_http(q->sqlstate);
+        if (http == KL_SQLSTATE_RETRY && q->_retries < MAX_RETRIES) {
+            q->_retries++;
+            if (r) PQclear(r);
+            q->res = NULL;
+            kl_db_submit(db, q);
+            return;
+        }
+        q->status = http == KL_SQLSTATE_RETRY ? 503 : http;
+        const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        q->message = m ? m : "database error";
+        db->stats.errors++;
+    }
+    db->stats.queries++;
+    if (db->cfg.slow_ms > 0 && q->duration_us >= (uint64_t)db->cfg.slow_ms * 1000) {
+        char label[256];
+        const char *l = db->cfg.stmts[q->stmt].label;
+        kl_json_escape(label, sizeof(label), l, strlen(l));
+        db->stats.slow++;
+        kl_log(KL_LOG_WARN, "slow query", "\"route\":\"%s\",\"durationMs\":%.1f,\"sqlstate\":\"%s\",\"shard\":%d", label,
+               (double)q->duration_us / 1000.0, q->sqlstate, db->sh->id);
+    }
+    q->done(q);
+    if (r) PQclear(r);
+}
+
+static void timer_cb(kl_timer_t *t) {
+    kl_db_query_t *q = kl_container_of(t, kl_db_query_t, _timer);
+    kl_db_t *db = q->_db;
+    if (!q->_conn) { /* still waiting for a connection */
+        kl_list_remove(&q->_link);
+        db->waiting--;
+        db->stats.timeouts_acquire++;
+        fail(q, 503, "no database connection became available in time");
+        return;
+    }
+    /* Sent but unanswered well past its statement_timeout: the server or the network is
+     * gone. Drop the connection; everything on it fails with 503. */
+    reset(q->_conn, "no response from the database");
+}
+
+/* ---- connection lifecycle ------------------------------------------------------- */
+
+static void conn_start(kl_db_conn_t *c);
+
+static void retry_cb(kl_timer_t *t) {
+    kl_db_conn_t *c = kl_container_of(t, kl_db_conn_t, timer);
+    if (c->state == C_CONNECTING) reset(c, "connect timed out");
+    else if (c->state == C_DOWN && !c->db->stopping) conn_start(c);
+}
+
+static void close_pg(kl_db_conn_t *c) {
+    cancel_polls(c);
+    /* Submit the poll removals before libpq closes the fd, so no queued SQE can name a
+     * number the kernel might hand to another socket. */
+    io_uring_submit(&c->db->sh->ring);
+    if (c->pg) PQfinish(c->pg);
+    c->pg = NULL;
+    c->fd = -1;
+    kl_list_remove(&c->flush_link);
+}
+
+static void reset(kl_db_conn_t *c, const char *why) {
+    kl_db_t *db = c->db;
+    if (c->state == C_READY) atomic_fetch_sub_explicit(&db->live, 1, memory_order_relaxed);
+    char err[512] = "";
+    if (c->pg) kl_json_escape(err, sizeof(err), PQerrorMessage(c->pg), strcspn(PQerrorMessage(c->pg), "\n"));
+    if (!c->logged_down) {
+        kl_log(KL_LOG_ERROR, "database connection down", "\"shard\":%d,\"conn\":%d,\"reason\":\"%s\",\"error\":\"%s\"",
+               db->sh->id, c->idx, why, err);
+        c->logged_down = true;
+    }
+    close_pg(c);
+    c->state = C_DOWN;
+    kl_list_t *n;
+    while ((n = kl_list_shift(&c->inflight)) != NULL) {
+        kl_db_query_t *q = kl_container_of(n, kl_db_query_t, _link);
+        c->depth--;
+        fail(q, 503, "database connection lost");
+    }
+    c->depth = 0;
+    if (db->stopping) return;
+    db->stats.reconnects++;
+    kl_wheel_add(&db->sh->wheel, &c->timer, db->sh->now_ms + (uint64_t)c->backoff_ms);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+static void conn_start(kl_db_conn_t *c) {
+    kl_db_t *db = c->db;
+    const char *kw[] = {"dbname", "options", "application_name", NULL};
+    const char *val[] = {db->cfg.conninfo, db->options, "keel", NULL};
+    /* Non-blocking from here on, except that a host *name* is resolved synchronously by
+     * libpq: use an address or a unix socket directory in DATABASE_URL. */
+    c->pg = PQconnectStartParams(kw, val, 1);
+    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        reset(c, "cannot start connecting");
+        return;
+    }
+    c->fd = PQsocket(c->pg);
+    c->state = C_CONNECTING;
+    kl_wheel_add(&db->sh->wheel, &c->timer, db->sh->now_ms + CONNECT_DEADLINE_MS);
+    want_write(c); /* libpq: before the first PQconnectPoll, act as if it said WRITING */
+}
+
+static void on_connected(kl_db_conn_t *c) {
+    kl_db_t *db = c->db;
+    kl_wheel_del(&db->sh->wheel, &c->timer);
+    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+        reset(c, "cannot enter pipeline mode");
+        return;
+    }
+    /* One sync per prepare: a statement that fails to prepare aborts nothing else. */
+    for (int i = 0; i < db->cfg.nstmts; i++) {
+        const kl_db_stmt_t *s = &db->cfg.stmts[i];
+        PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL);
+        PQpipelineSync(c->pg);
+    }
+    PQsendPrepare(c->pg, TIMEOUT_STMT, "SELECT set_config('statement_timeout', $1, true)", 1, NULL);
+    PQpipelineSync(c->pg);
+    c->prep_syncs = db->cfg.nstmts + 1;
+    c->prep_idx = 0;
+    c->state = C_PREPARING;
+    mark_flush(c);
+    want_read(c);
+}
+
+static void connect_step(kl_db_conn_t *c) {
+    int fd = PQsocket(c->pg);
+    PostgresPollingStatusType st = PQconnectPoll(c->pg);
+    if (PQsocket(c->pg) != fd) cancel_polls(c); /* libpq moved to another socket */
+    c->fd = PQsocket(c->pg);
+    switch (st) {
+    case PGRES_POLLING_READING: want_read(c); break;
+    case PGRES_POLLING_WRITING: want_write(c); break;
+    case PGRES_POLLING_OK: on_connected(c); break;
+    default: reset(c, "connect failed");
+    }
+}
+
+static void read_prepare_results(kl_db_conn_t *c) {
+    kl_db_t *db = c->db;
+    int nulls = 0;
+    while (c->prep_syncs > 0 && !PQisBusy(c->pg) && nulls < 2) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            c->prep_syncs--;
+            c->prep_idx++;
+        } else if (st == PGRES_FATAL_ERROR && c->prep_idx < db->cfg.nstmts) {
+            char msg[512], label[256];
+            const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            kl_json_escape(msg, sizeof(msg), m ? m : "?", m ? strlen(m) : 1);
+            const char *l = db->cfg.stmts[c->prep_idx].label;
+            kl_json_escape(label, sizeof(label), l, strlen(l));
+            kl_log(KL_LOG_ERROR, "statement failed to prepare", "\"route\":\"%s\",\"error\":\"%s\"", label, msg);
+        }
+        PQclear(r);
+    }
+    if (c->prep_syncs == 0) {
+        c->state = C_READY;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        if (c->logged_down)
+            kl_log(KL_LOG_INFO, "database connection up", "\"shard\":%d,\"conn\":%d", db->sh->id, c->idx);
+        c->logged_down = false;
+        atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed);
+        pump(db);
+    }
+}
+
+static void read_query_results(kl_db_conn_t *c) {
+    int nulls = 0;
+    while (!kl_list_empty(&c->inflight) && c->pg && !PQisBusy(c->pg) && nulls < 2) {
+        kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            nulls++; /* end of one statement's results; its sync follows */
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            complete(c, q);
+            continue;
+        }
+        if (q->_skip_first) { /* the set_config() in front of the statement */
+            q->_skip_first = false;
+            if (st != PGRES_FATAL_ERROR) {
+                PQclear(r);
+                continue;
+            }
+        }
+        if (st == PGRES_PIPELINE_ABORTED || q->res) PQclear(r); /* keep the first real result */
+        else q->res = r;
+    }
+}
+
+static void flush(kl_db_conn_t *c) {
+    int r = PQflush(c->pg);
+    if (r < 0) reset(c, "write failed");
+    else if (r > 0) want_write(c);
+}
+
+static void drive(kl_db_conn_t *c) {
+    if (!c->pg) return;
+    if (c->state == C_CONNECTING) {
+        connect_step(c);
+        return;
+    }
+    if (!PQconsumeInput(c->pg)) {
+        reset(c, "connection lost");
+        return;
+    }
+    if (c->state == C_PREPARING) read_prepare_results(c);
+    if (c->state == C_READY) read_query_results(c);
+    if (!c->pg) return;
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        reset(c, "connection lost");
+        return;
+    }
+    flush(c);
+    if (c->pg) want_read(c); /* always: that is how a server-side close is noticed */
+}
+
+/* ---- queries ---------------------------------------------------------------------- */
+
+static kl_db_conn_t *pick(kl_db_t *db) {
+    kl_db_conn_t *best = NULL;
+    for (int i = 0; i < db->cfg.conns; i++) {
+        kl_db_conn_t *c = &db->conns[i];
+        if (c->state == C_READY && c->depth < db->cfg.pipeline_depth && (!best || c->depth < best->depth)) best = c;
+    }
+    return best;
+}
+
+static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
+    kl_db_t *db = c->db;
+    const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
+    q->_conn = c;
+    q->_sent_ns = kl_clock_ns();
+    q->_skip_first = false;
+    q->res = NULL;
+    kl_list_push(&c->inflight, &q->_link);
+    c->depth++;
+    int ok = 1;
+    if (q->timeout_ms > 0) {
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%d", q->timeout_ms);
+        const char *v[1] = {ms};
+        ok = PQsendQueryPrepared(c->pg, TIMEOUT_STMT, 1, v, NULL, NULL, 0);
+        q->_skip_first = true;
+    }
+    ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    ok = ok && PQpipelineSync(c->pg);
+    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
+    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+    if (!ok) {
+        reset(c, "send failed");
+        return;
+    }
+    mark_flush(c);
+}
+
+static void pump(kl_db_t *db) {
+    kl_db_conn_t *c;
+    while (!kl_list_empty(&db->waitq) && (c = pick(db)) != NULL) {
+        kl_db_query_t *q = kl_container_of(kl_list_shift(&db->waitq), kl_db_query_t, _link);
+        db->waiting--;
+        kl_wheel_del(&db->sh->wheel, &q->_timer);
+        send_query(c, q);
+    }
+}
+
+void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
+    q->_db = db;
+    q->_conn = NULL;
+    q->status = 0;
+    q->message = NULL;
+    q->sqlstate[0] = '\0';
+    q->_timer.cb = timer_cb;
+    if (db->stopping) {
+        fail(q, 503, "shutting down");
+        return;
+    }
+    kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
+    if (c) {
+        send_query(c, q);
+        return;
+    }
+    if (db->waiting >= db->cfg.queue_max) {
+        db->stats.rejected_queue_full++;
+        fail(q, 503, "too many requests are waiting for the database");
+        return;
+    }
+    kl_list_push(&db->waitq, &q->_link);
+    db->waiting++;
+    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)db->cfg.acquire_ms);
+}
+
+void kl_db_flush(kl_db_t *db) {
+    kl_list_t *n;
+    while ((n = kl_list_shift(&db->flush_list)) != NULL) {
+        kl_db_conn_t *c = kl_container_of(n, kl_db_conn_t, flush_link);
+        if (c->pg) flush(c);
+    }
+}
+
+kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg) {
+    if (cfg->conns < 1 || cfg->pipeline_depth < 1 || cfg->queue_max < 0) return NULL;
+    kl_db_t *db = kl_calloc(sizeof(*db));
+    db->sh = sh;
+    db->cfg = *cfg;
+    char opt[64];
+    snprintf(opt, sizeof(opt), "-c statement_timeout=%d", cfg->statement_timeout_ms);
+    db->options = kl_strdup(opt);
+    kl_list_init(&db->waitq);
+    kl_list_init(&db->flush_list);
+    kl_list_init(&db->polls);
+    db->conns = kl_calloc(sizeof(kl_db_conn_t) * (size_t)cfg->conns);
+    for (int i = 0; i < cfg->conns; i++) {
+        kl_db_conn_t *c = &db->conns[i];
+        c->db = db;
+        c->idx = i;
+        c->fd = -1;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->timer.cb = retry_cb;
+        kl_list_init(&c->inflight);
+        conn_start(c);
+    }
+    return db;
+}
+
+void kl_db_stop(kl_db_t *db) {
+    if (!db) return;
+    db->stopping = true;
+    kl_list_t *n;
+    while ((n = kl_list_shift(&db->waitq)) != NULL) {
+        db->waiting--;
+        fail(kl_container_of(n, kl_db_query_t, _link), 503, "shutting down");
+    }
+    for (int i = 0; i < db->cfg.conns; i++) {
+        kl_db_conn_t *c = &db->conns[i];
+        kl_wheel_del(&db->sh->wheel, &c->timer);
+        c->logged_down = true; /* a planned close is not news */
+        if (c->pg || c->state != C_DOWN) reset(c, "shutdown");
+    }
+    /* The ring is torn down after this: polls still in the kernel never complete. */
+    while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
+    kl_free(db->conns);
+    kl_free(db->options);
+    kl_free(db);
+}
+
+int kl_db_live(const kl_db_t *db) { return db ? atomic_load_explicit(&db->live, memory_order_relaxed) : 0; }
+
+const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }
+
+int kl_db_validate(const kl_db_config_t *cfg, int timeout_s, char *err, size_t errlen) {
+    char to[16];
+    snprintf(to, sizeof(to), "%d", timeout_s);
+    const char *kw[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *val[] = {cfg->conninfo, to, "keel-startup", NULL};
+    PGconn *pg = PQconnectdbParams(kw, val, 1);
+    int r = 0;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s", PQerrorMessage(pg));
+        err[strcspn(err, "\n")] = '\0';
+        r = -ECONNREFUSED;
+        goto out;
+    }
+    for (int i = 0; i < cfg->nstmts; i++) {
+        const kl_db_stmt_t *s = &cfg->stmts[i];
+        PGresult *res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(err, errlen, "%s: SQL does not prepare: %s", s->label, m ? m : PQerrorMessage(pg));
+            PQclear(res);
+            r = -EINVAL;
+            goto out;
+        }
+        PQclear(res);
+    }
+out:
+    PQfinish(pg);
+    return r;
+}

@@ -1,0 +1,95 @@
+/* db.h - a shard's PostgreSQL connections: libpq in non-blocking pipeline mode, their
+ * sockets polled through the shard's io_uring, so no thread ever blocks on the database.
+ *
+ * Every statement is prepared once per connection. Each query is sent as
+ * PQsendQueryPrepared + its own PQpipelineSync, so one failing query never aborts its
+ * neighbours. Every wait is bounded: a query that cannot get onto a connection (all
+ * down, or every pipeline at its depth) waits in a bounded queue for at most the acquire
+ * deadline, then fails with 503; a query sent but never answered (the server vanished)
+ * fails with 503 when its response deadline passes and its connection is dropped. Lost
+ * connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
+#ifndef KL_DB_H
+#define KL_DB_H
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/list.h"
+#include "core/shard.h"
+#include "core/timer.h"
+
+typedef struct kl_db kl_db_t;
+typedef struct kl_db_conn kl_db_conn_t;
+typedef struct kl_db_query kl_db_query_t;
+
+typedef struct {
+    const char *name;  /**< prepared statement name, unique */
+    const char *sql;   /**< text with $1..$n placeholders */
+    int nparams;       /**< n */
+    const char *label; /**< for logs, e.g. "GET /api/bounties/{id}" or "file.sql" */
+} kl_db_stmt_t;
+
+typedef struct {
+    const char *conninfo;       /**< libpq connection string or URL ("" = PG* variables) */
+    int conns;                  /**< connections per shard */
+    int pipeline_depth;         /**< queries in flight per connection */
+    int queue_max;              /**< queries waiting for a connection, per shard */
+    int acquire_ms;             /**< longest wait in that queue */
+    int statement_timeout_ms;   /**< per connection; routes may lower or raise it per query */
+    int slow_ms;                /**< queries slower than this are logged */
+    const kl_db_stmt_t *stmts;  /**< prepared on every connection, in order */
+    int nstmts;
+} kl_db_config_t;
+
+struct kl_db_query {
+    /* set by the caller */
+    int stmt;                   /**< index into the config's stmts */
+    int nparams;
+    const char *const *values;  /**< text parameters (NULL = SQL NULL); must live until done */
+    int timeout_ms;             /**< statement_timeout for this query; 0 = the connection's */
+    void (*done)(kl_db_query_t *q); /**< called exactly once; may be called inside kl_db_submit */
+    void *ctx;                  /**< the caller's */
+    /* results, valid inside done (res is freed after done returns) */
+    PGresult *res;              /**< the statement's result when status == 0 */
+    int status;                 /**< 0 ok, else the HTTP status to answer (400, 404, 409, 503, 504...) */
+    char sqlstate[6];           /**< SQLSTATE of an error ("" when none) */
+    const char *message;        /**< error message for the client (valid inside done) */
+    uint64_t duration_us;       /**< send to result */
+    /* private */
+    kl_list_t _link;
+    kl_timer_t _timer;
+    kl_db_t *_db;
+    kl_db_conn_t *_conn;
+    uint64_t _sent_ns;
+    int _retries;
+    bool _got_result;
+    bool _skip_first;
+};
+
+/** Creates the shard's pool and starts connecting (never blocks). Returns NULL only when
+ * cfg is unusable. */
+kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg);
+/** Queues q; its done callback reports the outcome (possibly before this returns). */
+void kl_db_submit(kl_db_t *db, kl_db_query_t *q);
+/** Sends what this loop iteration queued, in one write per connection. Call once per tick. */
+void kl_db_flush(kl_db_t *db);
+/** Fails everything pending with 503 and closes every connection. */
+void kl_db_stop(kl_db_t *db);
+/** Connections that are up and prepared (readable from any thread). */
+int kl_db_live(const kl_db_t *db);
+/** Counters for metrics, owned by the shard. */
+typedef struct {
+    uint64_t queries, errors, timeouts_acquire, rejected_queue_full, reconnects, slow;
+} kl_db_stats_t;
+/** The pool's counters. */
+const kl_db_stats_t *kl_db_stats(const kl_db_t *db);
+
+/** Blocking check used once at startup, before any shard runs: connects with a timeout
+ * and prepares every statement, reporting the first failure in err as "label: reason".
+ * Returns 0, -ECONNREFUSED when the server is unreachable, or -EINVAL for a statement
+ * that does not prepare. */
+int kl_db_validate(const kl_db_config_t *cfg, int timeout_s, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,11 @@
+/* sql_handler.h - answers a request matched to an SQL route: binds and validates its
+ * parameters, runs the prepared statement on the shard's pool, shapes the result. */
+#ifndef KL_SQL_HANDLER_H
+#define KL_SQL_HANDLER_H
+
+#include "app/request.h"
+
+/** Handler for SQL routes; ctx is the kl_route_t, r->params holds the path segments. */
+void kl_sql_handle(kl_request_t *r, void *ctx);
+
+#endif
