@@ -45,7 +45,10 @@ static void check_head(const char *buf, size_t size, int r, const kl_http1_reque
         return;
     }
     if (r == KL_HTTP1_INCOMPLETE) {
-        if (size >= limits.max_head) abort(); /* never INCOMPLETE past a limit */
+        /* never INCOMPLETE past a limit: the head's, or the request line's */
+        if (size >= limits.max_head) abort();
+        size_t skip = size >= 2 && buf[0] == '\r' && buf[1] == '\n' ? 2 : 0;
+        if (size - skip >= limits.max_request_line && !memchr(buf + skip, '\n', limits.max_request_line)) abort();
         return;
     }
     if (r <= 0 || (size_t)r > size || (size_t)r > limits.max_head) abort();

@@ -1,9 +1,27 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds keel and serves it on 127.0.0.1:${PORT:-8080}.
-# Ctrl-C (SIGINT) or SIGTERM drains and stops it.
+# Installs what is missing, builds keel, starts a private PostgreSQL loaded with the bounties
+# example (unless DATABASE_URL is set) and serves examples/bounties/routes on
+# 127.0.0.1:${PORT:-8080}. Ctrl-C (SIGINT) or SIGTERM drains keel, then stops the private
+# PostgreSQL: nothing is left running.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 scripts/zig build install --summary none
-exec zig-out/bin/keel "$@"
+own_pg=0
+if [ -z "${DATABASE_URL:-}" ]; then
+  bash scripts/pg.sh start
+  own_pg=1
+  bash scripts/pg.sh load
+  DATABASE_URL=$(bash scripts/pg.sh url)
+  export DATABASE_URL
+fi
+export KEEL_ROUTES=${KEEL_ROUTES:-examples/bounties/routes}
+zig-out/bin/keel "$@" &
+pid=$!
+stop() { kill -TERM "$pid" 2>/dev/null || true; }
+trap stop INT TERM
+rc=0
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || rc=$?; done
+[ "$own_pg" = 1 ] && bash scripts/pg.sh stop
+exit "$rc"

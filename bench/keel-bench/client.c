@@ -320,8 +320,13 @@ static void on_recv(worker_t *w, conn_t *c, int res, uint64_t now) {
 
 static void on_cqe(worker_t *w, uint64_t ud, int res, uint64_t now) {
     uint8_t op = (uint8_t)(ud & 0xff);
-    if (op == OP_CANCEL) return; /* the cancelled operation reports on its own */
     conn_t *c = &w->conns[ud >> 8];
+    if (op == OP_CANCEL) {
+        /* the cancelled operation reports on its own; a kernel without cancel-by-fd (< 5.19)
+         * refuses, and shutting the socket down ends the operation instead */
+        if (res == -EINVAL && c->cancelling && c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+        return;
+    }
     if (c->op != op) return;
     c->op = OP_NONE; /* the kernel is done with the buffer this operation used */
     if (c->cancelling) {
@@ -532,9 +537,17 @@ int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_progres
 
     enter_stage(w, 0);
     w->last_scan = kb_now_ns();
-    bool hard = false;
+    bool hard = false, abandoned = false;
+    uint64_t drain_deadline = 0;
     for (;;) {
         uint64_t now = kb_now_ns();
+        if (w->stopping && !drain_deadline) drain_deadline = now + cfg->timeout_ns + 5000000000ull;
+        if (drain_deadline && now > drain_deadline && w->busy) {
+            /* every request has had its timeout and its cancel: the kernel is not giving the
+             * operations back, so stop waiting for them */
+            abandoned = true;
+            break;
+        }
         if (!hard && atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
             hard = w->stopping = true;
             leave_stage(w, now);
@@ -594,6 +607,10 @@ int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_progres
     leave_stage(w, kb_now_ns());
     atomic_store_explicit(&prog->responses, w->n_resp, memory_order_relaxed);
     atomic_store_explicit(&prog->failures, w->n_fail, memory_order_relaxed);
+    if (abandoned) {
+        fprintf(stderr, "keel-bench: worker %u: %u connections did not finish draining\n", index, w->busy);
+        goto out_ring; /* the kernel may still write into their buffers: leave them be */
+    }
     for (uint32_t i = 0; i < w->nconns; i++) {
         /* every operation has completed (busy == 0), so the kernel holds none of these */
         close_fd(&w->conns[i]);

@@ -1,7 +1,8 @@
 /* main.c - keel-bench's command line: flags -> kb_config_t, run, report, exit code.
  *
  * Exit codes: 0 every threshold held, 1 a threshold was breached, 2 bad usage or input
- * (flags, URL, scenario file), 3 the run itself could not be carried out.
+ * (flags, URL, scenario file), 3 the run itself could not be carried out, 130 interrupted
+ * (SIGINT/SIGTERM; the partial results are still reported).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@
 #define EXIT_BREACH 1
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 3
+#define EXIT_INTERRUPTED 130
 
 static volatile sig_atomic_t interrupted_flag;
 
@@ -61,7 +63,7 @@ static void usage(FILE *f) {
           "      --json FILE       write every figure as JSON ('-': stdout, the table then goes to stderr)\n"
           "  -q, --quiet           no progress line (it is only drawn on a terminal anyway)\n"
           "  -h, --help            this text;  --version  the version\n"
-          "exit: 0 ok, 1 threshold breached, 2 bad usage or input, 3 run failed\n",
+          "exit: 0 ok, 1 threshold breached, 2 bad usage or input, 3 run failed, 130 interrupted\n",
           f);
 }
 
@@ -253,6 +255,9 @@ int main(int argc, char **argv) {
         else cfg.stages[0].vus = (uint32_t)(have_conns ? conns : 10);
     }
     cfg.connections = cfg.open_model ? (uint32_t)(have_conns ? conns : 100) : 0;
+    for (size_t i = 0; i < nthr; i++)
+        if (thr[i].metric == KB_METRIC_LATE && !cfg.open_model)
+            return die_usage("--threshold %s: 'late' needs the open model (--rate or rate stages)", thr[i].text);
     if (cfg.open_model && pipeline > 1) return die_usage("--pipeline applies to the closed model only");
     cfg.pipeline = (unsigned)pipeline;
     cfg.seed = seed;
@@ -365,7 +370,7 @@ int main(int argc, char **argv) {
                        .interrupted = interrupted};
     kb_report_table(json_stdout ? stderr : stdout, &rep);
     fflush(stdout);
-    int exit_code = all ? 0 : EXIT_BREACH;
+    int exit_code = interrupted ? EXIT_INTERRUPTED : all ? 0 : EXIT_BREACH;
     if (json) {
         if (kb_report_json(json, &rep) < 0) {
             fprintf(stderr, "keel-bench: writing %s failed\n", json_path);

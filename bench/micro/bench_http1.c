@@ -90,14 +90,12 @@ int main(void) {
     printf("  %.1f ns/body, %.2f GB/s of input\n", dt * 1e9 / CHUNK_ITERS, (double)blen * CHUNK_ITERS / dt / 1e9);
 
     /* byte-by-byte worst case for the chunked state machine: 1-byte chunks */
-    static char tiny[60000];
+    static char tiny[40000], tw[40000];
     size_t tlen = 0;
     for (int c = 0; c < 5000; c++) tlen += (size_t)snprintf(tiny + tlen, sizeof tiny - tlen, "1\r\nz\r\n");
     tlen += (size_t)snprintf(tiny + tlen, sizeof tiny - tlen, "0\r\n\r\n");
     t0 = now();
     for (int i = 0; i < 2000; i++) {
-        memcpy(work, tiny, tlen > sizeof work ? sizeof work : tlen);
-        static char tw[60000];
         memcpy(tw, tiny, tlen);
         kl_http1_chunked_t st = {.max_body = 1 << 20};
         size_t l = tlen;

@@ -89,8 +89,12 @@ ALTER TABLE messages ADD FOREIGN KEY (conversation_id, sender_id)
 CREATE UNIQUE INDEX wallet_transactions_idempotency_key
     ON wallet_transactions (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- GET /api/bounties?status=&before=: newest first within one status, keyset on id.
-CREATE INDEX bounties_status_id ON bounties (status, id DESC);
+-- GET /api/bounties?status=&before=: newest first within one status, keyset on id. It
+-- carries the list's columns so that the hottest route is an index-only scan; without
+-- them the planner prefers bounties_pkey plus a status filter (status and id are not
+-- correlated), which degrades when a status is rare among the newest rows.
+CREATE INDEX bounties_status_id ON bounties (status, id DESC)
+    INCLUDE (user_id, title, amount_cents, location, created_at);
 -- GET /api/bounties/search?q=: websearch_to_tsquery against the stored document.
 CREATE INDEX bounties_search ON bounties USING gin (search);
 -- GET /api/users/{id}/stats (counts and sums by status, index-only) and the users FK.

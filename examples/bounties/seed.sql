@@ -187,17 +187,6 @@ CREATE FUNCTION pg_temp.chat_b() RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SEL
 CREATE FUNCTION pg_temp.chat_c() RETURNS text[] LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY[
     '','','','Cheers.','Thanks again!','Let me know.',':)','Talk soon.'] $$;
 
--- ---- users ------------------------------------------------------------------------------
-INSERT INTO users (id, handle, display_name, bio, balance_cents, created_at)
-OVERRIDING SYSTEM VALUE
-SELECT u,
-       lower(pg_temp.pick(pg_temp.first_names(), u, 1)) || '_' || u,
-       pg_temp.pick(pg_temp.first_names(), u, 1) || ' ' || pg_temp.pick(pg_temp.last_names(), u, 2),
-       rtrim(pg_temp.pick(pg_temp.bio_a(), u, 3) || ' ' || pg_temp.pick(pg_temp.bio_b(), u, 4)),
-       0,  -- set from the transactions below
-       pg_temp.user_created(u)
-FROM generate_series(1, 10000) AS u;
-
 -- ---- bounties ---------------------------------------------------------------------------
 INSERT INTO bounties (id, user_id, title, description, amount_cents, location, status, views, created_at)
 OVERRIDING SYSTEM VALUE
@@ -270,9 +259,18 @@ FROM (
           OFFSET 0) AS y
 ) AS t;
 
-UPDATE users SET balance_cents = w.total
-FROM (SELECT user_id, sum(amount_cents) AS total FROM wallet_transactions GROUP BY user_id) AS w
-WHERE users.id = w.user_id;
+-- ---- users (after the transactions: balance_cents is their sum) ---------------------
+INSERT INTO users (id, handle, display_name, bio, balance_cents, created_at)
+OVERRIDING SYSTEM VALUE
+SELECT u,
+       lower(pg_temp.pick(pg_temp.first_names(), u, 1)) || '_' || u,
+       pg_temp.pick(pg_temp.first_names(), u, 1) || ' ' || pg_temp.pick(pg_temp.last_names(), u, 2),
+       rtrim(pg_temp.pick(pg_temp.bio_a(), u, 3) || ' ' || pg_temp.pick(pg_temp.bio_b(), u, 4)),
+       coalesce(w.total, 0),
+       pg_temp.user_created(u)
+FROM generate_series(1, 10000) AS u
+LEFT JOIN (SELECT user_id, sum(amount_cents) AS total
+           FROM wallet_transactions GROUP BY user_id) AS w ON w.user_id = u;
 
 -- ---- conversations, members, messages ---------------------------------------------------
 -- Conversation c is about one of bounties 5c-4..5c and starts 2 to 2.4 hours after that

@@ -511,33 +511,3 @@ void kl_db_stop(kl_db_t *db) {
 int kl_db_live(const kl_db_t *db) { return db ? atomic_load_explicit(&db->live, memory_order_relaxed) : 0; }
 
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }
-
-int kl_db_validate(const kl_db_config_t *cfg, int timeout_s, char *err, size_t errlen) {
-    char to[16];
-    snprintf(to, sizeof(to), "%d", timeout_s);
-    const char *kw[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *val[] = {cfg->conninfo, to, "keel-startup", NULL};
-    PGconn *pg = PQconnectdbParams(kw, val, 1);
-    int r = 0;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", PQerrorMessage(pg));
-        err[strcspn(err, "\n")] = '\0';
-        r = -ECONNREFUSED;
-        goto out;
-    }
-    for (int i = 0; i < cfg->nstmts; i++) {
-        const kl_db_stmt_t *s = &cfg->stmts[i];
-        PGresult *res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            snprintf(err, errlen, "%s: SQL does not prepare: %s", s->label, m ? m : PQerrorMessage(pg));
-            PQclear(res);
-            r = -EINVAL;
-            goto out;
-        }
-        PQclear(res);
-    }
-out:
-    PQfinish(pg);
-    return r;
-}

@@ -86,10 +86,4 @@ typedef struct {
 /** The pool's counters. */
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db);
 
-/** Blocking check used once at startup, before any shard runs: connects with a timeout
- * and prepares every statement, reporting the first failure in err as "label: reason".
- * Returns 0, -ECONNREFUSED when the server is unreachable, or -EINVAL for a statement
- * that does not prepare. */
-int kl_db_validate(const kl_db_config_t *cfg, int timeout_s, char *err, size_t errlen);
-
 #endif

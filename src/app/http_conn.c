@@ -29,9 +29,8 @@ struct kl_conn {
     kl_http1_body_t body_kind;
     uint64_t body_left;     /* Content-Length bytes still to come */
     kl_http1_chunked_t chunked;
-    char *body;             /* body bytes (arena for Content-Length, heap for chunked) */
+    char *body;             /* request body bytes (heap, grown as they arrive) */
     size_t body_len, body_cap;
-    bool body_on_heap;
     bool keep_alive;        /* this request allows another after it */
     bool responded;
     bool out_blocked;       /* stopped reading until the peer takes our output */
@@ -62,10 +61,9 @@ void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
 }
 
 static void release_request(kl_conn_t *c) {
-    if (c->body_on_heap) kl_free(c->body);
+    kl_free(c->body);
     c->body = NULL;
     c->body_len = c->body_cap = 0;
-    c->body_on_heap = false;
     kl_arena_reset(&c->arena);
     memset(&c->req, 0, sizeof(c->req));
 }
@@ -145,7 +143,7 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
         dispatch(c); /* zero-copy: the handler reads straight from the receive buffer */
         return true;
     }
-    if (h->expect_continue && h->minor_version >= 1) {
+    if (h->expect_continue) { /* the parser ignores it on HTTP/1.0 */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         kl_stream_write(&c->s, cont, sizeof(cont) - 1);
     }
@@ -153,9 +151,9 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
     c->body_kind = h->body;
     c->body_len = 0;
     if (h->body == KL_HTTP1_BODY_LENGTH) {
+        /* Memory follows the bytes that actually arrive: a client announcing 1 MiB and
+         * sending nothing costs nothing. */
         c->body_left = h->content_length;
-        c->body = kl_arena_alloc(&c->arena, (size_t)h->content_length + 1);
-        c->body_cap = (size_t)h->content_length;
     } else {
         memset(&c->chunked, 0, sizeof(c->chunked));
         c->chunked.max_body = as->limits.max_body;
@@ -186,13 +184,15 @@ static size_t take_head(kl_conn_t *c, char *p, size_t n) {
     return (size_t)r;
 }
 
-static void body_append(kl_conn_t *c, const char *p, size_t n) {
+/* Appends to the request body; capacity doubles but never past limit (the announced
+ * Content-Length, or the body limit for chunked bodies). */
+static void body_append(kl_conn_t *c, const char *p, size_t n, size_t limit) {
     if (n == 0) return;
     if (c->body_cap - c->body_len < n) {
         size_t cap = c->body_cap ? c->body_cap * 2 : 4096;
         while (cap - c->body_len < n) cap *= 2;
-        c->body = kl_realloc(c->body_on_heap ? c->body : NULL, cap);
-        c->body_on_heap = true;
+        if (cap > limit && limit >= c->body_len + n) cap = limit;
+        c->body = kl_realloc(c->body, cap);
         c->body_cap = cap;
     }
     memcpy(c->body + c->body_len, p, n);
@@ -203,8 +203,7 @@ static size_t take_body(kl_conn_t *c, char *p, size_t n) {
     kl_stream_set_deadline(&c->s, (uint64_t)c->as->cfg->body_timeout_ms);
     if (c->body_kind == KL_HTTP1_BODY_LENGTH) {
         size_t m = n < c->body_left ? n : (size_t)c->body_left;
-        memcpy(c->body + c->body_len, p, m);
-        c->body_len += m;
+        body_append(c, p, m, c->body_len + (size_t)c->body_left);
         c->body_left -= m;
         if (c->body_left == 0) dispatch(c);
         return m;
@@ -215,7 +214,7 @@ static size_t take_body(kl_conn_t *c, char *p, size_t n) {
         reject(c, c->chunked.status, c->chunked.error);
         return n;
     }
-    body_append(c, p, dl);
+    body_append(c, p, dl, (size_t)c->as->limits.max_body);
     if (left == KL_HTTP1_INCOMPLETE) return n;
     /* The decoder left the next request's bytes at p + dl; put them back at the end of the
      * input so the caller's "consumed" arithmetic stays true. */

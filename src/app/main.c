@@ -1,15 +1,56 @@
 /* keel: serve an HTTP/1.1 API from one binary. See `keel --help`. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "app/config.h"
+#include "app/routes_load.h"
 #include "app/server.h"
+#include "core/log.h"
+#include "proto/json.h"
 
 int main(int argc, char **argv) {
     kl_config_t cfg;
+    kl_route_table_t routes = {0};
+    char err[1024];
     int r = kl_config_load(&cfg, argc, argv);
     if (r != 0) {
         kl_config_free(&cfg);
         return r > 0 ? 0 : 2;
     }
-    r = kl_server_run(&cfg, NULL);
+    int rc = 2;
+    bool use_db = cfg.routes[0] || cfg.database_url[0];
+    if (cfg.routes[0] && kl_routes_load(cfg.routes, &routes, err, sizeof(err)) < 0) {
+        fprintf(stderr, "keel: %s\n", err);
+        goto out;
+    }
+    kl_db_config_t db = {
+        .conninfo = cfg.database_url,
+        .conns = (int)cfg.db_conns,
+        .pipeline_depth = (int)cfg.db_depth,
+        .queue_max = (int)cfg.db_queue,
+        .acquire_ms = (int)cfg.db_acquire_ms,
+        .statement_timeout_ms = (int)cfg.statement_timeout_ms,
+        .slow_ms = (int)cfg.slow_query_ms,
+        .stmts = routes.stmts,
+        .nstmts = (int)routes.nstmts,
+    };
+    if (routes.n) {
+        r = kl_routes_check_sql(&routes, cfg.database_url, 3, err, sizeof(err));
+        if (r == -EINVAL) {
+            fprintf(stderr, "keel: %s\n", err);
+            goto out;
+        }
+        if (r < 0) { /* down at startup: serve /health, report not-ready, keep connecting */
+            char e[1024];
+            kl_json_escape(e, sizeof(e), err, strlen(err));
+            kl_log(KL_LOG_WARN, "database unreachable at startup; route SQL is checked when it connects",
+                   "\"error\":\"%s\"", e);
+        }
+    }
+    rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL);
+out:
+    kl_router_free(&routes);
     kl_config_free(&cfg);
-    return r;
+    return rc;
 }

@@ -59,7 +59,7 @@ static void log_line(const char *msg, const char *extra) {
             extra ? extra : "");
 }
 
-int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg) {
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg, const kl_route_table_t *routes) {
     int rc = 1;
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -101,6 +101,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg) {
             }
         apps[i].cfg = cfg;
         apps[i].dbcfg = dbcfg;
+        apps[i].routes = routes;
         apps[i].peers = apps;
         apps[i].npeers = n;
         int r = kl_shard_start(&shards[i], (int)i, cpu, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);

@@ -5,10 +5,11 @@
 
 #include "app/config.h"
 #include "app/db.h"
+#include "app/router.h"
 
 /** Runs keel until SIGTERM/SIGINT, then drains within cfg->shutdown_ms; dbcfg (NULL: no
- * database) gives every shard its PostgreSQL pool. Returns the process exit code (0
- * after a clean drain, 1 when startup failed). */
-int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg);
+ * database) gives every shard its PostgreSQL pool, routes (NULL: none) its SQL routes.
+ * Returns the process exit code (0 after a clean drain, 1 when startup failed). */
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg, const kl_route_table_t *routes);
 
 #endif

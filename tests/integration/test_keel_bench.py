@@ -512,7 +512,8 @@ def test_bad_input_exit_codes():
     p, _, _ = bench(["-s", bad, "-d", "1s", "http://127.0.0.1:1/"], want_json=False)
     check(p.returncode == 2 and "%s:3: " % bad in p.stderr, "exit %d stderr %r" % (p.returncode, p.stderr))
     for args, why in ((["--threshold", "p95<<5ms"], "bad duration"), (["--threshold", "speed>5"], "unknown metric"),
-                      (["--stages", "10:30s,5/s:1s"], "cannot mix"), (["-c", "0"], "--connections")):
+                      (["--stages", "10:30s,5/s:1s"], "cannot mix"), (["-c", "0"], "--connections"),
+                      (["--threshold", "late<1%"], "open model")):
         p, _, _ = bench(args + ["http://127.0.0.1:1/"], want_json=False)
         check(p.returncode == 2 and why in p.stderr, "%r: exit %d stderr %r" % (args, p.returncode, p.stderr))
     p, _, _ = bench(["https://127.0.0.1/"], want_json=False)

@@ -8,16 +8,10 @@
 -- @returns many
 -- @cache   60s
 -- @tags    bounties
-SELECT json_build_object(
-           'id', b.id,
-           'user_id', b.user_id,
-           'title', b.title,
-           'amount_cents', b.amount_cents,
-           'location', b.location,
-           'status', b.status,
-           'created_at', b.created_at)
-FROM bounties AS b
-WHERE b.status = :status
-  AND b.id < coalesce(nullif(:before::bigint, 0), 9223372036854775807)
-ORDER BY b.id DESC
-LIMIT :limit::int;
+SELECT row_to_json(b)
+FROM (SELECT id, user_id, title, amount_cents, location, status, created_at
+      FROM bounties
+      WHERE status = :status
+        AND id < coalesce(nullif(:before::bigint, 0), 9223372036854775807)
+      ORDER BY id DESC
+      LIMIT :limit::int) AS b;

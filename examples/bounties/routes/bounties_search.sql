@@ -7,17 +7,11 @@
 -- @cache   120s
 -- @rate    20/min
 -- @tags    bounties
-SELECT json_build_object(
-           'id', b.id,
-           'user_id', b.user_id,
-           'title', b.title,
-           'amount_cents', b.amount_cents,
-           'location', b.location,
-           'status', b.status,
-           'created_at', b.created_at,
-           'rank', ts_rank(b.search, q.query))
-FROM bounties AS b,
-     websearch_to_tsquery('english', :q) AS q(query)
-WHERE b.search @@ q.query
-ORDER BY ts_rank(b.search, q.query) DESC, b.id DESC
-LIMIT :limit::int;
+SELECT row_to_json(r)
+FROM (SELECT b.id, b.user_id, b.title, b.amount_cents, b.location, b.status, b.created_at,
+             ts_rank(b.search, q.query) AS rank
+      FROM bounties AS b,
+           websearch_to_tsquery('english', :q) AS q(query)
+      WHERE b.search @@ q.query
+      ORDER BY rank DESC, b.id DESC
+      LIMIT :limit::int) AS r;

@@ -3,11 +3,7 @@
 -- @returns one
 -- @cache   300s
 -- @tags    user:{id}
-SELECT json_build_object(
-           'id', u.id,
-           'handle', u.handle,
-           'display_name', u.display_name,
-           'bio', u.bio,
-           'created_at', u.created_at)
-FROM users AS u
-WHERE u.id = :id::bigint;
+SELECT row_to_json(u)
+FROM (SELECT id, handle, display_name, bio, created_at
+      FROM users
+      WHERE id = :id::bigint) AS u;

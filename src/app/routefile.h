@@ -1,0 +1,187 @@
+/* routefile.h - parses one annotated SQL route file (ARCHITECTURE.md, "Route files").
+ *
+ * Pure: no I/O. The caller reads the file and passes its name and bytes; the parser checks
+ * the annotations, rewrites the named parameters of the one SQL statement to $1..$n and
+ * says where each $n comes from. It runs at startup only, so it allocates: every string a
+ * kl_route_def_t points to lives in one malloc'd block owned by the def, released by
+ * kl_routefile_free. Errors come back as "file:line: reason" and -EINVAL.
+ *
+ * The format, one annotation per `--` comment line (the comment starts its line):
+ *
+ *   -- @route   METHOD /path/{name:int|text|uuid}/...   {name} alone is text
+ *   -- @query   NAME int|text|uuid|bool [default V] [min N] [max N] [one-of a|b|c]
+ *                 no default = required; min/max bound an int's value and a text's length
+ *                 in bytes; V may be "double quoted" (no escapes) to hold spaces or be empty
+ *   -- @body    json [max 64k]                 bound as :body; size suffix k or m (x1024)
+ *   -- @auth    required|optional              claims bound as :auth.<claim>
+ *   -- @returns one|many|none [status 2NN]     default status 200 (none: 204)
+ *   -- @cache   DURATION [private] [swr DURATION]   GET only; private needs @auth
+ *   -- @tags    T...                            needs @cache; T may hold {param} references
+ *   -- @invalidates T...                        {param} references as in @tags
+ *   -- @rate    N/sec|min|hour
+ *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
+ *
+ * References in tags are {name} (a path or query parameter) or {auth.claim} (needs @auth).
+ * @query, @tags and @invalidates may repeat; every other annotation appears at most once;
+ * only @route is required. Other comments are dropped from the SQL (their newlines are
+ * kept, so a line in `sql` is the same line in the file).
+ *
+ * SQL parameters: `:name` (a path or @query parameter), `:body` (needs @body, type json),
+ * `:auth.claim` (needs @auth, type text). Each distinct name becomes one $n, numbered in
+ * order of first use and reused on repeats. Not parameters: anything inside '...', E'...'
+ * (backslash escapes), "...", $$...$$ / $tag$...$tag$, -- and (nested) block comments, and
+ * `::` casts (`:id::bigint` becomes `$1::bigint`). An array slice must be written with a
+ * space after its colon (`a[1 : n]`), or `:n` is read as a parameter. Written $1 is refused.
+ * Every parameter the SQL uses must be declared, every declared one used, and the file
+ * must hold exactly one statement (a final `;` is optional and dropped).
+ */
+#ifndef KL_ROUTEFILE_H
+#define KL_ROUTEFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KL_ROUTE_MAX_SEGMENTS 16 /**< path segments per route */
+#define KL_ROUTE_MAX_QUERY 32    /**< @query parameters per route */
+#define KL_ROUTE_MAX_PARAMS 64   /**< distinct SQL parameters ($1..$64) per route */
+#define KL_ROUTE_MAX_TAGS 16     /**< @tags (and, separately, @invalidates) per route */
+#define KL_ROUTE_MAX_ONE_OF 32   /**< values in one one-of list */
+#define KL_ROUTEFILE_MAX_LEN (1u << 20) /**< longest route file accepted, bytes */
+
+typedef enum {
+    KL_ROUTE_GET,
+    KL_ROUTE_POST,
+    KL_ROUTE_PUT,
+    KL_ROUTE_PATCH,
+    KL_ROUTE_DELETE,
+} kl_route_method_t;
+
+typedef enum {
+    KL_ROUTE_TEXT,
+    KL_ROUTE_INT, /**< a signed 64-bit decimal integer */
+    KL_ROUTE_UUID,
+    KL_ROUTE_BOOL, /**< true or false */
+    KL_ROUTE_JSON, /**< :body only */
+} kl_route_type_t;
+
+typedef enum {
+    KL_ROUTE_FROM_PATH,  /**< a {name} segment of the path */
+    KL_ROUTE_FROM_QUERY, /**< an @query parameter */
+    KL_ROUTE_FROM_BODY,  /**< the request body (:body) */
+    KL_ROUTE_FROM_AUTH,  /**< a claim of the verified token (:auth.claim) */
+} kl_route_source_t;
+
+typedef enum {
+    KL_ROUTE_AUTH_NONE, /**< no @auth: tokens are not looked at */
+    KL_ROUTE_AUTH_OPTIONAL,
+    KL_ROUTE_AUTH_REQUIRED,
+} kl_route_auth_t;
+
+typedef enum {
+    KL_ROUTE_RETURNS_ONE,  /**< first column of the one row; no row -> 404 (the default) */
+    KL_ROUTE_RETURNS_MANY, /**< a JSON array of the rows' first columns */
+    KL_ROUTE_RETURNS_NONE, /**< no body */
+} kl_route_returns_t;
+
+/** Annotation kinds, to index kl_route_def_t.ann_line. */
+typedef enum {
+    KL_ROUTE_ANN_ROUTE,
+    KL_ROUTE_ANN_QUERY,
+    KL_ROUTE_ANN_BODY,
+    KL_ROUTE_ANN_AUTH,
+    KL_ROUTE_ANN_RETURNS,
+    KL_ROUTE_ANN_CACHE,
+    KL_ROUTE_ANN_TAGS,
+    KL_ROUTE_ANN_INVALIDATES,
+    KL_ROUTE_ANN_RATE,
+    KL_ROUTE_ANN_TIMEOUT,
+    KL_ROUTE_ANN_COUNT_,
+} kl_route_ann_t;
+
+typedef struct {
+    const char *literal;  /**< the segment's text (no '/') when it is a literal, else NULL */
+    const char *name;     /**< the parameter's name when the segment is {name[:type]}, else NULL */
+    kl_route_type_t type; /**< the parameter's type: TEXT, INT or UUID (TEXT for literals) */
+    int param;            /**< the parameter's index in params[] ($n is param + 1); -1 for literals */
+} kl_route_segment_t;
+
+typedef struct {
+    const char *name;          /**< the query-string key */
+    kl_route_type_t type;      /**< TEXT, INT, UUID or BOOL */
+    const char *default_value; /**< used when the key is absent; NULL: the key is required */
+    bool has_min, has_max;     /**< whether min / max were given */
+    int64_t min, max;          /**< INT: value bounds; TEXT: length bounds in bytes (inclusive) */
+    const char **one_of;       /**< allowed values, n_one_of of them; NULL when not restricted */
+    size_t n_one_of;           /**< number of values in one_of */
+    int param;                 /**< index in params[] ($n is param + 1) */
+    int line;                  /**< line of its @query */
+} kl_route_query_t;
+
+typedef struct {
+    kl_route_source_t source; /**< where the value comes from */
+    kl_route_type_t type;     /**< declared type (JSON for :body, TEXT for auth claims) */
+    const char *name;         /**< parameter name; the claim's name without "auth." for AUTH */
+    int index;                /**< PATH: index in segments[]; QUERY: index in query[]; else -1 */
+    int line;                 /**< line of its first use in the SQL */
+} kl_route_param_t;
+
+typedef struct {
+    const char *file;         /**< the file name given to kl_routefile_parse (a copy) */
+    kl_route_method_t method; /**< the HTTP method */
+    const char *method_name;  /**< "GET", "POST", ... (static) */
+    const char *path;         /**< the path as written in @route */
+    kl_route_segment_t segments[KL_ROUTE_MAX_SEGMENTS]; /**< the path split at '/' */
+    size_t n_segments;        /**< 0 for the path "/" */
+    kl_route_query_t query[KL_ROUTE_MAX_QUERY]; /**< @query parameters in file order */
+    size_t n_query;           /**< number of @query parameters */
+    bool has_body;            /**< @body given: the route reads a JSON body bound as :body */
+    uint64_t body_max;        /**< @body max in bytes; 0 when not given (server default) */
+    kl_route_auth_t auth;     /**< @auth */
+    kl_route_returns_t returns; /**< @returns (default ONE) */
+    int status;               /**< success status: @returns status, else 200 (204 for NONE) */
+    uint64_t cache_ms;        /**< @cache TTL in ms; 0: not cached */
+    bool cache_private;       /**< @cache private: the cache key includes the token's subject */
+    uint64_t swr_ms;          /**< @cache swr: serve-stale-while-revalidate window in ms; 0: none */
+    const char *tags[KL_ROUTE_MAX_TAGS]; /**< @tags templates, n_tags of them */
+    size_t n_tags;            /**< number of tags */
+    const char *invalidates[KL_ROUTE_MAX_TAGS]; /**< @invalidates templates */
+    size_t n_invalidates;     /**< number of @invalidates templates */
+    uint32_t rate_count;      /**< @rate: requests allowed per rate_period_ms; 0: no limit */
+    uint64_t rate_period_ms;  /**< @rate period: 1000, 60000 or 3600000 */
+    uint64_t timeout_ms;      /**< @timeout; 0: the server's statement_timeout */
+    int ann_line[KL_ROUTE_ANN_COUNT_]; /**< line of each annotation kind (first one); 0: absent */
+    const char *sql;          /**< the statement with $n parameters, trimmed, no final ';' */
+    size_t sql_len;           /**< strlen(sql) */
+    int sql_line;             /**< the file line where sql starts */
+    kl_route_param_t params[KL_ROUTE_MAX_PARAMS]; /**< params[i] describes $(i + 1) */
+    size_t n_params;          /**< number of distinct parameters */
+    void *_mem;               /**< the block holding every string above */
+} kl_route_def_t;
+
+/** Parses the route file `filename` (used in messages only) from text[0..len). Returns 0
+ * with *out filled (free it with kl_routefile_free), or -EINVAL with err holding
+ * "filename:line: reason" (truncated to errlen) and *out left empty, or -ENOMEM. */
+int kl_routefile_parse(const char *filename, const char *text, size_t len, kl_route_def_t *out,
+                       char *err, size_t errlen);
+
+/** Releases what kl_routefile_parse allocated and zeroes *def; safe on a zeroed def. */
+void kl_routefile_free(kl_route_def_t *def);
+
+/** The file line of PostgreSQL's error position `pos` (1-based, in characters of def->sql,
+ * as PQresultErrorField(PG_DIAG_STATEMENT_POSITION) reports it): def->sql_line for pos < 1,
+ * the statement's last line for pos past its end ("at end of input"). */
+int kl_routefile_sql_line(const kl_route_def_t *def, long pos);
+
+/** True when a and b answer the same requests: same method and, segment by segment, equal
+ * literals or parameters of the same type. Literal and parameter segments, and parameters of
+ * different types, do not conflict: the router tries literal, then int and uuid, then text. */
+bool kl_routefile_conflicts(const kl_route_def_t *a, const kl_route_def_t *b);
+
+/** "int", "text", "uuid", "bool" or "json". */
+const char *kl_routefile_type_name(kl_route_type_t type);
+
+/** The annotation's name with its '@' ("@cache"). */
+const char *kl_routefile_ann_name(kl_route_ann_t ann);
+
+#endif

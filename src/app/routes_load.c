@@ -1,0 +1,143 @@
+#include "app/routes_load.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+/* Annotations whose behaviour arrives with later work: a route using one fails startup
+ * instead of running without it. */
+static const kl_route_ann_t not_yet[] = {
+    KL_ROUTE_ANN_BODY, KL_ROUTE_ANN_AUTH, KL_ROUTE_ANN_CACHE, KL_ROUTE_ANN_TAGS, KL_ROUTE_ANN_INVALIDATES, KL_ROUTE_ANN_RATE,
+};
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int read_file(const char *path, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -errno;
+    char *buf = kl_malloc(KL_ROUTEFILE_MAX_LEN + 1);
+    size_t n = fread(buf, 1, KL_ROUTEFILE_MAX_LEN + 1, f);
+    int r = ferror(f) ? -EIO : n > KL_ROUTEFILE_MAX_LEN ? -EFBIG : 0;
+    fclose(f);
+    if (r < 0) {
+        kl_free(buf);
+        return r;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    char *text;
+    size_t len;
+    int r = read_file(path, &text, &len);
+    if (r < 0) {
+        snprintf(err, errlen, "%s: %s", path, r == -EFBIG ? "file too large" : strerror(-r));
+        return r;
+    }
+    r = kl_routefile_parse(path, text, len, &rt->def, err, errlen);
+    kl_free(text);
+    if (r < 0) return r;
+    for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
+        int line = rt->def.ann_line[not_yet[i]];
+        if (line) {
+            snprintf(err, errlen, "%s:%d: %s is not supported by this version of keel yet", path, line,
+                     kl_routefile_ann_name(not_yet[i]));
+            kl_routefile_free(&rt->def);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+int kl_routes_load(const char *dir, kl_route_table_t *t, char *err, size_t errlen) {
+    memset(t, 0, sizeof(*t));
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot read the routes folder: %s", dir, strerror(e));
+        return -e;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".sql") != 0 || e->d_name[0] == '.') continue;
+        if (n == cap) names = kl_realloc(names, sizeof(char *) * (cap = cap ? cap * 2 : 16));
+        names[n++] = kl_strdup(e->d_name);
+    }
+    closedir(d);
+    int r = 0;
+    if (n == 0) {
+        snprintf(err, errlen, "%s: no .sql route files", dir);
+        r = -ENOENT;
+        goto out;
+    }
+    qsort(names, n, sizeof(char *), name_cmp);
+    t->routes = kl_calloc(sizeof(kl_route_t) * n);
+    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * n);
+    for (size_t i = 0; i < n; i++) {
+        kl_route_t *rt = &t->routes[t->n];
+        if ((r = load_one(dir, names[i], rt, err, errlen)) < 0) goto out;
+        rt->stmt = (int)t->n;
+        char buf[4200];
+        kl_db_stmt_t *s = &t->stmts[t->n];
+        snprintf(buf, sizeof(buf), "keel_r%zu", t->n);
+        s->name = kl_strdup(buf);
+        s->sql = kl_strdup(rt->def.sql);
+        s->nparams = (int)rt->def.n_params;
+        snprintf(buf, sizeof(buf), "%s %s (%s)", rt->def.method_name, rt->def.path, rt->def.file);
+        s->label = kl_strdup(buf);
+        t->n++;
+        t->nstmts++;
+    }
+    r = kl_router_build(t, err, errlen);
+out:
+    for (size_t i = 0; i < n; i++) kl_free(names[i]);
+    kl_free(names);
+    if (r < 0) kl_router_free(t);
+    return r;
+}
+
+int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int timeout_s, char *err, size_t errlen) {
+    char to[16];
+    snprintf(to, sizeof(to), "%d", timeout_s);
+    const char *kw[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *val[] = {conninfo, to, "keel-startup", NULL};
+    PGconn *pg = PQconnectdbParams(kw, val, 1);
+    int r = 0;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s", PQerrorMessage(pg));
+        err[strcspn(err, "\n")] = '\0';
+        r = -ECONNREFUSED;
+        goto out;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        const kl_route_t *rt = &t->routes[i];
+        const kl_db_stmt_t *s = &t->stmts[rt->stmt];
+        PGresult *res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+            int line = kl_routefile_sql_line(&rt->def, pos ? atol(pos) : 0);
+            snprintf(err, errlen, "%s:%d: SQL does not prepare: %s", rt->def.file, line, m ? m : PQerrorMessage(pg));
+            PQclear(res);
+            r = -EINVAL;
+            goto out;
+        }
+        PQclear(res);
+    }
+out:
+    PQfinish(pg);
+    return r;
+}
