@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # compare_wrk.sh - keel-bench checked against wrk: both drive the same private nginx on
 # 127.0.0.1 (workers = CPUs, `return 200 "ok"`) with the same connections, threads and
-# duration, taking turns for ROUNDS rounds in the same run (so drift in what else the box
-# is doing hits both alike). Prints every round, then the median throughput and p50 of each
-# tool and their ratio; exits 1 when they differ by more than 15% or when keel-bench's count
-# of responses differs from nginx's own (stub_status), 2 when something is missing.
+# duration, back to back in ROUNDS rounds of the same run. Prints every round with its
+# keel-bench/wrk ratios, then the median of those paired ratios (a pair shares the box's
+# conditions; rounds differ a lot on a shared machine); exits 1 when the median throughput or
+# p50 ratio is off by more than 15% or when keel-bench's count of responses differs from
+# nginx's own (stub_status), 2 when something is missing. Each row also shows the tool's mean
+# latency next to Little's law (connections / throughput): a closed loop that keeps every
+# connection busy must report a mean equal to it, whatever the box is doing.
 #
-#   bench/compare_wrk.sh                 defaults: 50 connections, 3 rounds of 5 s per tool
+#   bench/compare_wrk.sh                 defaults: 50 connections, 7 rounds of 3 s per tool
 #   CONNS=100 DURATION=10 ROUNDS=5 bench/compare_wrk.sh
 #
 # Bounded: each tool runs under `timeout`, nginx is started here and stopped by its PID.
@@ -14,8 +17,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 KB=${KEEL_BENCH_BIN:-$root/zig-out/bin/keel-bench}
 CONNS=${CONNS:-50}
-DURATION=${DURATION:-5}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-7}
 THREADS=${THREADS:-$(nproc)}
 TOLERANCE=${TOLERANCE:-0.15}
 
@@ -84,12 +87,14 @@ for r in $(seq "$ROUNDS"); do # alternate who goes first, so neither always gets
     if [ $((r % 2)) -eq 1 ]; then run_wrk "$r"; run_kb "$r"; else run_kb "$r"; run_wrk "$r"; fi
 done
 
-python3 - "$tmp" "$ROUNDS" "$TOLERANCE" <<'PY'
+python3 - "$tmp" "$ROUNDS" "$TOLERANCE" "$CONNS" <<'PY'
 import json, re, statistics, sys
 tmp, rounds, tol = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 rows, ok = [], True
-print("%-6s %-11s %12s %10s %10s %14s" % ("round", "tool", "requests/s", "p50 (ms)", "errors", "nginx counted"))
+conns = int(sys.argv[4])
+print("%-6s %-11s %11s %9s %17s %7s %14s %16s" % ("round", "tool", "requests/s", "p50 (ms)", "mean / N/X (ms)", "errors",
+      "nginx counted", "ratio rps / p50"))
 for r in range(1, rounds + 1):
     w = open("%s/wrk.%d.txt" % (tmp, r)).read()
     rps_w = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
@@ -101,15 +106,19 @@ for r in range(1, rounds + 1):
     counted = int(open("%s/nginx.%d.count" % (tmp, r)).read())
     if counted != t["responses"]:
         ok = False
-    rows.append((rps_w, p50_w, t["rps"], t["latency_ms"]["p50"]))
-    print("%-6d %-11s %12.0f %10.3f %10d" % (r, "wrk", rps_w, p50_w, errs_w))
-    print("%-6d %-11s %12.0f %10.3f %10d %14s" % (r, "keel-bench", t["rps"], t["latency_ms"]["p50"], t["failed"],
-          "%d%s" % (counted, "" if counted == t["responses"] else " MISMATCH (%d)" % t["responses"])))
-med = [statistics.median(x[i] for x in rows) for i in range(4)]
-r_rps, r_p50 = med[2] / med[0], med[3] / med[1]
-print("median      wrk %.0f req/s p50 %.3f ms; keel-bench %.0f req/s p50 %.3f ms" % tuple(med))
+    rps_k, p50_k = t["rps"], t["latency_ms"]["p50"]
+    m = re.search(r"Latency\s+([\d.]+)(us|ms|s)", w)
+    mean_w, mean_k = float(m.group(1)) * units[m.group(2)], t["latency_ms"]["mean"]
+    rows.append((rps_w, p50_w, rps_k, p50_k, rps_k / rps_w, p50_k / p50_w))
+    print("%-6d %-11s %11.0f %9.3f %8.3f / %-6.3f %7d" % (r, "wrk", rps_w, p50_w, mean_w, conns / rps_w * 1e3, errs_w))
+    print("%-6d %-11s %11.0f %9.3f %8.3f / %-6.3f %7d %14s %8.3f / %.3f" % (r, "keel-bench", rps_k, p50_k, mean_k,
+          conns / rps_k * 1e3, t["failed"], "%d%s" % (counted, "" if counted == t["responses"] else " MISMATCH (%d)" % t["responses"]),
+          rps_k / rps_w, p50_k / p50_w))
+med = [statistics.median(x[i] for x in rows) for i in range(6)]
+print("medians     wrk %.0f req/s p50 %.3f ms; keel-bench %.0f req/s p50 %.3f ms" % tuple(med[:4]))
+r_rps, r_p50 = med[4], med[5]
 agree = abs(r_rps - 1) <= tol and abs(r_p50 - 1) <= tol
-print("keel-bench / wrk: throughput %.3f, p50 %.3f -> %s (tolerance %.0f%%); responses %s nginx's count"
+print("keel-bench / wrk, median of paired rounds: throughput %.3f, p50 %.3f -> %s (tolerance %.0f%%); responses %s nginx's count"
       % (r_rps, r_p50, "agree" if agree else "DISAGREE", tol * 100, "match" if ok else "DO NOT match"))
 sys.exit(0 if agree and ok else 1)
 PY

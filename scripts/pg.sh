@@ -7,7 +7,9 @@
 #   scripts/pg.sh url            print DATABASE_URL for the bounties database (stdout)
 #   scripts/pg.sh psql [args]    psql against the cluster (database bounties once loaded)
 #   scripts/pg.sh load           create database bounties and load examples/bounties once
+#                                (again when schema.sql or seed.sql changed)
 #   scripts/pg.sh reset          drop database bounties and load it again
+#   Reloading drops the database WITH (FORCE): its open connections are closed.
 #
 # Where: <repo>/.pg (gitignored): data/, sock/ (unix socket), postgres.log. When run as
 # root, initdb refuses to run, so the cluster belongs to an unprivileged system user `keel`
@@ -157,12 +159,12 @@ do_start() {
   say "starting on 127.0.0.1:$port (log $log)"
   if ! run_owner_closed "$pgbin/pg_ctl" start -D "$data" -l "$log" -w -t 60 >/dev/null 2>&1; then
     tail -n 20 "$log" >&2 2>/dev/null || true
-    die "postgres did not start within 60 s (log above)"
+    die "postgres failed to start (the end of $log is above)"
   fi
   # pg_ctl -w returns once the server accepts connections; check the TCP side as well.
   local i
   for i in $(seq 1 50); do
-    if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1; then return 0; fi
+    if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" -U "$role" -d postgres -t 1; then return 0; fi
     sleep 0.2
   done
   die "postgres started but 127.0.0.1:$port does not answer"
@@ -206,6 +208,8 @@ do_load() {
   if ! {
       echo '\set ON_ERROR_STOP 1'
       echo 'BEGIN;'
+      # Query counting (a later issue) reads this view; the library is preloaded above.
+      echo 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements;'
       sed '/^-- keel:after-seed/,$d' "$example/schema.sql"
       cat "$example/seed.sql"
       sed -n '/^-- keel:after-seed/,$p' "$example/schema.sql"
@@ -253,7 +257,7 @@ case "$cmd" in
   load) do_load 0 ;;
   reset) do_load 1 ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
     [ -z "$cmd" ] && exit 2
     die "unknown command '$cmd'" ;;
 esac

@@ -30,7 +30,7 @@ double kb_report_metric(const kb_stats_t *s, const kb_threshold_t *t) {
 static void fmt_ms(char *buf, size_t cap, uint64_t ns, bool any) {
     if (!any) snprintf(buf, cap, "-");
     else if (ns >= 10000000000ull) snprintf(buf, cap, "%.1f s", (double)ns / 1e9);
-    else snprintf(buf, cap, "%.2f ms", ms(ns));
+    else snprintf(buf, cap, ns < 1000000 ? "%.3f ms" : "%.2f ms", ms(ns)); /* 3 significant digits */
 }
 
 static void fmt_bytes(char *buf, size_t cap, double b) {

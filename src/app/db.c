@@ -17,6 +17,7 @@
 #define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up */
 #define MAX_RETRIES 3          /* serialization failures / deadlocks */
 #define TIMEOUT_STMT "keel_set_timeout"
+#define NOTIFY_STMT "keel_notify"
 
 typedef enum { C_DOWN, C_CONNECTING, C_PREPARING, C_READY } cstate_t;
 
@@ -59,6 +60,7 @@ struct kl_db {
     kl_list_t polls;         /* every db_poll_t in the kernel */
     _Atomic int live;
     kl_db_stats_t stats;
+    void *ctx;               /* for the config's callbacks */
     bool stopping;
 };
 
@@ -269,7 +271,11 @@ static void on_connected(kl_db_conn_t *c) {
     }
     PQsendPrepare(c->pg, TIMEOUT_STMT, "SELECT set_config('statement_timeout', $1, true)", 1, NULL);
     PQpipelineSync(c->pg);
-    c->prep_syncs = db->cfg.nstmts + 1;
+    PQsendPrepare(c->pg, NOTIFY_STMT, "SELECT pg_notify('" KL_DB_CHANNEL "', $1)", 1, NULL);
+    PQpipelineSync(c->pg);
+    PQsendQueryParams(c->pg, "LISTEN " KL_DB_CHANNEL, 0, NULL, NULL, NULL, NULL, 0);
+    PQpipelineSync(c->pg);
+    c->prep_syncs = db->cfg.nstmts + 3;
     c->prep_idx = 0;
     c->state = C_PREPARING;
     mark_flush(c);
@@ -320,6 +326,7 @@ static void read_prepare_results(kl_db_conn_t *c) {
             kl_log(KL_LOG_INFO, "database connection up", "\"shard\":%d,\"conn\":%d", db->sh->id, c->idx);
         c->logged_down = false;
         atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed);
+        if (db->cfg.on_connect) db->cfg.on_connect(db->ctx);
         pump(db);
     }
 }
@@ -358,6 +365,8 @@ static void flush(kl_db_conn_t *c) {
     else if (r > 0) want_write(c);
 }
 
+static bool db_notify(const kl_db_t *db) { return db->cfg.on_notify != NULL; }
+
 static void drive(kl_db_conn_t *c) {
     if (!c->pg) return;
     if (c->state == C_CONNECTING) {
@@ -367,6 +376,11 @@ static void drive(kl_db_conn_t *c) {
     if (!PQconsumeInput(c->pg)) {
         reset(c, "connection lost");
         return;
+    }
+    PGnotify *nt;
+    while ((nt = PQnotifies(c->pg)) != NULL) {
+        if (db_notify(c->db) && !strcmp(nt->relname, KL_DB_CHANNEL)) c->db->cfg.on_notify(c->db->ctx, nt->extra);
+        PQfreemem(nt);
     }
     if (c->state == C_PREPARING) read_prepare_results(c);
     if (c->state == C_READY) read_query_results(c);
@@ -408,6 +422,13 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         q->_skip_first = true;
     }
     ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    if (q->notify) {
+        /* Same implicit transaction as the statement: NOTIFY is delivered at its commit,
+         * and skipped (pipeline aborted) when the statement fails. Its result is ignored:
+         * only the first result of a query is kept. */
+        const char *v[1] = {q->notify};
+        ok = ok && PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
+    }
     ok = ok && PQpipelineSync(c->pg);
     int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
     kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
@@ -462,10 +483,11 @@ void kl_db_flush(kl_db_t *db) {
     }
 }
 
-kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg) {
+kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     if (cfg->conns < 1 || cfg->pipeline_depth < 1 || cfg->queue_max < 0) return NULL;
     kl_db_t *db = kl_calloc(sizeof(*db));
     db->sh = sh;
+    db->ctx = ctx;
     db->cfg = *cfg;
     char opt[64];
     snprintf(opt, sizeof(opt), "-c statement_timeout=%d", cfg->statement_timeout_ms);

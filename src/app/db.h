@@ -41,7 +41,14 @@ typedef struct {
     int slow_ms;                /**< queries slower than this are logged */
     const kl_db_stmt_t *stmts;  /**< prepared on every connection, in order */
     int nstmts;
+    /** Called with each payload NOTIFYed on KL_DB_CHANNEL (every connection LISTENs). */
+    void (*on_notify)(void *ctx, const char *payload);
+    /** Called when a connection (re)connects: notifications may have been missed. */
+    void (*on_connect)(void *ctx);
 } kl_db_config_t;
+
+/** The channel keel's write routes NOTIFY and every connection LISTENs on. */
+#define KL_DB_CHANNEL "keel_invalidate"
 
 struct kl_db_query {
     /* set by the caller */
@@ -49,6 +56,8 @@ struct kl_db_query {
     int nparams;
     const char *const *values;  /**< text parameters (NULL = SQL NULL); must live until done */
     int timeout_ms;             /**< statement_timeout for this query; 0 = the connection's */
+    const char *notify;         /**< payload to NOTIFY on KL_DB_CHANNEL in the same transaction,
+                                     delivered only if the statement succeeds; NULL = none */
     void (*done)(kl_db_query_t *q); /**< called exactly once; may be called inside kl_db_submit */
     void *ctx;                  /**< the caller's */
     /* results, valid inside done (res is freed after done returns) */
@@ -68,9 +77,9 @@ struct kl_db_query {
     bool _skip_first;
 };
 
-/** Creates the shard's pool and starts connecting (never blocks). Returns NULL only when
- * cfg is unusable. */
-kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg);
+/** Creates the shard's pool and starts connecting (never blocks); ctx is passed to the
+ * config's callbacks. Returns NULL only when cfg is unusable. */
+kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx);
 /** Queues q; its done callback reports the outcome (possibly before this returns). */
 void kl_db_submit(kl_db_t *db, kl_db_query_t *q);
 /** Sends what this loop iteration queued, in one write per connection. Call once per tick. */

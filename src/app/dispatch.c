@@ -47,7 +47,7 @@ int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, co
         int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
                                  sizeof(as->allow));
         if (st == 0) {
-            *h = (kl_handler_t){.fn = kl_sql_handle, .ctx = (void *)rt};
+            *h = (kl_handler_t){.fn = kl_sql_handle, .ctx = (void *)rt, .max_body = rt->def.body_max};
             return 0;
         }
         *allow = as->allow;

@@ -6,9 +6,12 @@
 #include "app/app_shard.h"
 #include "app/request.h"
 
+#include <stdint.h>
+
 typedef struct {
     void (*fn)(kl_request_t *r, void *ctx); /**< answers r (now or later) */
     void *ctx;                              /**< handler's own data */
+    uint64_t max_body;                      /**< this handler's body limit; 0 = the server's */
 } kl_handler_t;
 
 /** Finds the handler for r's method and path. Returns 0 with *h set, or an HTTP status

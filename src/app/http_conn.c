@@ -143,6 +143,13 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
         dispatch(c); /* zero-copy: the handler reads straight from the receive buffer */
         return true;
     }
+    uint64_t limit = as->limits.max_body;
+    if (c->handler.max_body && c->handler.max_body < limit) limit = c->handler.max_body;
+    if (h->body == KL_HTTP1_BODY_LENGTH && h->content_length > limit) {
+        c->keep_alive = false; /* answered before the body, which is never read */
+        kl_respond_error(r, 413, "request body is larger than this route accepts", NULL);
+        return false;
+    }
     if (h->expect_continue) { /* the parser ignores it on HTTP/1.0 */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         kl_stream_write(&c->s, cont, sizeof(cont) - 1);
@@ -156,7 +163,7 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
         c->body_left = h->content_length;
     } else {
         memset(&c->chunked, 0, sizeof(c->chunked));
-        c->chunked.max_body = as->limits.max_body;
+        c->chunked.max_body = limit;
     }
     c->state = ST_BODY;
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->body_timeout_ms);
@@ -214,7 +221,7 @@ static size_t take_body(kl_conn_t *c, char *p, size_t n) {
         reject(c, c->chunked.status, c->chunked.error);
         return n;
     }
-    body_append(c, p, dl, (size_t)c->as->limits.max_body);
+    body_append(c, p, dl, (size_t)c->chunked.max_body);
     if (left == KL_HTTP1_INCOMPLETE) return n;
     /* The decoder left the next request's bytes at p + dl; put them back at the end of the
      * input so the caller's "consumed" arithmetic stays true. */

@@ -12,7 +12,7 @@
 /* Annotations whose behaviour arrives with later work: a route using one fails startup
  * instead of running without it. */
 static const kl_route_ann_t not_yet[] = {
-    KL_ROUTE_ANN_BODY, KL_ROUTE_ANN_AUTH, KL_ROUTE_ANN_CACHE, KL_ROUTE_ANN_TAGS, KL_ROUTE_ANN_INVALIDATES, KL_ROUTE_ANN_RATE,
+    KL_ROUTE_ANN_AUTH, KL_ROUTE_ANN_CACHE, KL_ROUTE_ANN_TAGS, KL_ROUTE_ANN_INVALIDATES, KL_ROUTE_ANN_RATE,
 };
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -36,7 +36,9 @@ static int read_file(const char *path, char **out, size_t *len) {
 
 static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen) {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') dl--; /* "routes/" names files routes/x.sql */
+    snprintf(path, sizeof(path), "%.*s/%s", (int)dl, dir, name);
     char *text;
     size_t len;
     int r = read_file(path, &text, &len);

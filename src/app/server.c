@@ -27,7 +27,7 @@ static int on_start(kl_shard_t *sh) {
     snprintf(as->id_prefix, sizeof(as->id_prefix), "%lx-%x-%d-", (unsigned long)time(NULL) & 0xffffff,
              (unsigned)getpid(), sh->id);
     kl_app_shard_tick_date(as);
-    if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg))) return -EINVAL;
+    if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg, as))) return -EINVAL;
     return 0;
 }
 
@@ -35,7 +35,9 @@ static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd)
 
 static void on_tick(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
+    time_t sec = as->date_sec;
     kl_app_shard_tick_date(as);
+    if (as->date_sec != sec) kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
     if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app/app_shard.h"
 #include "app/http_conn.h"
@@ -41,7 +42,7 @@ static bool check_query(const kl_route_query_t *p, kl_str_t v, char *err, size_t
     /* min/max bound an int's value and a text's length */
     int64_t x = p->type == KL_ROUTE_INT ? i : (int64_t)v.len;
     if ((p->has_min && x < p->min) || (p->has_max && x > p->max)) {
-        const char *what = p->type == KL_ROUTE_INT ? "" : " characters long";
+        const char *what = p->type == KL_ROUTE_INT ? "" : " bytes long";
         if (p->has_min && p->has_max)
             snprintf(err, errlen, "query parameter '%s' must be between %lld and %lld%s", p->name, (long long)p->min,
                      (long long)p->max, what);
@@ -196,6 +197,18 @@ static void on_result(kl_db_query_t *q) {
 void kl_sql_handle(kl_request_t *r, void *ctx) {
     const kl_route_t *rt = ctx;
     kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+    if (rt->def.has_body) {
+        kl_str_t ct = kl_request_header(r, "content-type");
+        if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
+            (ct.len > 16 && ct.base[16] != ';' && ct.base[16] != ' ')) {
+            kl_respond_error(r, 415, "this route takes a JSON body (Content-Type: application/json)", NULL);
+            return;
+        }
+        if (r->body.len == 0) {
+            kl_respond_error(r, 400, "a JSON request body is required", NULL);
+            return;
+        }
+    }
     const char **values = kl_arena_alloc(r->arena, sizeof(char *) * (rt->def.n_params + 1));
     if (!bind_params(r, &rt->def, values)) return;
     if (!as->db) {

@@ -285,6 +285,33 @@ def test_thousand_concurrent_connections():
     assert done == n, "%d of %d connections answered" % (done, n)
 
 
+def test_receive_buffer_exhaustion_recovers():
+    # 16 receive buffers of 1 KiB per shard; 300 clients each send a 3 KiB request at once,
+    # so the buffer ring runs dry (-ENOBUFS ends multishot receives) again and again.
+    with kit.Keel(env={"KEEL_RECV_BUFFERS": "16", "KEEL_RECV_BUFFER_SIZE": "1k", "KEEL_SHARDS": "2"}) as k:
+        socks = [k.connect() for _ in range(300)]
+        pad = "x" * 3000
+        for i, s in enumerate(socks):
+            s.sendall(("GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: %s\r\nX-Request-Id: b%d\r\n\r\n" % (pad, i)).encode())
+        for i, s in enumerate(socks):
+            st, h, body = kit.read_response(s)
+            assert st == 200 and h["x-request-id"] == "b%d" % i and body == b'{"status":"ok"}'
+            s.close()
+
+
+def test_many_pipelined_requests_read_slowly():
+    # 5,000 requests in one burst, nothing read for a second: responses pile up past the
+    # output bound, keel stops reading, sends go out short, and all arrive in order.
+    n = 5000
+    with keel.connect(timeout=30) as s:
+        s.sendall(b"".join(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-Id: p%d\r\n\r\n" % i for i in range(n)))
+        time.sleep(1.0)
+        r = kit.Reader(s)
+        for i in range(n):
+            st, h, _ = r.response()
+            assert st == 200 and h["x-request-id"] == "p%d" % i, (i, h)
+
+
 def test_connections_spread_evenly_across_shards():
     with kit.Keel(env={"KEEL_SHARDS": "4", "KEEL_ACCESS_LOG": "1"}) as k:
         socks = []
