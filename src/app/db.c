@@ -59,6 +59,7 @@ struct kl_db {
     kl_list_t flush_list;
     kl_list_t polls;         /* every db_poll_t in the kernel */
     _Atomic int live;
+    _Atomic int broken;      /* a route's statement failed to prepare */
     kl_db_stats_t stats;
     void *ctx;               /* for the config's callbacks */
     bool stopping;
@@ -316,6 +317,8 @@ static void read_prepare_results(kl_db_conn_t *c) {
             const char *l = db->cfg.stmts[c->prep_idx].label;
             kl_json_escape(label, sizeof(label), l, strlen(l));
             kl_log(KL_LOG_ERROR, "statement failed to prepare", "\"route\":\"%s\",\"error\":\"%s\"", label, msg);
+            /* SQL that does not prepare is a broken deploy: never report ready. */
+            atomic_store_explicit(&db->broken, 1, memory_order_relaxed);
         }
         PQclear(r);
     }
@@ -357,6 +360,7 @@ static void read_query_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_ABORTED || q->res) PQclear(r); /* keep the first real result */
         else q->res = r;
     }
+    pump(c->db); /* answered queries freed pipeline slots: waiting queries take them, in order */
 }
 
 static void flush(kl_db_conn_t *c) {
@@ -530,6 +534,9 @@ void kl_db_stop(kl_db_t *db) {
     kl_free(db);
 }
 
-int kl_db_live(const kl_db_t *db) { return db ? atomic_load_explicit(&db->live, memory_order_relaxed) : 0; }
+int kl_db_live(const kl_db_t *db) {
+    if (!db || atomic_load_explicit(&db->broken, memory_order_relaxed)) return 0;
+    return atomic_load_explicit(&db->live, memory_order_relaxed);
+}
 
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }

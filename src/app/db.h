@@ -86,7 +86,8 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q);
 void kl_db_flush(kl_db_t *db);
 /** Fails everything pending with 503 and closes every connection. */
 void kl_db_stop(kl_db_t *db);
-/** Connections that are up and prepared (readable from any thread). */
+/** Connections that are up and prepared (readable from any thread); 0 once any route's
+ * statement failed to prepare, so that a broken deploy never reports ready. */
 int kl_db_live(const kl_db_t *db);
 /** Counters for metrics, owned by the shard. */
 typedef struct {

@@ -1,19 +1,22 @@
 """keel's PostgreSQL layer against the private cluster (scripts/pg.sh): the bounties routes'
 shapes, parameter validation, route-file errors at startup, SQLSTATE -> HTTP mapping,
 statement timeouts, the acquire deadline and the bounded wait queue under a flood, memory
-under a long flood, PostgreSQL stopped and restarted under load, startup with the database
-down, and the slow-query log.
+under a long flood, an unresponsive backend, PostgreSQL stopped and restarted under load,
+startup with the database down, and the slow-query log.
 
 Setup (idempotent): `scripts/pg.sh start` and `load`, then tests/fixtures/fixture_schema.sql
 (when the database does not hold this version of it) and tests/fixtures/db_tests/schema.sql
-(its own schema keel_db_tests). Two tests stop the shared cluster for a few seconds; it is
-started again in a finally block.
+(its own schema keel_db_tests). Routes: a temp folder with examples/bounties/routes (minus the
+annotations keel refuses for now), three of tests/fixtures/routes_ok and
+tests/fixtures/db_tests/routes. Two tests stop the shared cluster for a few seconds (any other
+user of it sees it go away); it is started again in a finally block.
 """
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -540,7 +543,7 @@ def test_statement_timeout_is_504_and_the_connection_survives():
             t0 = time.monotonic()
             msg, _ = error("/t/sleep_short?ms=1000", 504, k=k)
             took = time.monotonic() - t0
-            assert 0.15 < took < 0.2 + SLACK * 0.6, took
+            assert 0.15 < took < 0.9, "504 after %.2fs" % took
             assert "time limit" in msg, msg
         st, body = ready(k)
         assert st == 200 and body["shards"][0]["dbConnections"] == 1, body
@@ -557,6 +560,7 @@ def test_statement_timeout_is_504_and_the_connection_survives():
         _, rows = get_json("/api/bounties?limit=2", k=k)
         assert len(rows) == 2
         assert ready(k)[1]["shards"][0]["dbConnections"] == 1
+        assert "database connection down" not in k.stderr(), k.stderr()[-2000:]
 
 
 def test_acquire_deadline_under_a_flood():
@@ -576,6 +580,24 @@ def test_acquire_deadline_under_a_flood():
         worst = max(r[1] for r in res)
         assert worst < 0.3 + 0.5 + SLACK, "slowest answer %.2fs" % worst
         assert get_json("/t/sleep?ms=0", k=k)[1] == {"slept": 0}  # and serves normally afterwards
+
+
+def test_queued_query_runs_when_a_connection_frees():
+    # A query that had to wait (the one connection busy) must be sent as soon as the
+    # connection is free, not left in the queue until its acquire deadline.
+    with kit.Keel(env=db_env(KEEL_DB_ACQUIRE_TIMEOUT="2s", **ONE_CONN)) as k:
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=timed(k.port, "/t/sleep?ms=300", 10)))
+        t.start()
+        time.sleep(0.1)
+        st, took, h, body = timed(k.port, "/t/sleep?ms=0", 10)
+        t.join(15)
+        assert first["r"][0] == 200, first
+        assert st == 200 and took < 0.2 + SLACK, "queued query: expected 200 after ~0.2s, got %s after %.2fs: %s" % (
+            st, took, body)
+        # and once the queue has been used, requests that find the connection free go through
+        res = [timed(k.port, "/t/sleep?ms=0", 5) for _ in range(5)]
+        assert all(r[0] == 200 and r[1] < 0.5 for r in res), [(r[0], round(r[1], 3)) for r in res]
 
 
 def test_full_queue_is_503_at_once():
@@ -630,7 +652,7 @@ def test_memory_stays_flat_under_a_long_flood():
             if s:
                 s.close()
 
-        def flood(per_thread, threads=16, limit=40):
+        def flood(per_thread, limit, threads=16):
             stop_at = time.monotonic() + limit
             ts = [threading.Thread(target=worker, args=(w, per_thread, stop_at)) for w in range(threads)]
             for t in ts:
@@ -638,21 +660,66 @@ def test_memory_stays_flat_under_a_long_flood():
             for t in ts:
                 t.join(limit + 15)
 
-        flood(250)  # warm up: arenas, buffers, libpq's buffers reach their working size
+        t0 = time.monotonic()
+        flood(250, 3)  # warm up: arenas, buffers, libpq's buffers reach their working size
+        warm = time.monotonic() - t0
         before = rss_kb(k.proc.pid)
         counts.clear()
         t0 = time.monotonic()
-        flood(1500)
+        flood(2000, 10)
         took = time.monotonic() - t0
         after = rss_kb(k.proc.pid)
         total = sum(counts.values())
-        print("  memory flood: %d requests in %.1fs, VmRSS %d -> %d kB, %s" % (
-            total, took, before, after, sorted(counts.items(), key=str)), file=sys.stderr)
-        assert total >= 8000, (total, counts)
+        print("  memory flood: warm-up %.1fs, %d requests in %.1fs, VmRSS %d -> %d kB, %s" % (
+            warm, total, took, before, after, sorted(counts.items(), key=str)), file=sys.stderr)
+        assert total >= 5000, (total, counts)
         assert set(counts) <= {200, 400, 404, 503}, counts
-        assert counts.get(200, 0) > total // 10 and counts.get(404, 0) > 0, counts
+        assert counts.get(200, 0) > 0 and counts.get(404, 0) > 0 and counts.get(503, 0) > 0, counts
         assert after - before < 50 * 1024, "VmRSS grew %d kB (%d -> %d)" % (after - before, before, after)
         assert k.proc.poll() is None
+
+
+def backend_pids(k):
+    """PostgreSQL backend pids serving keel process k's connections (by client port)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % k.proc.pid):
+        try:
+            m = re.match(r"socket:\[(\d+)\]", os.readlink("/proc/%d/fd/%s" % (k.proc.pid, fd)))
+        except OSError:
+            continue
+        if m:
+            inodes.add(m.group(1))
+    pg_port = int(URL.rsplit(":", 1)[1].split("/")[0])
+    ports = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes and int(cols[2].split(":")[1], 16) == pg_port:
+                ports.append(int(cols[1].split(":")[1], 16))
+    assert ports, "no PostgreSQL connection found for keel"
+    return [int(x) for x in psql("SELECT pid FROM pg_stat_activity WHERE client_port IN (%s)" %
+                                 ",".join(map(str, ports))).split()]
+
+
+def test_unresponsive_backend_is_503_within_its_deadline():
+    # The server stops answering (its backend is SIGSTOPped): the query fails with 503 once
+    # statement_timeout plus keel's slack has passed, and a new connection takes over.
+    with kit.Keel(env=db_env(KEEL_STATEMENT_TIMEOUT="500ms", KEEL_DB_ACQUIRE_TIMEOUT="1s", **ONE_CONN)) as k:
+        assert get_json("/api/bounties/5", k=k)[1]["id"] == 5
+        pids = backend_pids(k)
+        assert len(pids) == 1, pids
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            st, took, h, body = timed(k.port, "/api/bounties/5", 15)
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        assert st == 503, (st, took, body)
+        assert_503(h, body)
+        assert 0.5 < took < 0.5 + 3.0 + SLACK, took
+        assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, ready(k)
+        assert get_json("/api/bounties/6", k=k)[1]["id"] == 6
+        assert backend_pids(k) != pids
+        assert "no response from the database" in k.stderr()
 
 
 # ---- slow-query log ------------------------------------------------------------------

@@ -1,0 +1,167 @@
+/* cache.h - a shard's response cache: ready-to-send responses (body, ETags, gzip variant)
+ * in an LRU bounded in bytes, with TTL + stale-while-revalidate states and tag
+ * invalidation. One cache per shard, used by that shard's thread only: no locks.
+ *
+ * Keys are byte strings built by the caller (route + normalized parameters, + subject for
+ * private routes); they may contain NUL bytes. Lookups hash the key with kl_hash64 under a
+ * random per-cache seed (so hostile keys cannot be pre-computed to collide), in an
+ * open-addressing table that grows by doubling. Tags map through a second table to the
+ * list of entries carrying them, so invalidating a tag costs O(entries with that tag).
+ *
+ * Budget: every entry is charged key + body + gzip + per-tag (tag bytes + index overhead)
+ * + KL_CACHE_ENTRY_OVERHEAD, and the sum of charges (stats.bytes) never exceeds the budget.
+ * An entry whose charge exceeds budget/8 is refused, so one big body cannot flush the LRU.
+ *
+ * Pointer lifetime (exactly): a kl_cache_entry_t * returned by kl_cache_lookup or
+ * kl_cache_put stays valid, and its fields stable, until the next call on the same cache
+ * that can remove entries: kl_cache_put, kl_cache_set_gzip (may evict others),
+ * kl_cache_lookup (may expire the looked-up key, and then only that one entry),
+ * kl_cache_remove, kl_cache_invalidate_tag, kl_cache_clear, kl_cache_free. To keep an
+ * entry's bytes across such calls (an asynchronous send straight from the cache), take
+ * kl_cache_hold before and kl_cache_release after: a held entry that leaves the cache is
+ * detached (out of the index, the LRU, the tag lists and the byte count) and freed on its
+ * last release. */
+#ifndef KL_CACHE_H
+#define KL_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/list.h"
+#include "core/str.h"
+#include "proto/etag.h"
+
+/** Room for a content type, NUL included ("application/json; charset=utf-8" is 31). */
+#define KL_CACHE_CTYPE_MAX 64
+/** Most tags one entry may carry. */
+#define KL_CACHE_MAX_TAGS 16
+
+typedef enum {
+    KL_CACHE_MISS = 0,  /**< absent, or past stale_until (and now removed): query the database */
+    KL_CACHE_FRESH = 1, /**< now < fresh_until: serve */
+    KL_CACHE_STALE = 2, /**< fresh_until <= now < stale_until: serve, and refresh in the background */
+} kl_cache_state_t;
+
+typedef struct kl_cache kl_cache_t;
+typedef struct kl_cache_taglink kl_cache_taglink_t;
+
+/** One cached response. Every public field is read-only for the caller. */
+typedef struct kl_cache_entry {
+    kl_str_t key;                           /**< the key bytes (owned by the entry; may hold NULs); first member */
+    int status;                             /**< HTTP status code */
+    bool is_private;                        /**< the route is @cache private: send Cache-Control: private */
+    bool refreshing;                        /**< a background refresh is running (kl_cache_try_refresh) */
+    char content_type[KL_CACHE_CTYPE_MAX];  /**< Content-Type value, NUL-terminated */
+    const char *body;                       /**< identity body (owned by the entry) */
+    size_t body_len;                        /**< its length */
+    const char *gzip;                       /**< gzip-coded body, NULL until kl_cache_set_gzip */
+    size_t gzip_len;                        /**< its length, 0 while gzip is NULL */
+    char etag[KL_ETAG_MAX];                 /**< strong ETag of the identity body, quoted, NUL-terminated */
+    size_t etag_len;                        /**< its length */
+    char etag_gzip[KL_ETAG_MAX];            /**< strong ETag of the gzip variant ("...-gz"), NUL-terminated */
+    size_t etag_gzip_len;                   /**< its length */
+    uint64_t stored_at;                     /**< ms (caller's clock) when put */
+    uint64_t fresh_until;                   /**< stored_at + ttl: FRESH before this */
+    uint64_t stale_until;                   /**< fresh_until + swr: STALE before this, then gone */
+    size_t ntags;                           /**< tags carried (duplicates dropped); 0 once detached */
+    size_t charged;                         /**< bytes this entry counts against the budget */
+    kl_list_t _lru;                         /* LRU position, or the detached list */
+    uint64_t _hash;                         /* kl_hash64 of key under the cache's seed */
+    kl_cache_taglink_t *_links;             /* ntags links into the tag index */
+    unsigned _holds;                        /* kl_cache_hold count */
+    bool _detached;                         /* left the cache while held */
+} kl_cache_entry_t;
+
+/** What to store: kl_cache_put copies every byte it is given. */
+typedef struct {
+    int status;               /**< HTTP status code */
+    const char *content_type; /**< NUL-terminated, shorter than KL_CACHE_CTYPE_MAX; NULL = "" */
+    const void *body;         /**< identity body bytes (may be NULL when body_len is 0) */
+    size_t body_len;          /**< body length */
+    uint64_t ttl_ms;          /**< fresh for this long after now_ms */
+    uint64_t swr_ms;          /**< then stale-but-servable for this long */
+    bool is_private;          /**< remembered for Cache-Control: private */
+    const kl_str_t *tags;     /**< tags this entry carries (non-empty strings) */
+    size_t ntags;             /**< how many, at most KL_CACHE_MAX_TAGS */
+} kl_cache_put_t;
+
+/** Per-shard counters, ready for /metrics. */
+typedef struct {
+    uint64_t hits;          /**< lookups answered FRESH */
+    uint64_t misses;        /**< lookups answered MISS (expired ones included) */
+    uint64_t stale_hits;    /**< lookups answered STALE */
+    uint64_t evictions;     /**< entries pushed out by the byte budget (LRU) */
+    uint64_t invalidations; /**< entries removed by kl_cache_invalidate_tag or kl_cache_clear */
+    uint64_t expired;       /**< entries found past stale_until by a lookup and removed */
+    uint64_t refused;       /**< puts and set_gzips refused as larger than budget/8 */
+    uint64_t bytes;         /**< current sum of charged sizes (never above the budget) */
+    uint64_t entries;       /**< current number of entries */
+} kl_cache_stats_t;
+
+/** Fixed charge per entry on top of its bytes: the entry struct, its index slot, allocator slack. */
+#define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
+
+/** A new empty cache that holds at most budget_bytes of charged entries (0: stores nothing).
+ * Aborts on out-of-memory like kl_malloc. */
+kl_cache_t *kl_cache_new(size_t budget_bytes);
+/** Frees the cache and every entry, held ones included (holds die with the cache). NULL is ignored. */
+void kl_cache_free(kl_cache_t *c);
+/** The budget the cache was made with. */
+size_t kl_cache_budget(const kl_cache_t *c);
+/** The counters; the pointer stays valid for the cache's life. */
+const kl_cache_stats_t *kl_cache_stats(const kl_cache_t *c);
+
+/** Looks key up at time now_ms: FRESH or STALE set *out and make the entry most recently
+ * used; an entry past stale_until is removed and the answer is MISS; MISS sets *out NULL. */
+kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len, uint64_t now_ms,
+                                 kl_cache_entry_t **out);
+/** Stores a response under key at time now_ms, replacing any entry for that key (a held
+ * one is detached), evicting least-recently-used entries until it fits, and computing both
+ * ETags; *out (may be NULL) gets the new most-recently-used entry. Returns 0; -EFBIG when
+ * the entry would be charged more than budget/8 (not stored, and any old entry for the key
+ * is removed: it is superseded); -EINVAL for a too-long content type, too many tags or an
+ * empty tag (nothing changes). */
+int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_put_t *in, uint64_t now_ms,
+                 kl_cache_entry_t **out);
+/** Attaches a copy of the gzip variant gz[0..len) to e (a current entry) and makes e most
+ * recently used, evicting other entries to stay within budget. Returns 0; -EEXIST when e
+ * already has one; -EFBIG when e would then be charged more than budget/8 (e unchanged);
+ * -ESTALE when e has left the cache (held and detached); -EINVAL when len is 0. */
+int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t len);
+/** Removes key's entry; true when there was one. Counts in no counter. */
+bool kl_cache_remove(kl_cache_t *c, const void *key, size_t key_len);
+/** Removes every entry carrying tag; returns how many (added to stats.invalidations). */
+size_t kl_cache_invalidate_tag(kl_cache_t *c, kl_str_t tag);
+/** Removes every entry (e.g. after the LISTEN connection was lost and notifications may
+ * have been missed); returns how many (added to stats.invalidations). */
+size_t kl_cache_clear(kl_cache_t *c);
+
+/** Test-and-set of e->refreshing: true when the caller has just claimed the one background
+ * refresh of this stale entry, false when one is already running. A successful refresh
+ * kl_cache_put's the key (the new entry starts unclaimed); a failed one calls
+ * kl_cache_end_refresh. */
+bool kl_cache_try_refresh(kl_cache_entry_t *e);
+/** Clears the refreshing flag of key's entry, if present (a failed refresh; lets the next
+ * stale hit try again). Touches no counter, no LRU position, removes nothing. */
+void kl_cache_end_refresh(kl_cache_t *c, const void *key, size_t key_len);
+
+/** Keeps e's memory valid across calls that may remove it, until kl_cache_release. */
+void kl_cache_hold(kl_cache_entry_t *e);
+/** Drops one hold on e; frees e if it has left the cache and this was the last hold. */
+void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e);
+
+/** The i-th tag of e (i < e->ntags), valid as long as e is. */
+kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i);
+
+/** Seconds since e was stored, for the Age header (rounded down). */
+static inline uint64_t kl_cache_age_s(const kl_cache_entry_t *e, uint64_t now_ms) {
+    return now_ms > e->stored_at ? (now_ms - e->stored_at) / 1000 : 0;
+}
+
+/** Seconds of freshness left, for Cache-Control: max-age (rounded down; 0 once stale). */
+static inline uint64_t kl_cache_max_age_s(const kl_cache_entry_t *e, uint64_t now_ms) {
+    return now_ms < e->fresh_until ? (e->fresh_until - now_ms) / 1000 : 0;
+}
+
+#endif
