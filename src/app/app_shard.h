@@ -9,6 +9,8 @@
 
 #include "app/config.h"
 #include "app/db.h"
+#include "app/cache.h"
+#include "app/gzip.h"
 #include "app/router.h"
 #include "core/list.h"
 #include "core/shard.h"
@@ -28,6 +30,9 @@ struct kl_app_shard {
     kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database */
     const kl_db_config_t *dbcfg; /**< shared, read-only; NULL without a database */
     const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
+    kl_cache_t *cache;        /**< this shard's response cache */
+    kl_gzip_t *gzip;          /**< this shard's compressor */
+    struct kl_fetch **fetches; /**< in-flight cache fills by key hash (coalescing); KL_FETCH_BUCKETS */
     /* Every shard's state, for /ready. Written before the acceptor starts, so any request
      * (which reaches a shard only through the acceptor) sees them initialised. */
     kl_app_shard_t *peers;

@@ -33,6 +33,8 @@ typedef struct {
     int64_t db_acquire_ms;     /**< longest wait for a connection before 503 (KEEL_DB_ACQUIRE_TIMEOUT) */
     int64_t statement_timeout_ms; /**< statement_timeout per connection (KEEL_STATEMENT_TIMEOUT) */
     int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
+    int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */
+    int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

@@ -12,7 +12,8 @@
 /* Annotations whose behaviour arrives with later work: a route using one fails startup
  * instead of running without it. */
 static const kl_route_ann_t not_yet[] = {
-    KL_ROUTE_ANN_AUTH, KL_ROUTE_ANN_CACHE, KL_ROUTE_ANN_TAGS, KL_ROUTE_ANN_INVALIDATES, KL_ROUTE_ANN_RATE,
+    KL_ROUTE_ANN_AUTH,
+    KL_ROUTE_ANN_RATE,
 };
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

@@ -10,6 +10,7 @@
 #include "app/app_shard.h"
 #include "app/http_conn.h"
 #include "app/respond.h"
+#include "app/sql_internal.h"
 #include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -27,8 +28,30 @@ static int on_start(kl_shard_t *sh) {
     snprintf(as->id_prefix, sizeof(as->id_prefix), "%lx-%x-%d-", (unsigned long)time(NULL) & 0xffffff,
              (unsigned)getpid(), sh->id);
     kl_app_shard_tick_date(as);
+    as->gzip = kl_gzip_new((int)as->cfg->gzip_level);
+    if (as->cfg->cache_mb > 0)
+        as->cache = kl_cache_new((size_t)as->cfg->cache_mb * 1024 * 1024 / as->npeers);
+    as->fetches = kl_calloc(sizeof(*as->fetches) * KL_FETCH_BUCKETS);
     if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg, as))) return -EINVAL;
     return 0;
+}
+
+/* A write somewhere committed: evict what carries its tags ('\n'-separated). */
+static void on_notify(void *ctx, const char *payload) {
+    kl_app_shard_t *as = ctx;
+    if (!as->cache) return;
+    for (const char *t = payload; *t;) {
+        size_t n = strcspn(t, "\n");
+        if (n) kl_cache_invalidate_tag(as->cache, (kl_str_t){t, n});
+        t += n + (t[n] == '\n');
+    }
+}
+
+/* A connection (re)connected: notifications sent while it was down are lost, so nothing
+ * cached before can be trusted. */
+static void on_connect(void *ctx) {
+    kl_app_shard_t *as = ctx;
+    if (as->cache) kl_cache_clear(as->cache);
 }
 
 static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd); }
@@ -49,6 +72,11 @@ static void on_stop(kl_shard_t *sh) {
     kl_http_conn_abort_all(as);
     kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
     as->db = NULL;
+    kl_sql_cache_shutdown(as);
+    kl_cache_free(as->cache);
+    as->cache = NULL;
+    kl_gzip_free(as->gzip);
+    as->gzip = NULL;
     kl_respond_flush_log(as);
 }
 
@@ -61,8 +89,16 @@ static void log_line(const char *msg, const char *extra) {
             extra ? extra : "");
 }
 
-int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg, const kl_route_table_t *routes) {
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes) {
     int rc = 1;
+    kl_db_config_t dbc;
+    const kl_db_config_t *dbcfg = NULL;
+    if (dbcfg_in) {
+        dbc = *dbcfg_in;
+        dbc.on_notify = on_notify;
+        dbc.on_connect = on_connect;
+        dbcfg = &dbc;
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

@@ -7,7 +7,10 @@
 
 #include "app/app_shard.h"
 #include "app/http_conn.h"
+#include "app/represent.h"
 #include "app/router.h"
+#include "app/sql_internal.h"
+#include "app/tags.h"
 #include "core/log.h"
 #include "proto/json.h"
 #include "proto/url.h"
@@ -16,6 +19,7 @@ typedef struct {
     kl_db_query_t q;
     kl_request_t *r;
     const kl_route_t *route;
+    char *invalidates; /* expanded @invalidates tags, '\n'-separated (the NOTIFY payload) */
 } sql_call_t;
 
 static const char *type_words(kl_route_type_t t) {
@@ -134,13 +138,11 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const char **v
     return true;
 }
 
-static void answer_error(sql_call_t *c) {
-    kl_db_query_t *q = &c->q;
-    kl_request_t *r = c->r;
+void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_query_t *q) {
     if (q->status >= 500 && q->status != 503 && q->status != 504) {
         char msg[512], label[256];
         kl_json_escape(msg, sizeof(msg), q->message ? q->message : "", q->message ? strlen(q->message) : 0);
-        kl_json_escape(label, sizeof(label), c->route->def.file, strlen(c->route->def.file));
+        kl_json_escape(label, sizeof(label), rt->def.file, strlen(rt->def.file));
         kl_log(KL_LOG_ERROR, "query failed", "\"route\":\"%s\",\"sqlstate\":\"%s\",\"error\":\"%s\",\"reqId\":\"%s\"",
                label, q->sqlstate, msg, r->request_id);
         kl_respond_error(r, q->status, "the query failed", NULL); /* internals stay in the log */
@@ -154,50 +156,78 @@ static void answer_error(sql_call_t *c) {
                      q->status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
+bool kl_sql_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {
+    int rows = PQntuples(res), cols = PQnfields(res);
+    switch (d->returns) {
+    case KL_ROUTE_RETURNS_NONE:
+        *out = (kl_str_t){"", 0};
+        return true;
+    case KL_ROUTE_RETURNS_ONE:
+        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) return false;
+        *out = (kl_str_t){PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)};
+        return true;
+    case KL_ROUTE_RETURNS_MANY:
+        break;
+    }
+    /* One pass to size, one to copy: the array is built once, straight from libpq's rows. */
+    size_t len = 2;
+    for (int i = 0; i < rows && cols > 0; i++)
+        if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
+    char *b = kl_arena_alloc(a, len), *p = b;
+    *p++ = '[';
+    for (int i = 0; i < rows && cols > 0; i++) {
+        if (PQgetisnull(res, i, 0)) continue;
+        if (p > b + 1) *p++ = ',';
+        size_t l = (size_t)PQgetlength(res, i, 0);
+        memcpy(p, PQgetvalue(res, i, 0), l);
+        p += l;
+    }
+    *p++ = ']';
+    *out = (kl_str_t){b, (size_t)(p - b)};
+    return true;
+}
+
 static void on_result(kl_db_query_t *q) {
     sql_call_t *c = q->ctx;
     kl_request_t *r = c->r;
-    const kl_route_def_t *rt = &c->route->def;
+    const kl_route_def_t *d = &c->route->def;
+    kl_app_shard_t *as = kl_http_conn__shard(r->conn);
     if (q->status) {
-        answer_error(c);
+        kl_sql_answer_error(r, c->route, q);
         return;
     }
-    PGresult *res = q->res;
-    int rows = PQntuples(res);
-    int cols = PQnfields(res);
-    switch (rt->returns) {
-    case KL_ROUTE_RETURNS_NONE:
-        kl_respond(r, rt->status, NULL, NULL, NULL, 0);
-        return;
-    case KL_ROUTE_RETURNS_ONE:
-        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) {
-            kl_respond_error(r, 404, "Not Found", NULL);
-            return;
+    /* A successful write evicts its tags here before answering, so the client reads its
+     * own write; other shards and instances evict when the NOTIFY arrives. */
+    if (c->invalidates && as->cache) {
+        for (const char *t = c->invalidates; *t;) {
+            size_t n = strcspn(t, "\n");
+            kl_cache_invalidate_tag(as->cache, (kl_str_t){t, n});
+            t += n + (t[n] == '\n');
         }
-        kl_respond(r, rt->status, "application/json", NULL, PQgetvalue(res, 0, 0),
-                   (size_t)PQgetlength(res, 0, 0));
-        return;
-    case KL_ROUTE_RETURNS_MANY: {
-        /* The array is written straight from libpq's result, piece by piece. */
-        size_t n = 0;
-        kl_str_t *parts = kl_arena_alloc(r->arena, sizeof(kl_str_t) * (2 * (size_t)rows + 2));
-        parts[n++] = KL_STR("[");
-        for (int i = 0; i < rows && cols > 0; i++) {
-            if (PQgetisnull(res, i, 0)) continue;
-            if (n > 1) parts[n++] = KL_STR(",");
-            parts[n++] = (kl_str_t){PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0)};
-        }
-        parts[n++] = KL_STR("]");
-        kl_respond_parts(r, rt->status, "application/json", NULL, parts, n);
+    }
+    kl_str_t body;
+    if (!kl_sql_body(r->arena, d, q->res, &body)) {
+        kl_respond_error(r, 404, "Not Found", NULL);
         return;
     }
+    if (d->returns == KL_ROUTE_RETURNS_NONE) {
+        kl_respond(r, d->status, NULL, NULL, NULL, 0);
+        return;
     }
+    if (d->method == KL_ROUTE_GET && d->status == 200) { /* ETag, 304 and gzip for reads */
+        kl_rep_t rep = {.status = 200, .body = body, .age_s = -1};
+        kl_rep_prepare(r, &rep, as->gzip);
+        kl_rep_send(r, &rep);
+        return;
+    }
+    kl_respond(r, d->status, "application/json", NULL, body.base, body.len);
 }
 
 void kl_sql_handle(kl_request_t *r, void *ctx) {
     const kl_route_t *rt = ctx;
+    const kl_route_def_t *d = &rt->def;
     kl_app_shard_t *as = kl_http_conn__shard(r->conn);
-    if (rt->def.has_body) {
+    if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
             (ct.len > 16 && ct.base[16] != ';' && ct.base[16] != ' ')) {
@@ -209,10 +239,14 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
             return;
         }
     }
-    const char **values = kl_arena_alloc(r->arena, sizeof(char *) * (rt->def.n_params + 1));
-    if (!bind_params(r, &rt->def, values)) return;
+    const char **values = kl_arena_alloc(r->arena, sizeof(char *) * (d->n_params + 1));
+    if (!bind_params(r, d, values)) return;
     if (!as->db) {
         kl_respond_error(r, 503, "no database is configured", "Retry-After: 1\r\n");
+        return;
+    }
+    if (d->cache_ms && as->cache && d->returns != KL_ROUTE_RETURNS_NONE) {
+        kl_sql_cached(r, rt, values);
         return;
     }
     kl_request_defer(r);
@@ -220,10 +254,12 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     memset(c, 0, sizeof(*c));
     c->r = r;
     c->route = rt;
+    if (d->n_invalidates) c->invalidates = kl_tags_join(r->arena, d, values, d->invalidates, d->n_invalidates);
     c->q.stmt = rt->stmt;
-    c->q.nparams = (int)rt->def.n_params;
+    c->q.nparams = (int)d->n_params;
     c->q.values = values;
-    c->q.timeout_ms = (int)rt->def.timeout_ms;
+    c->q.timeout_ms = (int)d->timeout_ms;
+    c->q.notify = c->invalidates;
     c->q.done = on_result;
     c->q.ctx = c;
     kl_db_submit(as->db, &c->q);

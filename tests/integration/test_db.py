@@ -408,7 +408,7 @@ def test_route_file_errors_stop_startup():
     classes = fixture_classes()
     names = {c for c, _, _ in classes}
     for need in ("unknown_annotation", "bad_type", "undeclared_param", "unused_param", "duplicate_route",
-                 "bad_sql", "unsupported_cache", "sql_line"):
+                 "bad_sql", "unsupported_rate", "sql_line"):
         assert need in names, "missing fixture class %s (have %s)" % (need, sorted(names))
     for cls, d, want in classes:
         code, err = start_fails(d)
@@ -428,17 +428,20 @@ def test_route_file_errors_stop_startup():
     spelled = {"unknown_annotation": ("route.sql", 3, "@cahce"), "bad_type": ("route.sql", 1, "integer"),
                "undeclared_param": ("route.sql", 4, ":limit"), "unused_param": ("route.sql", 2, "not used"),
                "duplicate_route": ("b.sql", 2, "duplicate route"), "bad_sql": ("route.sql", 5, "no_such_table"),
-               "unsupported_cache": ("route.sql", 4, "@cache"), "sql_line": ("route.sql", 7, "syntax error")}
+               "unsupported_rate": ("route.sql", 4, "@rate"), "sql_line": ("route.sql", 7, "syntax error")}
     by = {c: d for c, d, _ in classes}
     for cls, (f, n, word) in spelled.items():
         _, err = start_fails(by[cls])
         assert re.search(r"%s:%d: .*%s" % (re.escape(f), n, re.escape(word)), err), (cls, err)
 
 
-def test_refused_annotations_in_the_real_routes():
-    # The unfiltered bounties routes carry @cache/@tags/@rate: refused until supported.
-    _, err = start_fails(os.path.join(ROOT, "examples", "bounties", "routes"))
-    assert re.search(r"bounties_get\.sql:4: @cache is not supported", err), err
+def test_the_real_routes_start_and_cache():
+    # The unfiltered bounties routes, with their @cache/@tags, start and answer with cache headers.
+    env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL}
+    with kit.Keel(env=env) as k:
+        st, h, body = k.request(path="/api/bounties/7")
+        assert st == 200 and json.loads(body)["id"] == 7
+        assert h["cache-control"].startswith("public, max-age=") and "age" in h and h["etag"].startswith('"')
 
 
 def test_empty_or_missing_routes_folder():

@@ -5,7 +5,6 @@
 -- @query   limit int default 20 min 1 max 50
 -- @returns many
 -- @cache   120s
--- @rate    20/min
 -- @tags    bounties
 SELECT row_to_json(r)
 FROM (SELECT b.id, b.user_id, b.title, b.amount_cents, b.location, b.status, b.created_at,

@@ -1,0 +1,212 @@
+/* The cached GET path. A key is the route plus its bound parameter values (so the order of
+ * query parameters never matters and defaults are already applied). A miss starts one
+ * "fill" query; concurrent misses for the same key wait on that fill instead of querying
+ * (request coalescing); a stale hit is served at once while one background fill refreshes
+ * the entry (stale-while-revalidate). Fills live on the heap, not in any request's arena,
+ * because their query may outlive every request that waits on it. */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/http_conn.h"
+#include "app/represent.h"
+#include "app/sql_internal.h"
+#include "app/tags.h"
+#include "core/alloc.h"
+#include "proto/hash.h"
+
+typedef struct kl_fetch kl_fetch_t;
+
+typedef struct {
+    kl_list_t link;
+    kl_request_t *r;
+} waiter_t;
+
+struct kl_fetch {
+    kl_db_query_t q;
+    kl_app_shard_t *as;
+    const kl_route_t *route;
+    char *key;
+    size_t keylen;
+    uint64_t hash;
+    const char **values; /* one heap block: the pointers, then the strings */
+    kl_list_t waiters;
+    kl_fetch_t *next;    /* hash chain */
+};
+
+#define KEY_SEED 0x6b65656c63616368ull
+
+/* route index, then each value as a 4-byte length (0xffffffff for NULL) and its bytes */
+static char *build_key(kl_arena_t *a, const kl_route_t *rt, const char **values, size_t *len) {
+    size_t n = 4;
+    for (size_t i = 0; i < rt->def.n_params; i++) n += 4 + (values[i] ? strlen(values[i]) : 0);
+    char *k = kl_arena_alloc(a, n), *p = k;
+    uint32_t v = (uint32_t)rt->stmt;
+    memcpy(p, &v, 4), p += 4;
+    for (size_t i = 0; i < rt->def.n_params; i++) {
+        size_t l = values[i] ? strlen(values[i]) : 0;
+        v = values[i] ? (uint32_t)l : 0xffffffffu;
+        memcpy(p, &v, 4), p += 4;
+        if (l) memcpy(p, values[i], l), p += l;
+    }
+    *len = n;
+    return k;
+}
+
+static kl_fetch_t *find(kl_app_shard_t *as, const char *key, size_t len, uint64_t h) {
+    for (kl_fetch_t *f = as->fetches[h & (KL_FETCH_BUCKETS - 1)]; f; f = f->next)
+        if (f->hash == h && f->keylen == len && memcmp(f->key, key, len) == 0) return f;
+    return NULL;
+}
+
+static void unlink_fetch(kl_app_shard_t *as, kl_fetch_t *f) {
+    kl_fetch_t **pp = &as->fetches[f->hash & (KL_FETCH_BUCKETS - 1)];
+    while (*pp && *pp != f) pp = &(*pp)->next;
+    if (*pp) *pp = f->next;
+}
+
+static void serve_entry(kl_request_t *r, kl_app_shard_t *as, kl_cache_entry_t *e) {
+    uint64_t now = as->shard->now_ms;
+    kl_rep_t rep = {
+        .status = e->status,
+        .body = {e->body, e->body_len},
+        .gzip = {e->gzip, e->gzip_len},
+        .age_s = (int64_t)kl_cache_age_s(e, now),
+    };
+    memcpy(rep.etag, e->etag, sizeof(rep.etag));
+    memcpy(rep.etag_gzip, e->etag_gzip, sizeof(rep.etag_gzip));
+    char cc[64];
+    snprintf(cc, sizeof(cc), "%s, max-age=%llu", e->is_private ? "private" : "public",
+             (unsigned long long)kl_cache_max_age_s(e, now));
+    rep.cache_control = cc;
+    kl_rep_prepare(r, &rep, as->gzip);
+    /* The gzip variant is computed once per entry, on the first client that accepts it. */
+    if (rep.use_gzip && !e->gzip) kl_cache_set_gzip(as->cache, e, rep.gzip.base, rep.gzip.len);
+    kl_rep_send(r, &rep);
+}
+
+static void serve_body(kl_request_t *r, kl_app_shard_t *as, int status, kl_str_t body) {
+    kl_rep_t rep = {.status = status, .body = body, .age_s = -1};
+    kl_rep_prepare(r, &rep, as->gzip);
+    kl_rep_send(r, &rep);
+}
+
+static waiter_t *next_waiter(kl_fetch_t *f) {
+    kl_list_t *n = kl_list_shift(&f->waiters);
+    return n ? kl_container_of(n, waiter_t, link) : NULL;
+}
+
+static void fetch_done(kl_db_query_t *q) {
+    kl_fetch_t *f = q->ctx;
+    kl_app_shard_t *as = f->as;
+    const kl_route_def_t *d = &f->route->def;
+    waiter_t *w;
+    unlink_fetch(as, f);
+    kl_arena_t tmp;
+    kl_arena_init(&tmp, &as->shard->recycler);
+    kl_str_t body;
+    /* A waiter's request (and the waiter itself, in its arena) is gone once answered, so
+     * each is unlinked before it is served. */
+    if (q->status) {
+        while ((w = next_waiter(f)) != NULL) kl_sql_answer_error(w->r, f->route, q);
+        kl_cache_end_refresh(as->cache, f->key, f->keylen); /* the stale entry may try again */
+    } else if (!kl_sql_body(&tmp, d, q->res, &body)) {
+        kl_cache_remove(as->cache, f->key, f->keylen); /* the row is gone */
+        while ((w = next_waiter(f)) != NULL) kl_respond_error(w->r, 404, "Not Found", NULL);
+    } else {
+        kl_str_t tags[KL_ROUTE_MAX_TAGS];
+        size_t nt = 0;
+        for (size_t i = 0; i < d->n_tags; i++) {
+            char *t = kl_tags_expand(&tmp, d, f->values, d->tags[i]);
+            if (*t) tags[nt++] = (kl_str_t){t, strlen(t)};
+        }
+        kl_cache_put_t in = {
+            .status = d->status, .content_type = "application/json", .body = body.base, .body_len = body.len,
+            .ttl_ms = d->cache_ms, .swr_ms = d->swr_ms, .is_private = d->cache_private, .tags = tags, .ntags = nt,
+        };
+        kl_cache_entry_t *e = NULL;
+        if (kl_cache_put(as->cache, f->key, f->keylen, &in, as->shard->now_ms, &e) == 0) {
+            kl_cache_hold(e); /* serving may gzip into the cache, which can evict others */
+            while ((w = next_waiter(f)) != NULL) serve_entry(w->r, as, e);
+            kl_cache_release(as->cache, e);
+        } else { /* larger than the cache takes: answer without keeping it */
+            while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d->status, body);
+        }
+    }
+    kl_arena_reset(&tmp);
+    kl_free(f->values);
+    kl_free(f->key);
+    kl_free(f);
+}
+
+/* Starts the one query that fills key; r (NULL for a background refresh) waits on it. */
+static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *key, size_t klen, uint64_t h,
+                        const char **values, kl_request_t *r) {
+    kl_fetch_t *f = kl_calloc(sizeof(*f));
+    f->as = as;
+    f->route = rt;
+    f->key = kl_malloc(klen);
+    memcpy(f->key, key, klen);
+    f->keylen = klen;
+    f->hash = h;
+    size_t n = rt->def.n_params, bytes = sizeof(char *) * (n + 1);
+    for (size_t i = 0; i < n; i++) bytes += values[i] ? strlen(values[i]) + 1 : 0;
+    f->values = kl_malloc(bytes);
+    char *p = (char *)(f->values + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!values[i]) {
+            f->values[i] = NULL;
+            continue;
+        }
+        size_t l = strlen(values[i]) + 1;
+        memcpy(p, values[i], l);
+        f->values[i] = p;
+        p += l;
+    }
+    kl_list_init(&f->waiters);
+    if (r) {
+        waiter_t *w = kl_arena_alloc(r->arena, sizeof(*w));
+        w->r = r;
+        kl_list_push(&f->waiters, &w->link);
+    }
+    kl_fetch_t **b = &as->fetches[h & (KL_FETCH_BUCKETS - 1)];
+    f->next = *b;
+    *b = f;
+    f->q = (kl_db_query_t){
+        .stmt = rt->stmt, .nparams = (int)n, .values = f->values, .timeout_ms = (int)rt->def.timeout_ms,
+        .done = fetch_done, .ctx = f,
+    };
+    kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
+}
+
+void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values) {
+    kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+    size_t klen;
+    char *key = build_key(r->arena, rt, values, &klen);
+    uint64_t h = kl_hash64(key, klen, KEY_SEED);
+    kl_cache_entry_t *e;
+    kl_cache_state_t st = kl_cache_lookup(as->cache, key, klen, as->shard->now_ms, &e);
+    if (st != KL_CACHE_MISS) {
+        bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
+        kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
+        if (refresh) start_fetch(as, rt, key, klen, h, values, NULL);
+        serve_entry(r, as, e);
+        kl_cache_release(as->cache, e);
+        return;
+    }
+    kl_request_defer(r);
+    kl_fetch_t *f = find(as, key, klen, h);
+    if (f) { /* coalesce: wait for the query already under way */
+        waiter_t *w = kl_arena_alloc(r->arena, sizeof(*w));
+        w->r = r;
+        kl_list_push(&f->waiters, &w->link);
+        return;
+    }
+    start_fetch(as, rt, key, klen, h, values, r);
+}
+
+void kl_sql_cache_shutdown(kl_app_shard_t *as) {
+    /* kl_db_stop already failed every query, so every fill answered its waiters and was
+     * freed; nothing is left to release here but the table. */
+    kl_free(as->fetches);
+    as->fetches = NULL;
+}
