@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# keel's cache vs nginx serving the same bytes as a static file vs keel uncached, same run:
+# GET /api/bounties/{random id} with wrk at 200 connections. The hit ratio is measured by
+# PostgreSQL itself (pg_stat_statements calls of the route's statement vs requests sent).
+# Prints figures; asserts nothing.  usage: bench/bench_cache.sh [duration, default 10s]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+DUR=${1:-10s}
+CPUS=$(nproc)
+ulimit -n 65536 2>/dev/null || true
+[ -x zig-out/bin/keel ] || { bash scripts/setup.sh; scripts/zig build install --summary none; }
+bash scripts/pg.sh start
+bash scripts/pg.sh load
+URL=$(bash scripts/pg.sh url)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+psql_() { bash scripts/pg.sh psql -qAtX -c "$1"; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
+
+mkdir -p "$tmp/uncached"
+for f in examples/bounties/routes/*.sql; do
+  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/uncached/$(basename "$f")"
+done
+KC=$(free_port); KU=$(free_port); NP=$(free_port)
+PORT=$KC KEEL_ROUTES=examples/bounties/routes DATABASE_URL="$URL" KEEL_CACHE_MB=${KEEL_CACHE_MB:-512} \
+  KEEL_SLOW_QUERY_MS=0 zig-out/bin/keel >/dev/null 2>"$tmp/kc.err" &
+pids+=($!)
+PORT=$KU KEEL_ROUTES="$tmp/uncached" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 zig-out/bin/keel >/dev/null 2>"$tmp/ku.err" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$KC/ready"; wait_ready "http://127.0.0.1:$KU/ready"
+
+# nginx serves one bounty's exact bytes as a static file, with the same worker count.
+mkdir -p "$tmp/www/api/bounties"
+curl -sf "http://127.0.0.1:$KC/api/bounties/7" > "$tmp/www/api/bounties/static.json"
+cat > "$tmp/nginx.conf" <<NGX
+worker_processes $CPUS;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+daemon off;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+  server {
+    listen 127.0.0.1:$NP reuseport;
+    root $tmp/www;
+    default_type application/json;
+    location / { try_files /api/bounties/static.json =404; }
+  }
+}
+NGX
+"$NGINX" -c "$tmp/nginx.conf" -p "$tmp" &
+pids+=($!)
+wait_ready "http://127.0.0.1:$NP/api/bounties/1"
+
+wrk_run() { # url script -> "requests rps p50_ms p99_ms errors"
+  wrk -t"$CPUS" -c200 -d"$DUR" --latency -s "$2" "$1" > "$tmp/wrk.out" 2>&1 || true
+  python3 - "$tmp/wrk.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(p):
+    m = re.search(p + r"%\s+([\d.]+)(us|ms|s)\b", t)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+n = int(re.search(r"(\d+) requests in", t).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+e = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if non2 else 0)
+print("%d %.0f %.2f %.2f %d" % (n, rps, ms("50"), ms("99"), e))
+PY
+}
+calls() { psql_ "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query LIKE '%FROM bounties%WHERE id = \$1%'"; }
+
+psql_ "SELECT pg_stat_statements_reset()" >/dev/null
+read -r n_full c_rps c_p50 c_p99 c_err < <(wrk_run "http://127.0.0.1:$KC" bench/lua/random_bounty.lua)
+q_full=$(calls)
+psql_ "SELECT pg_stat_statements_reset()" >/dev/null
+read -r n_hot h_rps h_p50 h_p99 h_err < <(wrk_run "http://127.0.0.1:$KC" bench/lua/random_bounty_hot.lua)
+q_hot=$(calls)
+read -r _ n_rps n_p50 n_p99 n_err < <(wrk_run "http://127.0.0.1:$NP" bench/lua/random_bounty.lua)
+read -r _ u_rps u_p50 u_p99 u_err < <(wrk_run "http://127.0.0.1:$KU" bench/lua/random_bounty.lua)
+
+hit() { python3 -c "print('%.1f%%' % (100.0 * (1 - $2 / $1)))"; }
+echo "GET /api/bounties/{random id}: wrk -t$CPUS -c200 -d$DUR, $CPUS CPUs"
+echo
+echo "| server | req/s | p50 | p99 | errors | hit ratio (1 - DB calls / requests) |"
+echo "|---|---|---|---|---|---|"
+echo "| keel cached, ids 1..100000 (cold start) | $c_rps | ${c_p50}ms | ${c_p99}ms | $c_err | $(hit "$n_full" "$q_full") ($q_full queries for $n_full requests) |"
+echo "| keel cached, ids 1..1000 | $h_rps | ${h_p50}ms | ${h_p99}ms | $h_err | $(hit "$n_hot" "$q_hot") ($q_hot queries for $n_hot requests) |"
+echo "| nginx, the same bytes as a static file | $n_rps | ${n_p50}ms | ${n_p99}ms | $n_err | - |"
+echo "| keel uncached | $u_rps | ${u_p50}ms | ${u_p99}ms | $u_err | 0% |"
+echo
+python3 -c "print('cached(1..1000)/nginx static: %.2f   cached(1..100000)/nginx static: %.2f   cached(1..1000)/uncached: %.2f' % ($h_rps/$n_rps, $c_rps/$n_rps, $h_rps/$u_rps))"
