@@ -134,6 +134,9 @@ pub fn build(b: *std.Build) void {
         cc.addPrefixedDirectoryArg("-I", b.path("src"));
         cc.addArg("-isystem/usr/include/postgresql");
         cc.addFileArg(b.path(src));
+        // Headers are inputs too: the depfile makes a header change rebuild the object.
+        cc.addArgs(&.{ "-MD", "-MF" });
+        _ = cc.addDepFileOutputArg(b.fmt("{s}.d", .{stem(src)}));
         cc.addArg("-o");
         asan_objs.append(cc.addOutputFileArg(b.fmt("{s}.o", .{stem(src)}))) catch @panic("oom");
     }
@@ -153,6 +156,8 @@ pub fn build(b: *std.Build) void {
         for ([_][]const u8{ "src", "tests/unit", "bench/keel-bench" }) |d| ld.addPrefixedDirectoryArg("-I", b.path(d));
         ld.addArg("-isystem/usr/include/postgresql");
         ld.addFileArg(b.path(src));
+        ld.addArgs(&.{ "-MD", "-MF" });
+        _ = ld.addDepFileOutputArg(b.fmt("{s}.d", .{name}));
         ld.addFileArg(archive);
         for (syslibs) |l| ld.addArg(b.fmt("-l{s}", .{l}));
         ld.addArg("-o");
@@ -171,6 +176,8 @@ pub fn build(b: *std.Build) void {
         cc.addArg("-isystem/usr/include/postgresql");
         cc.addFileArg(b.path(src));
         for (proto_srcs.items) |p| cc.addFileArg(b.path(p));
+        cc.addArgs(&.{ "-MD", "-MF" });
+        _ = cc.addDepFileOutputArg(b.fmt("{s}.d", .{stem(src)}));
         for (syslibs) |l| cc.addArg(b.fmt("-l{s}", .{l}));
         cc.addArg("-o");
         const out = cc.addOutputFileArg(stem(src));

@@ -82,7 +82,7 @@ typedef struct {
     uint64_t ttl_ms;          /**< fresh for this long after now_ms */
     uint64_t swr_ms;          /**< then stale-but-servable for this long */
     bool is_private;          /**< remembered for Cache-Control: private */
-    const kl_str_t *tags;     /**< tags this entry carries (non-empty strings) */
+    const kl_str_t *tags;     /**< tags this entry carries (non-empty strings; NULL when ntags is 0) */
     size_t ntags;             /**< how many, at most KL_CACHE_MAX_TAGS */
 } kl_cache_put_t;
 

@@ -328,8 +328,9 @@ static void read_prepare_results(kl_db_conn_t *c) {
         if (c->logged_down)
             kl_log(KL_LOG_INFO, "database connection up", "\"shard\":%d,\"conn\":%d", db->sh->id, c->idx);
         c->logged_down = false;
-        atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed);
-        if (db->cfg.on_connect) db->cfg.on_connect(db->ctx);
+        /* From no live connection to one: notifications may have been missed meanwhile. */
+        if (atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed) == 0 && db->cfg.on_connect)
+            db->cfg.on_connect(db->ctx);
         pump(db);
     }
 }
@@ -357,8 +358,17 @@ static void read_query_results(kl_db_conn_t *c) {
                 continue;
             }
         }
-        if (st == PGRES_PIPELINE_ABORTED || q->res) PQclear(r); /* keep the first real result */
-        else q->res = r;
+        /* Keep the statement's result, but an error later in the same transaction (the
+         * NOTIFY, or the commit itself) rolled everything back: it wins. */
+        bool later_error = st == PGRES_FATAL_ERROR && q->res && PQresultStatus(q->res) != PGRES_FATAL_ERROR;
+        if (later_error) {
+            PQclear(q->res);
+            q->res = r;
+        } else if (st == PGRES_PIPELINE_ABORTED || q->res) {
+            PQclear(r);
+        } else {
+            q->res = r;
+        }
     }
     pump(c->db); /* answered queries freed pipeline slots: waiting queries take them, in order */
 }
@@ -426,6 +436,9 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         q->_skip_first = true;
     }
     ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    if (q->notify && strlen(q->notify) >= KL_DB_NOTIFY_MAX) {
+        q->notify = KL_DB_NOTIFY_ALL; /* PostgreSQL refuses longer payloads: evict everything */
+    }
     if (q->notify) {
         /* Same implicit transaction as the statement: NOTIFY is delivered at its commit,
          * and skipped (pipeline aborted) when the statement fails. Its result is ignored:

@@ -43,12 +43,17 @@ typedef struct {
     int nstmts;
     /** Called with each payload NOTIFYed on KL_DB_CHANNEL (every connection LISTENs). */
     void (*on_notify)(void *ctx, const char *payload);
-    /** Called when a connection (re)connects: notifications may have been missed. */
+    /** Called when the shard goes from no live connection to one: notifications may have
+     * been missed while none was listening. */
     void (*on_connect)(void *ctx);
 } kl_db_config_t;
 
 /** The channel keel's write routes NOTIFY and every connection LISTENs on. */
 #define KL_DB_CHANNEL "keel_invalidate"
+/** Longest NOTIFY payload PostgreSQL takes (8000 bytes); longer ones are replaced by ... */
+#define KL_DB_NOTIFY_MAX 8000
+/** ... this payload, which means "evict everything". */
+#define KL_DB_NOTIFY_ALL "*"
 
 struct kl_db_query {
     /* set by the caller */

@@ -7,14 +7,16 @@
 
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
     if (!rep->etag[0]) kl_etag_make(rep->body.base, rep->body.len, false, rep->etag);
-    rep->use_gzip = rep->body.len >= KL_GZIP_MIN_BYTES && kl_accept_gzip(kl_request_header(r, "accept-encoding"));
+    rep->use_gzip =
+        rep->body.len >= KL_GZIP_MIN_BYTES && kl_accept_gzip(kl_request_header_list(r, "accept-encoding"));
     if (!rep->use_gzip) return;
     if (!rep->gzip.len) {
-        size_t cap = kl_gzip_bound(gz, rep->body.len);
+        /* Room for no more than the body itself: a body gzip cannot shrink goes as identity. */
+        size_t cap = rep->body.len;
         char *out = kl_arena_alloc(r->arena, cap);
         ssize_t n = kl_gzip_compress(gz, rep->body.base, rep->body.len, out, cap);
         if (n <= 0) {
-            rep->use_gzip = false; /* cannot happen within the bound; identity is always right */
+            rep->use_gzip = false;
             return;
         }
         rep->gzip = (kl_str_t){out, (size_t)n};
@@ -30,7 +32,7 @@ void kl_rep_send(kl_request_t *r, const kl_rep_t *rep) {
     if (rep->body.len >= KL_GZIP_MIN_BYTES) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Vary: Accept-Encoding\r\n");
     if (rep->cache_control) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Cache-Control: %s\r\n", rep->cache_control);
     if (rep->age_s >= 0) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Age: %lld\r\n", (long long)rep->age_s);
-    kl_str_t inm = kl_request_header(r, "if-none-match");
+    kl_str_t inm = kl_request_header_list(r, "if-none-match");
     if (inm.len && kl_etag_match(inm, (kl_str_t){etag, strlen(etag)})) {
         kl_respond(r, 304, NULL, hdr, NULL, 0);
         return;

@@ -36,6 +36,9 @@ void kl_request_detach(kl_request_t *r);
 void kl_request_defer(kl_request_t *r);
 /** The value of the first field named name (case-insensitive), or len 0 when absent. */
 kl_str_t kl_request_header(const kl_request_t *r, const char *name);
+/** Every line of a list-valued field joined with ", " (RFC 9110 5.3), in r's arena when
+ * there is more than one; base NULL when absent. */
+kl_str_t kl_request_header_list(kl_request_t *r, const char *name);
 
 /** Answers r: status, Content-Type (NULL: none), extra header lines (each ending in CRLF,
  * may be NULL) and the body; HEAD requests get the headers only. */

@@ -43,6 +43,25 @@ kl_str_t kl_request_header(const kl_request_t *r, const char *name) {
     return (kl_str_t){NULL, 0};
 }
 
+kl_str_t kl_request_header_list(kl_request_t *r, const char *name) {
+    size_t lines = 0, len = 0;
+    kl_str_t first = {NULL, 0};
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (!kl_str_ieq(r->headers[i].name, name)) continue;
+        if (!lines++) first = r->headers[i].value;
+        len += r->headers[i].value.len + 2;
+    }
+    if (lines <= 1) return first;
+    char *p = kl_arena_alloc(r->arena, len), *o = p;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (!kl_str_ieq(r->headers[i].name, name)) continue;
+        if (o != p) *o++ = ',', *o++ = ' ';
+        memcpy(o, r->headers[i].value.base, r->headers[i].value.len);
+        o += r->headers[i].value.len;
+    }
+    return (kl_str_t){p, (size_t)(o - p)};
+}
+
 static kl_str_t dup_str(kl_arena_t *a, kl_str_t s) {
     if (!s.len) return s;
     return (kl_str_t){kl_arena_strndup(a, s.base, s.len), s.len};

@@ -39,10 +39,13 @@ static int on_start(kl_shard_t *sh) {
 /* A write somewhere committed: evict what carries its tags ('\n'-separated). */
 static void on_notify(void *ctx, const char *payload) {
     kl_app_shard_t *as = ctx;
-    if (!as->cache) return;
+    if (!strcmp(payload, KL_DB_NOTIFY_ALL)) {
+        kl_sql_cache_invalidate(as, (kl_str_t){NULL, 0}, true);
+        return;
+    }
     for (const char *t = payload; *t;) {
         size_t n = strcspn(t, "\n");
-        if (n) kl_cache_invalidate_tag(as->cache, (kl_str_t){t, n});
+        if (n) kl_sql_cache_invalidate(as, (kl_str_t){t, n}, false);
         t += n + (t[n] == '\n');
     }
 }
@@ -50,8 +53,7 @@ static void on_notify(void *ctx, const char *payload) {
 /* A connection (re)connected: notifications sent while it was down are lost, so nothing
  * cached before can be trusted. */
 static void on_connect(void *ctx) {
-    kl_app_shard_t *as = ctx;
-    if (as->cache) kl_cache_clear(as->cache);
+    kl_sql_cache_invalidate(ctx, (kl_str_t){NULL, 0}, true);
 }
 
 static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd); }

@@ -29,6 +29,8 @@ struct kl_fetch {
     size_t keylen;
     uint64_t hash;
     const char **values; /* one heap block: the pointers, then the strings */
+    char *tags;          /* expanded @tags, '\n'-separated ("" when none) */
+    bool superseded;     /* a write evicted one of its tags while it ran: do not store */
     kl_list_t waiters;
     kl_fetch_t *next;    /* hash chain */
 };
@@ -112,12 +114,17 @@ static void fetch_done(kl_db_query_t *q) {
     } else if (!kl_sql_body(&tmp, d, q->res, &body)) {
         kl_cache_remove(as->cache, f->key, f->keylen); /* the row is gone */
         while ((w = next_waiter(f)) != NULL) kl_respond_error(w->r, 404, "Not Found", NULL);
+    } else if (f->superseded) {
+        /* The rows may predate a write that committed meanwhile: answer those who asked
+         * before it, keep nothing. */
+        while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d->status, body);
     } else {
         kl_str_t tags[KL_ROUTE_MAX_TAGS];
         size_t nt = 0;
-        for (size_t i = 0; i < d->n_tags; i++) {
-            char *t = kl_tags_expand(&tmp, d, f->values, d->tags[i]);
-            if (*t) tags[nt++] = (kl_str_t){t, strlen(t)};
+        for (const char *t = f->tags; *t && nt < KL_ROUTE_MAX_TAGS;) {
+            size_t n = strcspn(t, "\n");
+            if (n) tags[nt++] = (kl_str_t){t, n};
+            t += n + (t[n] == '\n');
         }
         kl_cache_put_t in = {
             .status = d->status, .content_type = "application/json", .body = body.base, .body_len = body.len,
@@ -133,6 +140,7 @@ static void fetch_done(kl_db_query_t *q) {
         }
     }
     kl_arena_reset(&tmp);
+    kl_free(f->tags);
     kl_free(f->values);
     kl_free(f->key);
     kl_free(f);
@@ -140,8 +148,9 @@ static void fetch_done(kl_db_query_t *q) {
 
 /* Starts the one query that fills key; r (NULL for a background refresh) waits on it. */
 static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *key, size_t klen, uint64_t h,
-                        const char **values, kl_request_t *r) {
+                        const char **values, kl_request_t *r, kl_arena_t *a) {
     kl_fetch_t *f = kl_calloc(sizeof(*f));
+    f->tags = kl_strdup(kl_tags_join(a, &rt->def, values, rt->def.tags, rt->def.n_tags));
     f->as = as;
     f->route = rt;
     f->key = kl_malloc(klen);
@@ -188,7 +197,7 @@ void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values) {
     if (st != KL_CACHE_MISS) {
         bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
         kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
-        if (refresh) start_fetch(as, rt, key, klen, h, values, NULL);
+        if (refresh) start_fetch(as, rt, key, klen, h, values, NULL, r->arena);
         serve_entry(r, as, e);
         kl_cache_release(as->cache, e);
         return;
@@ -201,7 +210,37 @@ void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values) {
         kl_list_push(&f->waiters, &w->link);
         return;
     }
-    start_fetch(as, rt, key, klen, h, values, r);
+    start_fetch(as, rt, key, klen, h, values, r, r->arena);
+}
+
+static bool has_tag(const char *tags, kl_str_t tag) {
+    for (const char *t = tags; *t;) {
+        size_t n = strcspn(t, "\n");
+        if (n == tag.len && memcmp(t, tag.base, n) == 0) return true;
+        t += n + (t[n] == '\n');
+    }
+    return false;
+}
+
+void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all) {
+    if (!as->cache) return;
+    if (all) kl_cache_clear(as->cache);
+    else kl_cache_invalidate_tag(as->cache, tag);
+    /* Fills under way may carry rows read before the write: they must not be stored, and
+     * readers from now on must not join them. A scan of every bucket: writes are rare
+     * next to reads, and the table is small. */
+    for (size_t i = 0; i < KL_FETCH_BUCKETS; i++) {
+        for (kl_fetch_t **pp = &as->fetches[i]; *pp;) {
+            kl_fetch_t *f = *pp;
+            if (all || has_tag(f->tags, tag)) {
+                f->superseded = true;
+                *pp = f->next; /* unlinked; fetch_done's unlink then finds nothing */
+                f->next = NULL;
+            } else {
+                pp = &f->next;
+            }
+        }
+    }
 }
 
 void kl_sql_cache_shutdown(kl_app_shard_t *as) {

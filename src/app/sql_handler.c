@@ -201,7 +201,7 @@ static void on_result(kl_db_query_t *q) {
     if (c->invalidates && as->cache) {
         for (const char *t = c->invalidates; *t;) {
             size_t n = strcspn(t, "\n");
-            kl_cache_invalidate_tag(as->cache, (kl_str_t){t, n});
+            kl_sql_cache_invalidate(as, (kl_str_t){t, n}, false);
             t += n + (t[n] == '\n');
         }
     }

@@ -21,6 +21,9 @@ void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_quer
 /** Answers a GET of an @cache route from the shard's cache, refreshing stale entries in
  * the background and coalescing concurrent misses into one query. values are bound. */
 void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values);
+/** Evicts tag (every entry when all) from the shard's cache, and marks fills under way that
+ * carry it so that their possibly older rows are not stored. */
+void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all);
 /** Frees the shard's pending fills (shutdown, after the pool failed what was in flight). */
 void kl_sql_cache_shutdown(kl_app_shard_t *as);
 

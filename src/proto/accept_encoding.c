@@ -52,7 +52,8 @@ static bool element(const char *p, const char *end, kl_str_t *coding, int *q) {
     return *q >= 0;
 }
 
-static inline void lower(int *slot, int q) {
+/* A coding listed twice keeps its lowest weight: the cautious reading. */
+static inline void keep_lowest(int *slot, int q) {
     if (*slot < 0 || q < *slot) *slot = q;
 }
 
@@ -78,9 +79,9 @@ bool kl_accept_gzip(kl_str_t v) {
         kl_str_t coding;
         int q;
         if (element(s, p, &coding, &q)) {
-            if (kl_str_ieq(coding, "gzip") || kl_str_ieq(coding, "x-gzip")) lower(&gz, q);
-            else if (kl_str_ieq(coding, "identity")) lower(&id, q);
-            else if (kl_str_eq(coding, "*")) lower(&star, q);
+            if (kl_str_ieq(coding, "gzip") || kl_str_ieq(coding, "x-gzip")) keep_lowest(&gz, q);
+            else if (kl_str_ieq(coding, "identity")) keep_lowest(&id, q);
+            else if (kl_str_eq(coding, "*")) keep_lowest(&star, q);
         }
         if (p < end) p++; /* the comma */
     }

@@ -44,9 +44,10 @@ static kl_str_t opaque(kl_str_t t) {
 }
 
 bool kl_etag_match(kl_str_t inm, kl_str_t etag) {
+    if (!inm.base || !etag.base) return false;
     kl_str_t mine = opaque(etag);
     const char *p = inm.base, *end = inm.base + inm.len;
-    if (!mine.base || !p) return false;
+    if (!mine.base) return false;
     while (p < end && ows(*p)) p++;
     while (end > p && ows(end[-1])) end--;
     if (end - p == 1 && *p == '*') return true;
@@ -60,19 +61,18 @@ bool kl_etag_match(kl_str_t inm, kl_str_t etag) {
             continue;
         }
         if (p == end) break;
-        /* one entity-tag: [W/] DQUOTE *etagc DQUOTE; the closing quote ends it */
-        const char *start = p;
+        /* one entity-tag: [W/] DQUOTE *etagc DQUOTE; the closing quote ends it. Weak
+         * comparison: only the opaque-tags (from the opening quote) are compared. */
         if (end - p >= 2 && p[0] == 'W' && p[1] == '/') p += 2;
         if (p == end || *p != '"') return false;
-        p++;
+        const char *theirs = p++;
         while (p < end && *p != '"') {
             if (!etagc((unsigned char)*p)) return false;
             p++;
         }
         if (p == end) return false; /* unterminated */
         p++;
-        kl_str_t theirs = opaque((kl_str_t){start, (size_t)(p - start)});
-        if (theirs.len == mine.len && memcmp(theirs.base, mine.base, mine.len) == 0) matched = true;
+        if ((size_t)(p - theirs) == mine.len && memcmp(theirs, mine.base, mine.len) == 0) matched = true;
         while (p < end && ows(*p)) p++;
         if (p < end) {
             if (*p != ',') return false; /* junk after a tag */

@@ -91,6 +91,15 @@ static int scan_string(cur_t *c, char *dst, size_t cap, size_t *n) {
     size_t o = 0;
     for (;;) {
         if (p == end) return -1;
+        /* a run of plain printable ASCII is copied at once */
+        const uint8_t *run = p;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        if (dst && p > run) {
+            if (cap - o < (size_t)(p - run)) return -1;
+            memcpy(dst + o, run, (size_t)(p - run));
+            o += (size_t)(p - run);
+        }
+        if (p == end) return -1;
         uint8_t ch = *p;
         if (ch == '"') break;
         if (ch < 0x20) return -1;
@@ -245,6 +254,7 @@ static int skip_value(cur_t *c, int room) {
 static int parse_object(const uint8_t *json, size_t n, kl_jwt_claims_t *out) {
     cur_t c = {json, json + n};
     char *st = out->_storage;
+    uint32_t hashes[KL_JWT_MAX_CLAIMS];
     size_t used = 0, len;
     out->count = 0;
     skip_ws(&c);
@@ -261,8 +271,14 @@ static int parse_object(const uint8_t *json, size_t n, kl_jwt_claims_t *out) {
             used += len;
             if (used == KL_JWT_STORAGE) return -1;
             st[used++] = 0;
+            /* duplicates: a hash first, so 64 long look-alike names in an unsigned header cost
+             * integer compares, not full string compares; crafted collisions only fall back to
+             * strcmp, bounded by the 2016 pairs of KL_JWT_MAX_CLAIMS names either way */
+            uint32_t hsh = 2166136261u; /* FNV-1a */
+            for (size_t i = name_at; i < name_at + len; i++) hsh = (hsh ^ (uint8_t)st[i]) * 16777619u;
             for (uint32_t i = 0; i < out->count; i++)
-                if (strcmp(st + out->_name[i], st + name_at) == 0) return -1; /* duplicate name */
+                if (hashes[i] == hsh && strcmp(st + out->_name[i], st + name_at) == 0) return -1;
+            hashes[out->count] = hsh;
             skip_ws(&c);
             if (c.p == c.end || *c.p != ':') return -1;
             c.p++;
@@ -410,6 +426,7 @@ int kl_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
     uint8_t mac[KL_SHA256_LEN];
     const char *dot1, *dot2, *end = token + len;
     ssize_t n;
+    bool good;
     int r = KL_JWT_EMALFORMED;
 
     out->count = 0;
@@ -428,7 +445,7 @@ int kl_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
     r = KL_JWT_ESIGNATURE;
     if (n != KL_SHA256_LEN || secret_len == 0) goto fail; /* an empty secret would sign for anyone */
     kl_hmac_sha256(secret, secret_len, token, (size_t)(dot2 - token), mac);
-    bool good = ct_equal(mac, buf, KL_SHA256_LEN);
+    good = ct_equal(mac, buf, KL_SHA256_LEN);
     wipe(mac, sizeof mac); /* the MAC of a forged header.payload is a valid signature for it */
     if (!good) goto fail;
 

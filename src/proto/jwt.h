@@ -59,7 +59,7 @@ typedef enum {
 } kl_jwt_type_t;
 
 /** A verified token's payload members. Self-contained (offsets, not pointers), so it may be
- * copied with memcpy; about 8.6 KiB, so callers keep one per shard or in the request arena
+ * copied with memcpy; about 8.3 KiB, so callers keep one per shard or in the request arena
  * rather than many on the stack. Read it through the functions below. */
 typedef struct {
     /** Members held, 0..KL_JWT_MAX_CLAIMS; 0 after a failed kl_jwt_verify. */

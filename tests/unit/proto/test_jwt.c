@@ -192,14 +192,20 @@ static void rejects_bad_signatures(void) {
     m += kl_base64url_encode(mac, 32, TOK + m, sizeof TOK - m);
     KT_EQ(vt(TOK, m, "", NOW), KL_JWT_ESIGNATURE);
 
+    /* the signature part must be 43 characters of canonical base64url for 32 bytes */
     n = make(HDR, "{\"sub\":\"u\"}");
-    KT_EQ(vt(TOK, n - 43, SECRET, NOW), KL_JWT_ESIGNATURE); /* empty signature */
-    TOK[n] = 'A';
-    KT_EQ(vt(TOK, n + 1, SECRET, NOW), KL_JWT_EMALFORMED); /* 44 characters: 4n+0, 33 bytes? no: 44 = 4*11 */
-    memcpy(TOK + n - 43 + 40, "AAAA", 4);
-    KT_EQ(vt(TOK, n + 1, SECRET, NOW), KL_JWT_ESIGNATURE); /* 33 bytes */
+    size_t at = n - 43;
+    KT_EQ(vt(TOK, at, SECRET, NOW), KL_JWT_ESIGNATURE); /* "h.p." : empty */
+    memset(TOK + at, 'A', 45);
+    KT_EQ(vt(TOK, at + 42, SECRET, NOW), KL_JWT_ESIGNATURE); /* 31 bytes */
+    KT_EQ(vt(TOK, at + 43, SECRET, NOW), KL_JWT_ESIGNATURE); /* 32 zero bytes */
+    KT_EQ(vt(TOK, at + 44, SECRET, NOW), KL_JWT_ESIGNATURE); /* 33 bytes */
+    KT_EQ(vt(TOK, at + 41, SECRET, NOW), KL_JWT_EMALFORMED); /* 4n+1 characters */
+    KT_EQ(vt(TOK, at + 45, SECRET, NOW), KL_JWT_EMALFORMED);
     n = make(HDR, "{\"sub\":\"u\"}");
-    KT_EQ(vt(TOK, n - 1, SECRET, NOW), KL_JWT_ESIGNATURE); /* 42 characters, 31 bytes, bits happen to be 0? */
+    TOK[n] = '=';
+    KT_EQ(vt(TOK, n + 1, SECRET, NOW), KL_JWT_EMALFORMED); /* padded */
+    KT_EQ(vt(TOK, n, SECRET, NOW), 0);
 }
 
 static void rejects_tampered_payload(void) {
@@ -455,10 +461,11 @@ static void nesting_limit(void) {
     /* the top-level object is level 1: KL_JWT_MAX_DEPTH - 1 more levels are allowed */
     char p[KL_JWT_MAX_TOKEN];
     for (int levels = KL_JWT_MAX_DEPTH - 1; levels <= KL_JWT_MAX_DEPTH; levels++) {
+        /* {"sub":"u","a":{"k":[{"k":[ ... 1 ... ]}]}} with `levels` containers under "a" */
         size_t n = (size_t)snprintf(p, sizeof p, "{\"sub\":\"u\",\"a\":");
-        for (int i = 0; i < levels; i++) p[n++] = (char)(i % 2 ? '[' : '{'), n += i % 2 ? 0 : (size_t)sprintf(p + n, "\"k\":");
+        for (int i = 0; i < levels; i++) n += (size_t)snprintf(p + n, sizeof p - n, i % 2 ? "[" : "{\"k\":");
         p[n++] = '1';
-        for (int i = levels - 1; i >= 0; i--) p[n++] = (char)(i % 2 ? ']' : '}');
+        for (int i = levels - 1; i >= 0; i--) p[n++] = i % 2 ? ']' : '}';
         p[n++] = '}';
         KT_EQ(payn(p, n), levels < KL_JWT_MAX_DEPTH ? 0 : KL_JWT_EMALFORMED);
     }
@@ -508,7 +515,7 @@ static void size_limits(void) {
     /* KL_JWT_MAX_CLAIMS members fit, one more does not */
     size_t n = (size_t)snprintf(p, sizeof p, "{\"sub\":\"u\"");
     for (int i = 1; i < KL_JWT_MAX_CLAIMS; i++) n += (size_t)snprintf(p + n, sizeof p - n, ",\"c%d\":%d", i, i);
-    KT_EQ(payn(p, n) == 0 ? 0 : -99, -99); /* not closed yet */
+    KT_EQ(payn(p, n), KL_JWT_EMALFORMED); /* not closed yet */
     p[n] = '}';
     KT_EQ(payn(p, n + 1), 0);
     KT_EQ(C.count, KL_JWT_MAX_CLAIMS);
@@ -536,7 +543,9 @@ static void rejects_bad_shapes(void) {
     char u[512];
     memcpy(u, t, h + 1);
     memcpy(u + h + 1, dot2, n - (size_t)(dot2 - t));
-    KT_EQ(vt(u, h + 1 + n - (size_t)(dot2 - t), SECRET, NOW), KL_JWT_EMALFORMED);
+    /* the payload is only looked at once the signature matched; signed, it is malformed */
+    KT_EQ(vt(u, h + 1 + n - (size_t)(dot2 - t), SECRET, NOW), KL_JWT_ESIGNATURE);
+    KT_EQ(payn("", 0), KL_JWT_EMALFORMED);
     /* a fourth part (JWE has five) */
     memcpy(u, t, n);
     memcpy(u + n, ".AAAA", 5);
