@@ -46,6 +46,7 @@ static const opt_t opts[] = {
     {"statement-timeout", "KEEL_STATEMENT_TIMEOUT", T_DURATION, O(statement_timeout_ms), "5s", 1, 3600000, "statement_timeout on every connection (504 beyond); @timeout overrides per route"},
     {"cache-mb", "KEEL_CACHE_MB", T_INT, O(cache_mb), "64", 0, 1 << 20, "response cache in MiB, split across shards; 0 = off"},
     {"gzip-level", "KEEL_GZIP_LEVEL", T_INT, O(gzip_level), "1", 1, 12, "gzip level for responses of 1 KiB and more (1 fastest, 12 smallest)"},
+    {"jwt-secret", "KEEL_JWT_SECRET", T_STR, O(jwt_secret), "", 0, 0, "HS256 secret that @auth routes verify Bearer tokens with (prefer the variable: flags show in ps)"},
     {"slow-query", "KEEL_SLOW_QUERY_MS", T_DURATION, O(slow_query_ms), "100", 0, 3600000, "log queries slower than this (plain number = ms); 0 = off"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -35,6 +35,7 @@ typedef struct {
     int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
     int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */
     int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
+    char *jwt_secret;          /**< HS256 key for @auth routes; "" = none (KEEL_JWT_SECRET) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

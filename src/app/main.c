@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     }
     int rc = 2;
     bool use_db = cfg.routes[0] || cfg.database_url[0];
-    if (cfg.routes[0] && kl_routes_load(cfg.routes, &routes, err, sizeof(err)) < 0) {
+    if (cfg.routes[0] && kl_routes_load(cfg.routes, cfg.jwt_secret[0] != '\0', &routes, err, sizeof(err)) < 0) {
         fprintf(stderr, "keel: %s\n", err);
         goto out;
     }

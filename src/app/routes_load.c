@@ -12,7 +12,6 @@
 /* Annotations whose behaviour arrives with later work: a route using one fails startup
  * instead of running without it. */
 static const kl_route_ann_t not_yet[] = {
-    KL_ROUTE_ANN_AUTH,
     KL_ROUTE_ANN_RATE,
 };
 
@@ -62,7 +61,7 @@ static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err
     return 0;
 }
 
-int kl_routes_load(const char *dir, kl_route_table_t *t, char *err, size_t errlen) {
+int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, char *err, size_t errlen) {
     memset(t, 0, sizeof(*t));
     DIR *d = opendir(dir);
     if (!d) {
@@ -92,6 +91,13 @@ int kl_routes_load(const char *dir, kl_route_table_t *t, char *err, size_t errle
     for (size_t i = 0; i < n; i++) {
         kl_route_t *rt = &t->routes[t->n];
         if ((r = load_one(dir, names[i], rt, err, errlen)) < 0) goto out;
+        if (rt->def.auth != KL_ROUTE_AUTH_NONE && !have_jwt_secret) {
+            snprintf(err, errlen, "%s:%d: @auth needs KEEL_JWT_SECRET (the HS256 key tokens are verified with)",
+                     rt->def.file, rt->def.ann_line[KL_ROUTE_ANN_AUTH]);
+            kl_routefile_free(&rt->def);
+            r = -EINVAL;
+            goto out;
+        }
         rt->stmt = (int)t->n;
         char buf[4200];
         kl_db_stmt_t *s = &t->stmts[t->n];

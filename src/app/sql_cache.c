@@ -37,9 +37,10 @@ struct kl_fetch {
 
 #define KEY_SEED 0x6b65656c63616368ull
 
-/* route index, then each value as a 4-byte length (0xffffffff for NULL) and its bytes */
-static char *build_key(kl_arena_t *a, const kl_route_t *rt, const char **values, size_t *len) {
-    size_t n = 4;
+/* route index, then each value as a 4-byte length (0xffffffff for NULL) and its bytes,
+ * then the subject the same way (private routes) */
+static char *build_key(kl_arena_t *a, const kl_route_t *rt, const char **values, const char *subject, size_t *len) {
+    size_t n = 4 + 4 + (subject ? strlen(subject) : 0);
     for (size_t i = 0; i < rt->def.n_params; i++) n += 4 + (values[i] ? strlen(values[i]) : 0);
     char *k = kl_arena_alloc(a, n), *p = k;
     uint32_t v = (uint32_t)rt->stmt;
@@ -50,6 +51,10 @@ static char *build_key(kl_arena_t *a, const kl_route_t *rt, const char **values,
         memcpy(p, &v, 4), p += 4;
         if (l) memcpy(p, values[i], l), p += l;
     }
+    size_t sl = subject ? strlen(subject) : 0;
+    v = subject ? (uint32_t)sl : 0xffffffffu;
+    memcpy(p, &v, 4), p += 4;
+    if (sl) memcpy(p, subject, sl);
     *len = n;
     return k;
 }
@@ -187,10 +192,10 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
     kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
 }
 
-void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values) {
+void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject) {
     kl_app_shard_t *as = kl_http_conn__shard(r->conn);
     size_t klen;
-    char *key = build_key(r->arena, rt, values, &klen);
+    char *key = build_key(r->arena, rt, values, subject, &klen);
     uint64_t h = kl_hash64(key, klen, KEY_SEED);
     kl_cache_entry_t *e;
     kl_cache_state_t st = kl_cache_lookup(as->cache, key, klen, as->shard->now_ms, &e);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "app/app_shard.h"
 #include "app/http_conn.h"
@@ -13,6 +14,7 @@
 #include "app/tags.h"
 #include "core/log.h"
 #include "proto/json.h"
+#include "proto/jwt.h"
 #include "proto/url.h"
 
 typedef struct {
@@ -88,7 +90,8 @@ __attribute__((format(printf, 4, 5))) static bool reject(kl_request_t *r, char *
 
 /* Fills values[] for every $n of the route; on a client error answers 400 and returns false.
  * Path segments were type-checked by the router. */
-static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const char **values) {
+static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_claims_t *claims,
+                        const char **values) {
     char err[320];
     kl_arena_t *a = r->arena;
     const char *qv[KL_ROUTE_MAX_QUERY] = {0};
@@ -130,8 +133,8 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const char **v
         case KL_ROUTE_FROM_BODY:
             values[n] = kl_arena_strndup(a, r->body.base ? r->body.base : "", r->body.len);
             break;
-        case KL_ROUTE_FROM_AUTH:
-            values[n] = NULL; /* refused at load time until auth exists */
+        case KL_ROUTE_FROM_AUTH: /* NULL (SQL NULL) when anonymous or the claim is absent */
+            values[n] = claims ? kl_jwt_claim(claims, p->name) : NULL;
             break;
         }
     }
@@ -223,10 +226,46 @@ static void on_result(kl_db_query_t *q) {
     kl_respond(r, d->status, "application/json", NULL, body.base, body.len);
 }
 
+static void unauthorized(kl_request_t *r, const char *why, bool bad_token) {
+    char hdr[192];
+    snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Bearer%s%s%s\r\n", bad_token ? " error=\"invalid_token\", error_description=\"" : "",
+             bad_token ? why : "", bad_token ? "\"" : "");
+    kl_respond_error(r, 401, why, hdr);
+}
+
+/* @auth: verifies the Bearer token. Returns false after answering 401; *claims is NULL for
+ * an anonymous request to an optional route. A token that is present but invalid is
+ * refused even where auth is optional: it is never silently treated as anonymous. */
+static bool authenticate(kl_request_t *r, const kl_route_def_t *d, const kl_config_t *cfg, kl_jwt_claims_t **claims) {
+    *claims = NULL;
+    if (d->auth == KL_ROUTE_AUTH_NONE) return true;
+    kl_str_t az = kl_request_header(r, "authorization");
+    if (!az.len) {
+        if (d->auth == KL_ROUTE_AUTH_OPTIONAL) return true;
+        unauthorized(r, "authentication required", false);
+        return false;
+    }
+    if (az.len <= 7 || strncasecmp(az.base, "Bearer ", 7) != 0) {
+        unauthorized(r, "Authorization must be a Bearer token", true);
+        return false;
+    }
+    kl_jwt_claims_t *c = kl_arena_alloc(r->arena, sizeof(*c));
+    int rc = kl_jwt_verify(az.base + 7, az.len - 7, (const uint8_t *)cfg->jwt_secret, strlen(cfg->jwt_secret),
+                           (int64_t)time(NULL), c, NULL, 0);
+    if (rc != KL_JWT_OK) {
+        unauthorized(r, kl_jwt_strerror(rc), true);
+        return false;
+    }
+    *claims = c;
+    return true;
+}
+
 void kl_sql_handle(kl_request_t *r, void *ctx) {
     const kl_route_t *rt = ctx;
     const kl_route_def_t *d = &rt->def;
     kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+    kl_jwt_claims_t *claims;
+    if (!authenticate(r, d, as->cfg, &claims)) return;
     if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
@@ -240,13 +279,14 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
         }
     }
     const char **values = kl_arena_alloc(r->arena, sizeof(char *) * (d->n_params + 1));
-    if (!bind_params(r, d, values)) return;
+    if (!bind_params(r, d, claims, values)) return;
     if (!as->db) {
         kl_respond_error(r, 503, "no database is configured", "Retry-After: 1\r\n");
         return;
     }
     if (d->cache_ms && as->cache && d->returns != KL_ROUTE_RETURNS_NONE) {
-        kl_sql_cached(r, rt, values);
+        /* private: the subject joins the key, so one user's entry never serves another */
+        kl_sql_cached(r, rt, values, d->cache_private && claims ? kl_jwt_subject(claims) : NULL);
         return;
     }
     kl_request_defer(r);

@@ -19,8 +19,9 @@ bool kl_sql_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t
 /** Answers r for the failed query q of route rt (status, Retry-After, log for 5xx). */
 void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_query_t *q);
 /** Answers a GET of an @cache route from the shard's cache, refreshing stale entries in
- * the background and coalescing concurrent misses into one query. values are bound. */
-void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values);
+ * the background and coalescing concurrent misses into one query. values are bound;
+ * subject (NULL: none) is the token subject that a private route's key includes. */
+void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject);
 /** Evicts tag (every entry when all) from the shard's cache, and marks fills under way that
  * carry it so that their possibly older rows are not stored. */
 void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all);
