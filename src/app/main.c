@@ -20,6 +20,11 @@ int main(int argc, char **argv) {
     }
     int rc = 2;
     bool use_db = cfg.routes[0] || cfg.database_url[0];
+    if (cfg.jwt_secret[0] && strlen(cfg.jwt_secret) < 32) {
+        /* RFC 7518 3.2: an HS256 key must be at least as long as the hash output */
+        fprintf(stderr, "keel: KEEL_JWT_SECRET must be at least 32 bytes (it has %zu)\n", strlen(cfg.jwt_secret));
+        goto out;
+    }
     if (cfg.routes[0] && kl_routes_load(cfg.routes, cfg.jwt_secret[0] != '\0', &routes, err, sizeof(err)) < 0) {
         fprintf(stderr, "keel: %s\n", err);
         goto out;

@@ -14,7 +14,7 @@ import kit  # noqa: E402
 
 ROOT = kit.ROOT
 FIX = os.path.join(ROOT, "tests", "fixtures", "auth_tests")
-SECRET = b"test-secret-for-keel-auth"
+SECRET = b"test-secret-for-keel-auth-0123456789"
 
 
 def sh(*args):
@@ -100,6 +100,12 @@ def test_shared_cache_is_public():
     st, h, s1 = get("/a/shared")
     st, h2, s2 = get("/a/shared", bearer(token({"sub": "anyone"})))
     assert s1 == s2 and h["cache-control"].startswith("public, max-age="), (h, s1, s2)
+
+
+def test_short_secret_is_refused():
+    env = dict(os.environ, PORT=str(kit.free_port()), KEEL_JWT_SECRET="too-short")
+    p = subprocess.run([kit.KEEL_BIN], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "at least 32 bytes" in p.stderr, (p.returncode, p.stderr)
 
 
 def test_auth_routes_need_a_secret():
