@@ -2,11 +2,14 @@
 # keel vs nginx on the same box, same run: /health with wrk at 50 and 200 connections
 # (requests/s, p99, ratio), then 10,000 concurrent keep-alive connections, then keel's
 # resident memory per idle connection. Prints figures; asserts nothing.
-# usage: bench/bench.sh [duration, default 10s]
+# The machine is noisy: each connection count runs ROUNDS alternating keel/nginx pairs and
+# reports the medians (of req/s, of p99, and of the per-round ratio).
+# usage: bench/bench.sh [duration per run, default 5s]   (ROUNDS=3 by default)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-DUR=${1:-10s}
+DUR=${1:-5s}
+ROUNDS=${ROUNDS:-3}
 CPUS=$(nproc)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ -x zig-out/bin/keel ] || { bash scripts/setup.sh; scripts/zig build install --summary none; }
@@ -59,16 +62,23 @@ print("%.0f %.2f %d" % (rps, p99, errors))
 PY
 }
 
-echo "keel vs nginx: GET /health, wrk -t$CPUS -d$DUR, $CPUS CPUs, both with $CPUS workers"
+median() { python3 -c "import sys,statistics;print('%.2f' % statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
+echo "keel vs nginx: GET /health, wrk -t$CPUS -d$DUR, $CPUS CPUs, both with $CPUS workers, median of $ROUNDS alternating rounds"
 printf "| %-11s | %-12s | %-10s | %-12s | %-10s | %-15s |\n" conns "keel req/s" "keel p99" "nginx req/s" "nginx p99" "keel/nginx"
 printf "|-------------|--------------|------------|--------------|------------|-----------------|\n"
 for c in 50 200; do
-  read -r krps kp99 kerr < <(run_wrk "http://127.0.0.1:$KPORT/health" "$c")
-  read -r nrps np99 nerr < <(run_wrk "http://127.0.0.1:$NPORT/health" "$c")
-  ratio=$(python3 -c "print('%.2f' % ($krps / $nrps))")
-  printf "| %-11s | %-12s | %-10s | %-12s | %-10s | %-15s |\n" "$c" "$krps" "${kp99}ms" "$nrps" "${np99}ms" "$ratio"
-  [ "$kerr" = 0 ] || echo "  keel errors at $c connections: $kerr"
-  [ "$nerr" = 0 ] || echo "  nginx errors at $c connections: $nerr"
+  kr=(); kp=(); nr=(); np=(); ra=(); errs=0
+  for _ in $(seq "$ROUNDS"); do
+    read -r krps kp99 kerr < <(run_wrk "http://127.0.0.1:$KPORT/health" "$c")
+    read -r nrps np99 nerr < <(run_wrk "http://127.0.0.1:$NPORT/health" "$c")
+    kr+=("$krps"); kp+=("$kp99"); nr+=("$nrps"); np+=("$np99")
+    ra+=("$(python3 -c "print($krps / $nrps)")")
+    errs=$((errs + kerr))
+    [ "$nerr" = 0 ] || echo "  nginx errors at $c connections: $nerr"
+  done
+  printf "| %-11s | %-12s | %-10s | %-12s | %-10s | %-15s |\n" "$c" "$(median "${kr[@]}")" "$(median "${kp[@]}")ms" \
+    "$(median "${nr[@]}")" "$(median "${np[@]}")ms" "$(median "${ra[@]}") (rounds: $(printf '%.2f ' "${ra[@]}"))"
+  [ "$errs" = 0 ] || echo "  keel errors at $c connections: $errs"
 done
 
 echo
