@@ -21,6 +21,7 @@ DURATION=${DURATION:-3}
 ROUNDS=${ROUNDS:-7}
 THREADS=${THREADS:-$(nproc)}
 TOLERANCE=${TOLERANCE:-0.15}
+WORKERS=${WORKERS:-$(nproc)}
 
 for tool in nginx wrk python3 "$KB"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "compare_wrk: $tool not found (scripts/setup.sh; scripts/zig build)" >&2; exit 2; }
@@ -41,7 +42,7 @@ trap cleanup EXIT INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$tmp/body" "$tmp/proxy" "$tmp/fastcgi" "$tmp/uwsgi" "$tmp/scgi"
 cat >"$tmp/nginx.conf" <<CONF
-worker_processes $(nproc);
+worker_processes $WORKERS;
 daemon off;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log warn;

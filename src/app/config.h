@@ -12,6 +12,7 @@ typedef struct {
     char *listen;              /**< address to bind (KEEL_LISTEN) */
     int64_t port;              /**< TCP port (PORT) */
     int64_t shards;            /**< shard threads; 0 = one per CPU (KEEL_SHARDS) */
+    bool pin;                  /**< pin each shard thread to its CPU (KEEL_PIN) */
     int64_t max_conns;         /**< open connections per shard (KEEL_MAX_CONNS) */
     int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
     int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */

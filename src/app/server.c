@@ -144,7 +144,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         apps[i].routes = routes;
         apps[i].peers = apps;
         apps[i].npeers = n;
-        int r = kl_shard_start(&shards[i], (int)i, cpu, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
+        int r = kl_shard_start(&shards[i], (int)i, cfg->pin ? cpu : -1, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)
                 fprintf(stderr, "keel: io_uring is not available on this kernel or is disabled "
