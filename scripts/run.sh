@@ -2,7 +2,7 @@
 # Installs what is missing, builds keel, starts a private PostgreSQL loaded with the bounties
 # example (unless DATABASE_URL is set) and serves examples/bounties/routes on
 # 127.0.0.1:${PORT:-8080}. Ctrl-C (SIGINT) or SIGTERM drains keel, then stops the private
-# PostgreSQL: nothing is left running.
+# PostgreSQL if this script started it: nothing it started is left running.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,8 +10,8 @@ bash scripts/setup.sh
 scripts/zig build install --summary none
 own_pg=0
 if [ -z "${DATABASE_URL:-}" ]; then
+  bash scripts/pg.sh status >/dev/null 2>&1 || own_pg=1 # stop it afterwards only if we start it
   bash scripts/pg.sh start
-  own_pg=1
   bash scripts/pg.sh load
   DATABASE_URL=$(bash scripts/pg.sh url)
   export DATABASE_URL

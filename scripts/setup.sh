@@ -9,7 +9,7 @@ pkgs=(build-essential pkg-config python3 python3-pip
       liburing-dev libpq-dev libdeflate-dev libmimalloc-dev
       postgresql postgresql-contrib
       clang-14 libclang-rt-14-dev llvm-14
-      wrk nginx-light procps)
+      wrk nginx-light procps curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian postgresql package starts a system cluster; keel runs its own private one.
   if command -v systemctl >/dev/null 2>&1; then $sudo_ systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
+  $sudo_ service postgresql stop >/dev/null 2>&1 || true
   $sudo_ service nginx stop >/dev/null 2>&1 || true
 fi
 

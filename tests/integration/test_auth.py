@@ -38,6 +38,7 @@ def bearer(t):
 
 
 sh("start")
+sh("load")  # creates the bounties database the fixtures connect to (idempotent)
 URL = sh("url")
 keel = kit.Keel(env={"KEEL_ROUTES": os.path.join(FIX, "routes"), "DATABASE_URL": URL,
                      "KEEL_JWT_SECRET": SECRET.decode(), "KEEL_SHARDS": "1"})
