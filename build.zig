@@ -113,6 +113,7 @@ pub fn build(b: *std.Build) void {
         m.addCSourceFile(.{ .file = b.path(src), .flags = &cflags });
         m.addIncludePath(b.path("src"));
         m.addIncludePath(b.path("bench/keel-bench"));
+        m.addIncludePath(b.path("bench/micro"));
         m.linkLibrary(lib);
         linkAll(m);
         const inst = b.addInstallArtifact(m, .{ .dest_dir = .{ .override = .{ .custom = "bench" } } });

@@ -15,51 +15,25 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ -x zig-out/bin/keel ] || { bash scripts/setup.sh; scripts/zig build install --summary none; }
 command -v wrk >/dev/null || { echo "bench: wrk missing: run scripts/setup.sh" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. "$root/bench/lib.sh"
 
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 KPORT=$(free_port); NPORT=$(free_port)
 PORT=$KPORT KEEL_LISTEN=127.0.0.1 zig-out/bin/keel >/dev/null 2>"$tmp/keel.err" &
 pids+=($!); KPID=$!
-cat > "$tmp/nginx.conf" <<NGX
-worker_processes $CPUS;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-daemon off;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
-  server {
-    listen 127.0.0.1:$NPORT reuseport;
-    default_type application/json;
-    location / { return 200 '{"status":"ok"}'; }
-  }
-}
-NGX
+nginx_conf "$tmp" "$NPORT" "return 200 '{\"status\":\"ok\"}';"
 "$NGINX" -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
-wait_port "$KPORT"; wait_port "$NPORT"
+wait_ready "http://127.0.0.1:$KPORT/health"; wait_ready "http://127.0.0.1:$NPORT/health"
 
 run_wrk() { # url conns -> "rps p99_ms errors"
   wrk -t"$CPUS" -c"$2" -d"$DUR" --latency "$1" > "$tmp/wrk.out" 2>&1 || true
-  python3 - "$tmp/wrk.out" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", t)
-p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
-err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-errors = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if non2 else 0)
-print("%.0f %.2f %d" % (rps, p99, errors))
-PY
+  wrk_summary "$tmp/wrk.out" | awk '{print $2, $4, $5}'
 }
 
 median() { python3 -c "import sys,statistics;print('%.2f' % statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
@@ -89,5 +63,5 @@ echo
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
 PORT=$KPORT KEEL_LISTEN=127.0.0.1 zig-out/bin/keel >/dev/null 2>"$tmp/keel2.err" &
 pids+=($!); KPID=$!
-wait_port "$KPORT"
+wait_ready "http://127.0.0.1:$KPORT/health"
 python3 bench/idle_conns.py --port "$KPORT" --pid "$KPID" --n 10000

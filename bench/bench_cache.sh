@@ -15,13 +15,12 @@ bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url)
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 psql_() { bash scripts/pg.sh psql -qAtX -c "$1"; }
+. "$root/bench/lib.sh"
 
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
 mkdir -p "$tmp/uncached"
 for f in examples/bounties/routes/*.sql; do
@@ -38,42 +37,14 @@ wait_ready "http://127.0.0.1:$KC/ready"; wait_ready "http://127.0.0.1:$KU/ready"
 # nginx serves one bounty's exact bytes as a static file, with the same worker count.
 mkdir -p "$tmp/www/api/bounties"
 curl -sf "http://127.0.0.1:$KC/api/bounties/7" > "$tmp/www/api/bounties/static.json"
-cat > "$tmp/nginx.conf" <<NGX
-worker_processes $CPUS;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-daemon off;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
-  server {
-    listen 127.0.0.1:$NP reuseport;
-    root $tmp/www;
-    default_type application/json;
-    location / { try_files /api/bounties/static.json =404; }
-  }
-}
-NGX
+nginx_conf "$tmp" "$NP" "try_files /api/bounties/static.json =404;"
 "$NGINX" -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 wait_ready "http://127.0.0.1:$NP/api/bounties/1"
 
 wrk_run() { # url script -> "requests rps p50_ms p99_ms errors"
   wrk -t"$CPUS" -c200 -d"$DUR" --latency -s "$2" "$1" > "$tmp/wrk.out" 2>&1 || true
-  python3 - "$tmp/wrk.out" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(p):
-    m = re.search(p + r"%\s+([\d.]+)(us|ms|s)\b", t)
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
-n = int(re.search(r"(\d+) requests in", t).group(1))
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-e = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if non2 else 0)
-print("%d %.0f %.2f %.2f %d" % (n, rps, ms("50"), ms("99"), e))
-PY
+  wrk_summary "$tmp/wrk.out"
 }
 calls() { psql_ "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query LIKE '%FROM bounties%WHERE id = \$1%'"; }
 

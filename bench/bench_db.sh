@@ -17,6 +17,7 @@ bash scripts/pg.sh start
 bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url)
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+. "$root/bench/lib.sh"
 
 tmp=$(mktemp -d)
 kpid=
@@ -28,26 +29,15 @@ mkdir -p "$tmp/routes"
 for f in examples/bounties/routes/*.sql; do
   grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/routes/$(basename "$f")"
 done
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+port=$(free_port)
 PORT=$port KEEL_LISTEN=127.0.0.1 KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 \
   zig-out/bin/keel >/dev/null 2>"$tmp/keel.err" &
 kpid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$port/ready"
 
 wrk_run() { # conns -> "rps p50_ms p99_ms errors"
   wrk -t"$CPUS" -c"$1" -d"$DUR" --latency -s bench/lua/random_bounty.lua "http://127.0.0.1:$port" > "$tmp/wrk.out" 2>&1 || true
-  python3 - "$tmp/wrk.out" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(p):
-    m = re.search(p + r"%\s+([\d.]+)(us|ms|s)\b", t)
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-e = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if non2 else 0)
-print("%.0f %.2f %.2f %d" % (rps, ms("50"), ms("99"), e))
-PY
+  wrk_summary "$tmp/wrk.out" | cut -d' ' -f2-
 }
 
 # pgbench: built-in select-only needs its tables (scale 1 = 100,000 accounts, like the bounties).

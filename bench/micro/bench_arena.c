@@ -2,6 +2,7 @@
  * objects. A "request" makes 24 allocations of 16..512 bytes, as parsing, routing and
  * building a response do, then releases them all. malloc here is whatever the binary
  * links (mimalloc in keel's build). Prints figures only; it asserts nothing about speed. */
+#include "micro.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,6 @@
 
 #define REQUESTS 2000000
 #define ALLOCS 24
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Runs n requests of ALLOCS arena allocations of sizes[], each touched, then a reset. */
 static double arena_requests(kl_arena_t *a, const size_t *sizes, int n, unsigned long long *sink) {

@@ -3,6 +3,7 @@
  * tag invalidation of one entry (a write to one bounty) and of a 1000-entry tag (a write
  * that touches every list page). Keys look like keel's (route + normalized parameters),
  * bodies are 1 KiB. Fixed iteration counts; prints figures only, asserts nothing. */
+#include "micro.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,6 @@
 #define BODY 1024
 #define TAG_ROUNDS 200
 #define LIST_ENTRIES 1000
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void report(const char *what, double dt, double ops) {
     printf("  %-40s %12.0f ops/s %9.1f ns/op\n", what, ops / dt, dt * 1e9 / ops);

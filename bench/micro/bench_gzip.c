@@ -2,6 +2,7 @@
  * libdeflate compressor at level 1 (keel's default) and level 6 (zlib's default), the
  * -ENOSPC path for an incompressible body with cap = len, and the ETag hash of the same
  * body for scale. Fixed iteration counts; prints figures only, asserts nothing. */
+#include "micro.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,6 @@
 #include "proto/etag.h"
 
 #define ITERS 100000
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static const char *words[] = {"fix", "leaking", "roof", "garden", "paint", "fence", "move", "piano", "walk", "dog",
                               "assemble", "desk", "clean", "gutters", "tutor", "math", "repair", "bike"};

@@ -1,5 +1,6 @@
 /* bench_http1.c - microbenchmark of the HTTP/1.1 head parser and the chunked decoder.
  * Prints figures only; it asserts nothing about speed. */
+#include "micro.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,6 @@ static const char request[] =
     "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJl\r\n"
     "If-None-Match: \"5d8c72a5edda8d6a\"\r\n"
     "\r\n";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int main(void) {
     kl_http1_header_t h[32];

@@ -1,6 +1,7 @@
 /* bench_jwt.c - microbenchmark of HS256 verification for a typical ~200-byte bearer token
  * (header, HMAC, payload parse, claim checks), of the HMAC alone, and of SHA-256 throughput.
  * Prints figures only; it asserts nothing about speed. */
+#include "micro.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,6 @@
 
 #define VERIFY_ITERS 500000
 #define SHA_MIB 256
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static const char secret[] = "a-32-byte-secret-for-the-bench!!";
 static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";

@@ -1,5 +1,6 @@
 /* bench_timer.c - the shard's timer wheel: insert, re-arm, delete and expire, the four
  * things a server does per connection deadline. Prints figures only; asserts nothing. */
+#include "micro.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +10,6 @@
 
 #define TIMERS 200000
 #define ROUNDS 10
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static unsigned long long fired_total;
 static void on_fire(kl_timer_t *t) {

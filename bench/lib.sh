@@ -1,0 +1,48 @@
+# bench/lib.sh - what the benchmark scripts share; source it. Every server a script starts
+# listens on 127.0.0.1 and is stopped by the script's own cleanup, by PID.
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# Waits (at most 10 s) until URL answers 2xx.
+wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# Writes an nginx config to DIR/nginx.conf: workers = CPUs, access log off, listening on
+# 127.0.0.1:PORT, with LOCATION_BODY (nginx directives) as its only location.
+nginx_conf() { # dir port location_body
+  cat > "$1/nginx.conf" <<NGX
+worker_processes $(nproc);
+pid $1/nginx.pid;
+error_log $1/nginx.err;
+daemon off;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $1; proxy_temp_path $1; fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
+  server {
+    listen 127.0.0.1:$2 reuseport;
+    default_type application/json;
+    root $1/www;
+    location / { $3 }
+  }
+}
+NGX
+}
+
+# Summarises a `wrk --latency` output file: "requests req/s p50_ms p99_ms errors", where
+# errors counts socket errors and non-2xx/3xx responses.
+wrk_summary() {
+  python3 - "$1" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(p):
+    m = re.search(p + r"%\s+([\d.]+)(us|ms|s)\b", t)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+n = int(re.search(r"(\d+) requests in", t).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+non2 = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+e = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if non2 else 0)
+print("%d %.0f %.2f %.2f %d" % (n, rps, ms("50"), ms("99"), e))
+PY
+}
