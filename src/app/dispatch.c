@@ -2,12 +2,14 @@
 
 #include <stdio.h>
 
+#include "app/represent.h"
 #include "app/sql_handler.h"
 
 static void health(kl_request_t *r, void *ctx) {
     (void)ctx;
-    static const char body[] = "{\"status\":\"ok\"}";
-    kl_respond(r, 200, "application/json", "Cache-Control: no-store\r\n", body, sizeof(body) - 1);
+    kl_rep_t rep = {.status = 200, .body = KL_STR("{\"status\":\"ok\"}"), .cache_control = "no-store", .age_s = -1};
+    kl_rep_prepare(r, &rep, NULL); /* every 200 GET carries an ETag; far below the gzip threshold */
+    kl_rep_send(r, &rep);
 }
 
 /* Readiness: every shard holds at least one prepared database connection. Reads the
@@ -24,8 +26,13 @@ static void ready(kl_request_t *r, void *ctx) {
         n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"shard\":%u,\"dbConnections\":%d}", i ? "," : "", i,
                               kl_db_live(as->peers[i].db));
     n += (size_t)snprintf(body + n, sizeof(body) - n, "]}");
-    kl_respond(r, ok ? 200 : 503, "application/json",
-               ok ? "Cache-Control: no-store\r\n" : "Cache-Control: no-store\r\nRetry-After: 1\r\n", body, n);
+    if (!ok) {
+        kl_respond(r, 503, "application/json", "Cache-Control: no-store\r\nRetry-After: 1\r\n", body, n);
+        return;
+    }
+    kl_rep_t rep = {.status = 200, .body = {body, n}, .cache_control = "no-store", .age_s = -1};
+    kl_rep_prepare(r, &rep, as->gzip);
+    kl_rep_send(r, &rep);
 }
 
 static bool is_get_or_head(const kl_request_t *r) {

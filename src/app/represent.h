@@ -23,9 +23,10 @@ typedef struct {
     bool use_gzip;                 /**< set by kl_rep_prepare */
 } kl_rep_t;
 
-/** Decides the representation for r and compresses into r's arena when gzip is chosen and
- * rep has no gzip variant yet (rep->gzip then points at it, so a cache may keep a copy
- * before kl_rep_send). Fills missing ETags. */
+/** Decides the representation for r and compresses with gz into r's arena when gzip is
+ * chosen and rep has no gzip variant yet (rep->gzip then points at it, so a cache may keep
+ * a copy before kl_rep_send). Fills missing ETags. gz may be NULL only for bodies under
+ * KL_GZIP_MIN_BYTES, which are never compressed. */
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz);
 /** Answers r with the prepared rep: 304 when If-None-Match matches, else the body. */
 void kl_rep_send(kl_request_t *r, const kl_rep_t *rep);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/cache_key.h"
 #include "app/http_conn.h"
 #include "app/represent.h"
 #include "app/sql_internal.h"
@@ -36,28 +37,6 @@ struct kl_fetch {
 };
 
 #define KEY_SEED 0x6b65656c63616368ull
-
-/* route index, then each value as a 4-byte length (0xffffffff for NULL) and its bytes,
- * then the subject the same way (private routes) */
-static char *build_key(kl_arena_t *a, const kl_route_t *rt, const char **values, const char *subject, size_t *len) {
-    size_t n = 4 + 4 + (subject ? strlen(subject) : 0);
-    for (size_t i = 0; i < rt->def.n_params; i++) n += 4 + (values[i] ? strlen(values[i]) : 0);
-    char *k = kl_arena_alloc(a, n), *p = k;
-    uint32_t v = (uint32_t)rt->stmt;
-    memcpy(p, &v, 4), p += 4;
-    for (size_t i = 0; i < rt->def.n_params; i++) {
-        size_t l = values[i] ? strlen(values[i]) : 0;
-        v = values[i] ? (uint32_t)l : 0xffffffffu;
-        memcpy(p, &v, 4), p += 4;
-        if (l) memcpy(p, values[i], l), p += l;
-    }
-    size_t sl = subject ? strlen(subject) : 0;
-    v = subject ? (uint32_t)sl : 0xffffffffu;
-    memcpy(p, &v, 4), p += 4;
-    if (sl) memcpy(p, subject, sl);
-    *len = n;
-    return k;
-}
 
 static kl_fetch_t *find(kl_app_shard_t *as, const char *key, size_t len, uint64_t h) {
     for (kl_fetch_t *f = as->fetches[h & (KL_FETCH_BUCKETS - 1)]; f; f = f->next)
@@ -195,7 +174,7 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
 void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject) {
     kl_app_shard_t *as = kl_http_conn__shard(r->conn);
     size_t klen;
-    char *key = build_key(r->arena, rt, values, subject, &klen);
+    char *key = kl_cache_key(r->arena, rt->stmt, values, rt->def.n_params, subject, &klen);
     uint64_t h = kl_hash64(key, klen, KEY_SEED);
     kl_cache_entry_t *e;
     kl_cache_state_t st = kl_cache_lookup(as->cache, key, klen, as->shard->now_ms, &e);
