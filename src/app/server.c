@@ -72,6 +72,7 @@ static void on_drain(kl_shard_t *sh) { kl_http_conn_drain_all(sh->app); }
 static void on_stop(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     kl_http_conn_abort_all(as);
+    kl_shard_settle(sh, 500); /* aborted connections finalize; the pool still serves their polls */
     kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
     as->db = NULL;
     kl_sql_cache_shutdown(as);

@@ -5,6 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Under AddressSanitizer every kl_ allocation goes through libc malloc, which ASan
+ * intercepts: mimalloc's own arenas would hide use-after-free, overflows and leaks from it. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KL_ALLOC_LIBC 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define KL_ALLOC_LIBC 1
+#endif
+#ifdef KL_ALLOC_LIBC
+#define mi_malloc malloc
+#define mi_zalloc(n) calloc(1, (n))
+#define mi_realloc realloc
+#define mi_free free
+#endif
+
 static void *oom(size_t n) {
     fprintf(stderr, "keel: out of memory allocating %zu bytes\n", n);
     abort();

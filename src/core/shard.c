@@ -66,6 +66,26 @@ static void dispatch(kl_shard_t *sh, const struct io_uring_cqe *cqe) {
     if (io) io->cb(sh, io, cqe);
 }
 
+/* One wait for completions (at most wait_ms) and their dispatch. */
+static int turn(kl_shard_t *sh, uint64_t wait_ms) {
+    struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000), .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
+    struct io_uring_cqe *cqe;
+    int r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+    sh->now_ms = kl_clock_ms();
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&sh->ring, head, cqe) {
+        dispatch(sh, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&sh->ring, n);
+    return r;
+}
+
+void kl_shard_settle(kl_shard_t *sh, uint64_t ms) {
+    uint64_t until = kl_clock_ms() + ms;
+    while (sh->conns > 0 && kl_clock_ms() < until) turn(sh, 10);
+}
+
 static void loop(kl_shard_t *sh) {
     for (;;) {
         if (!sh->draining && atomic_load_explicit(&sh->drain_req, memory_order_acquire)) {
@@ -81,20 +101,11 @@ static void loop(kl_shard_t *sh) {
 
         uint64_t wait = kl_wheel_timeout(&sh->wheel, sh->cfg.max_wait_ms);
         if (!kl_list_empty(&sh->resume_list) || !kl_list_empty(&sh->flush_list)) wait = 0;
-        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000), .tv_nsec = (long long)(wait % 1000) * 1000000};
-        struct io_uring_cqe *cqe;
-        int r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+        int r = turn(sh, wait);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
             fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
             break;
         }
-        sh->now_ms = kl_clock_ms();
-        unsigned head, n = 0;
-        io_uring_for_each_cqe(&sh->ring, head, cqe) {
-            dispatch(sh, cqe);
-            n++;
-        }
-        io_uring_cq_advance(&sh->ring, n);
         kl_stream__resume_all(sh);
         kl_wheel_run(&sh->wheel, sh->now_ms);
     }

@@ -84,6 +84,9 @@ int kl_shard_join(kl_shard_t *sh, uint64_t deadline_ms);
 
 /** An SQE from the shard's ring, submitting first if the SQ is full; never NULL. */
 struct io_uring_sqe *kl_shard_sqe(kl_shard_t *sh);
+/** From on_stop: dispatches completions until no connection is open or ms passed, so that
+ * aborted connections are finalized (fd closed, on_closed called) before teardown. */
+void kl_shard_settle(kl_shard_t *sh, uint64_t ms);
 /** Called by the upper layer when a connection ends, to keep the acceptor's counts right. */
 void kl_shard_conn_closed(kl_shard_t *sh);
 
