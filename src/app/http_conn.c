@@ -105,9 +105,9 @@ static void dispatch(kl_conn_t *c) {
     /* Not answered yet: the handler detached the request and answers later. */
 }
 
-/* A head has been parsed from p: fill the request, pick the handler, and either run it
- * now or prepare for the body. Returns false when the connection is finished. */
-static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
+/* A head has been parsed: fill the request, pick the handler, and either run it now or
+ * prepare for the body. */
+static void accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
     kl_app_shard_t *as = c->as;
     begin_request(c);
     kl_request_t *r = &c->req;
@@ -131,24 +131,26 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
          * unusable, so it closes after this answer. */
         if (h->body != KL_HTTP1_BODY_NONE) c->keep_alive = false;
         if (st == 405) {
-            char extra[96];
+            char extra[192], msg[96];
             snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-            kl_respond_error(r, 405, "Method Not Allowed", extra);
+            snprintf(msg, sizeof(msg), "%.*s is not allowed here; allowed: %s", (int)(r->method.len > 16 ? 16 : r->method.len),
+                     r->method.base, allow);
+            kl_respond_error(r, 405, msg, extra);
         } else {
             kl_respond_error(r, 404, "Route not found", NULL);
         }
-        return !c->s._finish;
+        return;
     }
     if (h->body == KL_HTTP1_BODY_NONE) {
         dispatch(c); /* zero-copy: the handler reads straight from the receive buffer */
-        return true;
+        return;
     }
     uint64_t limit = as->limits.max_body;
     if (c->handler.max_body && c->handler.max_body < limit) limit = c->handler.max_body;
     if (h->body == KL_HTTP1_BODY_LENGTH && h->content_length > limit) {
         c->keep_alive = false; /* answered before the body, which is never read */
         kl_respond_error(r, 413, "request body is larger than this route accepts", NULL);
-        return false;
+        return;
     }
     if (h->expect_continue) { /* the parser ignores it on HTTP/1.0 */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -167,7 +169,6 @@ static bool accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
     }
     c->state = ST_BODY;
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->body_timeout_ms);
-    return true;
 }
 
 /* Returns bytes consumed; 0 with state ST_HEAD means "need more". */
