@@ -16,6 +16,35 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEEL_BIN = os.environ.get("KEEL_BIN", os.path.join(ROOT, "zig-out", "bin", "keel"))
 ASAN = os.environ.get("KEEL_ASAN") == "1"
+PG_SH = os.path.join(ROOT, "scripts", "pg.sh")
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def pg(*args, timeout=180):
+    """Runs scripts/pg.sh (the private cluster) and returns its stdout; fails on error."""
+    p = subprocess.run(["bash", PG_SH] + list(args), capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, "pg.sh %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
+    return p.stdout
+
+
+def psql(url, sql, timeout=60):
+    """Runs one SQL command against url and returns its unaligned output."""
+    p = subprocess.run([PSQL, url, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, "psql failed: %s\n%s" % (sql, p.stderr)
+    return p.stdout.strip()
+
+
+def refuses_to_start(env, args=()):
+    """Runs keel with env added, which must exit non-zero at startup; returns (code, stderr)."""
+    e = dict(os.environ)
+    e.update({"PORT": str(free_port()), "KEEL_LISTEN": "127.0.0.1", "KEEL_SHARDS": "1"})
+    e.update(env)
+    p = subprocess.run([KEEL_BIN] + list(args), env=e, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, "keel started: %s" % p.stderr[-500:]
+    if ASAN:
+        assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr[-3000:]
+    return p.returncode, p.stderr
 
 
 def raise_nofile(n=65536):

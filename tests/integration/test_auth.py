@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -18,8 +17,7 @@ SECRET = b"test-secret-for-keel-auth-0123456789"
 
 
 def sh(*args):
-    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "pg.sh")] + list(args), check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return kit.pg(*args).strip()
 
 
 def b64(d):
@@ -104,16 +102,14 @@ def test_shared_cache_is_public():
 
 
 def test_short_secret_is_refused():
-    env = dict(os.environ, PORT=str(kit.free_port()), KEEL_JWT_SECRET="too-short")
-    p = subprocess.run([kit.KEEL_BIN], env=env, capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "at least 32 bytes" in p.stderr, (p.returncode, p.stderr)
+    _, err = kit.refuses_to_start({"KEEL_JWT_SECRET": "too-short"})
+    assert "at least 32 bytes" in err, err
 
 
 def test_auth_routes_need_a_secret():
-    env = dict(os.environ, KEEL_ROUTES=os.path.join(FIX, "routes_nosecret"), DATABASE_URL=URL,
-               PORT=str(kit.free_port()), KEEL_JWT_SECRET="")
-    p = subprocess.run([kit.KEEL_BIN], env=env, capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "me.sql:3: @auth needs KEEL_JWT_SECRET" in p.stderr, (p.returncode, p.stderr)
+    _, err = kit.refuses_to_start({"KEEL_ROUTES": os.path.join(FIX, "routes_nosecret"), "DATABASE_URL": URL,
+                                   "KEEL_JWT_SECRET": ""})
+    assert "me.sql:3: @auth needs KEEL_JWT_SECRET" in err, err
 
 
 if __name__ == "__main__":

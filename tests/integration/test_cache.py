@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kit  # noqa: E402
 
 ROOT = kit.ROOT
-PG_SH = os.path.join(ROOT, "scripts", "pg.sh")
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+PG_SH = kit.PG_SH
+PSQL = kit.PSQL
 MINE = os.path.join(ROOT, "tests", "fixtures", "cache_tests")
 SLACK = 3.0 if kit.ASAN else 1.0  # scheduling slack on top of every expected latency
 FAST = 0.3 * SLACK                # "answered at once": well under every route's sleep
@@ -42,17 +42,11 @@ _next_id = 0
 
 # ---- setup ----------------------------------------------------------------------------
 
-def pg(*args, timeout=180):
-    p = subprocess.run(["bash", PG_SH] + list(args), capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "pg.sh %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
-    return p.stdout
+pg = kit.pg
 
 
 def psql(sql, timeout=30):
-    p = subprocess.run([PSQL, URL, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "psql failed: %s\n%s" % (sql, p.stderr)
-    return p.stdout.strip()
+    return kit.psql(URL, sql, timeout)
 
 
 def keel_env(**kw):

@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kit  # noqa: E402
 
 ROOT = kit.ROOT
-PG_SH = os.path.join(ROOT, "scripts", "pg.sh")
-PSQL = "/usr/lib/postgresql/15/bin/psql"
+PG_SH = kit.PG_SH
+PSQL = kit.PSQL
 FIX = os.path.join(ROOT, "tests", "fixtures")
 MINE = os.path.join(FIX, "db_tests")
 REFUSED = re.compile(r"^-- @(cache|tags|rate|invalidates)\b")
@@ -45,17 +45,11 @@ keel = None
 
 # ---- setup ----------------------------------------------------------------------------
 
-def pg(*args, timeout=180):
-    p = subprocess.run(["bash", PG_SH] + list(args), capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "pg.sh %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
-    return p.stdout
+pg = kit.pg
 
 
 def psql(sql, timeout=60):
-    p = subprocess.run([PSQL, URL, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "psql failed: %s\n%s" % (sql, p.stderr)
-    return p.stdout.strip()
+    return kit.psql(URL, sql, timeout)
 
 
 def psql_file(path):
@@ -202,16 +196,8 @@ def rss_kb(pid):
 
 
 def start_fails(routes_dir, env=None):
-    """Runs keel on routes_dir, which must refuse to start; returns its stderr."""
-    e = dict(os.environ)
-    e.update({"KEEL_ROUTES": routes_dir, "DATABASE_URL": URL, "PORT": str(kit.free_port()),
-              "KEEL_LISTEN": "127.0.0.1", "KEEL_SHARDS": "1"})
-    e.update(env or {})
-    p = subprocess.run([kit.KEEL_BIN], env=e, capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0, "keel started on %s: %s" % (routes_dir, p.stderr[-500:])
-    if kit.ASAN:
-        assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr[-3000:]
-    return p.returncode, p.stderr
+    """Runs keel on routes_dir, which must refuse to start; returns (code, stderr)."""
+    return kit.refuses_to_start(dict({"KEEL_ROUTES": routes_dir, "DATABASE_URL": URL}, **(env or {})))
 
 
 # ---- bounties routes: shapes ---------------------------------------------------------
