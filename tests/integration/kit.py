@@ -134,11 +134,21 @@ class Keel:
         return self.start()
 
     def __exit__(self, *exc):
+        problem = self.stop_checked()
+        if problem:
+            raise AssertionError(problem)
+
+    def stop_checked(self):
+        """Stops keel; under the ASan build returns what went wrong (non-zero exit or a
+        sanitizer report), else None."""
         code = self.stop()
-        if ASAN and code not in (0, None):
-            raise AssertionError("keel (ASan build) exited %s: %s" % (code, self.stderr()[-3000:]))
-        if ASAN and ("ERROR: AddressSanitizer" in self.stderr() or "runtime error:" in self.stderr()):
-            raise AssertionError("sanitizer report: " + self.stderr()[-3000:])
+        if not ASAN:
+            return None
+        if code not in (0, None):
+            return "keel (ASan build) exited %s: %s" % (code, self.stderr()[-3000:])
+        if "ERROR: AddressSanitizer" in self.stderr() or "runtime error:" in self.stderr():
+            return "sanitizer report: " + self.stderr()[-3000:]
+        return None
 
 
 def build(method="GET", path="/health", headers=None, body=b"", close=False, host="t"):
@@ -229,7 +239,9 @@ def read_response(sock, head=False):
 _failed = 0
 
 
-def main(tests):
+def main(tests, servers=lambda: ()):
+    """Runs the test_* functions of tests, then stops servers() (the keel processes the
+    file shares between tests) and counts a sanitizer problem of any of them as a failure."""
     global _failed
     raise_nofile()
     only = sys.argv[1:]
@@ -247,4 +259,10 @@ def main(tests):
             print("FAIL %s" % name)
             traceback.print_exc(file=sys.stderr)
         sys.stdout.flush()
+    for k in servers():
+        problem = k.stop_checked()
+        if problem:
+            _failed += 1
+            print("FAIL shared_keel_exit")
+            print(problem, file=sys.stderr)
     sys.exit(1 if _failed else 0)

@@ -114,7 +114,4 @@ def test_auth_routes_need_a_secret():
 
 if __name__ == "__main__":
     keel.start()
-    try:
-        kit.main(globals())
-    finally:
-        keel.stop()
+    kit.main(globals(), servers=lambda: [keel])

@@ -386,7 +386,4 @@ def test_help_lists_every_setting():
 
 if __name__ == "__main__":
     keel.start()
-    try:
-        kit.main(globals())
-    finally:
-        keel.stop()
+    kit.main(globals(), servers=lambda: [keel])
