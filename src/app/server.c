@@ -11,6 +11,7 @@
 #include "app/http_conn.h"
 #include "app/respond.h"
 #include "app/sql_internal.h"
+#include "app/tags.h"
 #include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -43,11 +44,8 @@ static void on_notify(void *ctx, const char *payload) {
         kl_sql_cache_invalidate(as, (kl_str_t){NULL, 0}, true);
         return;
     }
-    for (const char *t = payload; *t;) {
-        size_t n = strcspn(t, "\n");
-        if (n) kl_sql_cache_invalidate(as, (kl_str_t){t, n}, false);
-        t += n + (t[n] == '\n');
-    }
+    kl_str_t tag;
+    for (const char *t = payload; kl_tags_next(&t, &tag);) kl_sql_cache_invalidate(as, tag, false);
 }
 
 /* A connection (re)connected: notifications sent while it was down are lost, so nothing

@@ -105,11 +105,7 @@ static void fetch_done(kl_db_query_t *q) {
     } else {
         kl_str_t tags[KL_ROUTE_MAX_TAGS];
         size_t nt = 0;
-        for (const char *t = f->tags; *t && nt < KL_ROUTE_MAX_TAGS;) {
-            size_t n = strcspn(t, "\n");
-            if (n) tags[nt++] = (kl_str_t){t, n};
-            t += n + (t[n] == '\n');
-        }
+        for (const char *t = f->tags; nt < KL_ROUTE_MAX_TAGS && kl_tags_next(&t, &tags[nt]);) nt++;
         kl_cache_put_t in = {
             .status = d->status, .content_type = "application/json", .body = body.base, .body_len = body.len,
             .ttl_ms = d->cache_ms, .swr_ms = d->swr_ms, .is_private = d->cache_private, .tags = tags, .ntags = nt,
@@ -198,11 +194,9 @@ void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values, c
 }
 
 static bool has_tag(const char *tags, kl_str_t tag) {
-    for (const char *t = tags; *t;) {
-        size_t n = strcspn(t, "\n");
-        if (n == tag.len && memcmp(t, tag.base, n) == 0) return true;
-        t += n + (t[n] == '\n');
-    }
+    kl_str_t t;
+    for (const char *c = tags; kl_tags_next(&c, &t);)
+        if (t.len == tag.len && memcmp(t.base, tag.base, t.len) == 0) return true;
     return false;
 }
 

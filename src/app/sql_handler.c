@@ -201,13 +201,9 @@ static void on_result(kl_db_query_t *q) {
     }
     /* A successful write evicts its tags here before answering, so the client reads its
      * own write; other shards and instances evict when the NOTIFY arrives. */
-    if (c->invalidates && as->cache) {
-        for (const char *t = c->invalidates; *t;) {
-            size_t n = strcspn(t, "\n");
-            kl_sql_cache_invalidate(as, (kl_str_t){t, n}, false);
-            t += n + (t[n] == '\n');
-        }
-    }
+    kl_str_t tag;
+    for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
+        kl_sql_cache_invalidate(as, tag, false);
     kl_str_t body;
     if (!kl_sql_body(r->arena, d, q->res, &body)) {
         kl_respond_error(r, 404, "Not Found", NULL);

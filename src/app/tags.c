@@ -55,3 +55,17 @@ char *kl_tags_join(kl_arena_t *a, const kl_route_def_t *d, const char *const *va
     s[o] = '\0';
     return s;
 }
+
+bool kl_tags_next(const char **cursor, kl_str_t *tag) {
+    const char *t = *cursor;
+    while (*t == KL_TAGS_SEP) t++;
+    if (!*t) {
+        *cursor = t;
+        return false;
+    }
+    const char *e = strchr(t, KL_TAGS_SEP);
+    size_t n = e ? (size_t)(e - t) : strlen(t);
+    *tag = (kl_str_t){t, n};
+    *cursor = t + n;
+    return true;
+}

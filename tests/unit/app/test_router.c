@@ -138,11 +138,27 @@ static void tags_expand_parameters(void) {
     kl_routefile_free(&d);
 }
 
+static void tag_lists_iterate(void) {
+    const char *list = "\nbounty:42\n\nlist:x\nplain\n", *c = list;
+    kl_str_t t;
+    KT_CHECK(kl_tags_next(&c, &t));
+    KT_STREQ(t.base, t.len, "bounty:42");
+    KT_CHECK(kl_tags_next(&c, &t)); /* empty elements are skipped */
+    KT_STREQ(t.base, t.len, "list:x");
+    KT_CHECK(kl_tags_next(&c, &t));
+    KT_STREQ(t.base, t.len, "plain");
+    KT_CHECK(!kl_tags_next(&c, &t));
+    KT_CHECK(!kl_tags_next(&c, &t)); /* stays at the end */
+    c = "";
+    KT_CHECK(!kl_tags_next(&c, &t));
+}
+
 int main(void) {
     KT_RUN(literal_beats_parameter_and_types_filter);
     KT_RUN(methods_head_and_allow);
     KT_RUN(segment_edge_cases);
     KT_RUN(duplicates_are_refused);
     KT_RUN(tags_expand_parameters);
+    KT_RUN(tag_lists_iterate);
     return KT_DONE();
 }
