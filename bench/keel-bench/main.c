@@ -61,6 +61,12 @@ static void usage(FILE *f) {
           "      --threshold EXPR  fail (exit 1) unless EXPR holds, e.g. 'p95<500ms', 'errors<1%',\n"
           "                        'rps>1000', 'p99.9<=1s', 'mean<20ms', 'late<0.1%' (repeatable)\n"
           "      --json FILE       write every figure as JSON ('-': stdout, the table then goes to stderr)\n"
+          "      --no-co-correction\n"
+          "                        closed model: latencies as measured. By default they are corrected\n"
+          "                        for coordinated omission as wrk and HdrHistogram do: a response that\n"
+          "                        took v also counts the requests its user would have sent meanwhile,\n"
+          "                        at v-I, v-2I, ... down to I, with I = VUs/RPS of the stage (its mean\n"
+          "                        cycle time); the measured figures are reported next to them\n"
           "  -q, --quiet           no progress line (it is only drawn on a terminal anyway)\n"
           "  -h, --help            this text;  --version  the version\n"
           "exit: 0 ok, 1 threshold breached, 2 bad usage or input, 3 run failed, 130 interrupted\n",
@@ -150,7 +156,7 @@ static void raise_fd_limit(void) {
 }
 
 int main(int argc, char **argv) {
-    enum { O_STAGES = 256, O_TIMEOUT, O_PIPELINE, O_BODY, O_SEED, O_THRESHOLD, O_JSON, O_VERSION };
+    enum { O_STAGES = 256, O_TIMEOUT, O_PIPELINE, O_BODY, O_SEED, O_THRESHOLD, O_JSON, O_VERSION, O_NO_CO };
     static const struct option opts[] = {
         {"connections", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},        {"stages", required_argument, NULL, O_STAGES},
@@ -161,6 +167,7 @@ int main(int argc, char **argv) {
         {"seed", required_argument, NULL, O_SEED},     {"threshold", required_argument, NULL, O_THRESHOLD},
         {"json", required_argument, NULL, O_JSON},     {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, O_VERSION},
+        {"no-co-correction", no_argument, NULL, O_NO_CO},
         {NULL, 0, NULL, 0},
     };
     static kb_config_t cfg;
@@ -170,7 +177,7 @@ int main(int argc, char **argv) {
     const char *stages_arg = NULL, *scenario_path = NULL, *method = NULL, *body = NULL, *json_path = NULL;
     uint64_t conns = 0, duration_ns = 0, threads = 0, pipeline = 1, seed = 1;
     double rate = 0;
-    bool have_conns = false, have_duration = false, quiet = false;
+    bool have_conns = false, have_duration = false, quiet = false, co_correct = true;
     char err[512];
     int opt;
 
@@ -225,6 +232,7 @@ int main(int argc, char **argv) {
             break;
         case O_JSON: json_path = optarg; break;
         case 'q': quiet = true; break;
+        case O_NO_CO: co_correct = false; break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("keel-bench %s\n", KB_VERSION); return 0;
         default: usage(stderr); return EXIT_USAGE;
@@ -259,6 +267,8 @@ int main(int argc, char **argv) {
         if (thr[i].metric == KB_METRIC_LATE && !cfg.open_model)
             return die_usage("--threshold %s: 'late' needs the open model (--rate or rate stages)", thr[i].text);
     if (cfg.open_model && pipeline > 1) return die_usage("--pipeline applies to the closed model only");
+    if (cfg.open_model && !co_correct)
+        return die_usage("--no-co-correction applies to the closed model only (open model latencies run from the intended send times)");
     cfg.pipeline = (unsigned)pipeline;
     cfg.seed = seed;
     uint32_t most = cfg.connections;
@@ -355,6 +365,16 @@ int main(int argc, char **argv) {
         kb_scenario_free(&sc);
         return EXIT_RUNTIME;
     }
+    /* closed model: each stage corrected for coordinated omission with its own interval (or
+     * only its interval computed, with --no-co-correction); the total merges the results */
+    static kb_hist_t measured[KB_MAX_STAGES], measured_total;
+    uint64_t co_interval[KB_MAX_STAGES] = {0};
+    kb_hist_init(&measured_total);
+    for (size_t i = 0; i < cfg.nstages && !cfg.open_model; i++) {
+        co_interval[i] = kb_stats_co_interval(&stages[i], (uint64_t)cfg.stages[i].vus * cfg.pipeline);
+        kb_stats_co_correct(&stages[i], co_correct ? co_interval[i] : 0, &measured[i]);
+        kb_hist_merge(&measured_total, &measured[i]);
+    }
     kb_stats_init(&total);
     for (size_t i = 0; i < cfg.nstages; i++) kb_stats_merge(&total, &stages[i]);
 
@@ -366,6 +386,8 @@ int main(int argc, char **argv) {
         all &= passed[i];
     }
     kb_report_t rep = {.cfg = &cfg, .url = url, .scenario_path = scenario_path, .stages = stages, .total = &total,
+                       .measured = cfg.open_model ? NULL : measured, .measured_total = &measured_total,
+                       .co_interval_ns = co_interval, .co_corrected = co_correct && !cfg.open_model,
                        .thresholds = thr, .values = values, .passed = passed, .nthresholds = nthr,
                        .interrupted = interrupted};
     kb_report_table(json_stdout ? stderr : stdout, &rep);

@@ -62,7 +62,36 @@ static void stage_label(const kb_config_t *cfg, size_t i, char *stage, size_t sc
     }
 }
 
-static void details(FILE *f, const char *title, const kb_stats_t *s, bool open_model) {
+/* What the coordinated-omission line of one details block needs; measured NULL: open model. */
+typedef struct {
+    const kb_hist_t *measured; /* as measured */
+    uint64_t interval_ns;      /* the stage's expected interval; 0: several stages, each its own */
+    bool corrected;            /* the block's latencies are the corrected ones */
+    bool pipelined;            /* --pipeline > 1: the interval is VUs x pipeline / RPS */
+} co_line_t;
+
+static void co_details(FILE *f, const kb_stats_t *s, const co_line_t *co) {
+    char iv[64], p50[32], p99[32];
+    const char *per = co->pipelined ? "VUs x pipeline/RPS" : "VUs/RPS";
+    bool any = co->measured->count > 0;
+    if (co->interval_ns) {
+        fmt_ms(p50, sizeof p50, co->interval_ns, true);
+        snprintf(iv, sizeof iv, "expected interval %s = %s", p50, per);
+    } else {
+        snprintf(iv, sizeof iv, "each stage with its own expected interval = %s", per);
+    }
+    fmt_ms(p50, sizeof p50, kb_hist_percentile(co->measured, 50), any);
+    fmt_ms(p99, sizeof p99, kb_hist_percentile(co->measured, 99), any);
+    if (co->corrected)
+        fprintf(f, "  co       latency above corrected for coordinated omission (%s, as wrk and HdrHistogram): +%llu values;"
+                   " as measured p50 %s  p99 %s\n",
+                iv, (unsigned long long)(s->hist.count - co->measured->count), p50, p99);
+    else
+        fprintf(f, "  co       latency above as measured, not corrected for coordinated omission (--no-co-correction; %s)\n",
+                iv);
+}
+
+static void details(FILE *f, const char *title, const kb_stats_t *s, bool open_model, const co_line_t *co) {
     char v[8][32];
     bool any = s->hist.count > 0;
     double sec = kb_stats_seconds(s);
@@ -103,13 +132,18 @@ static void details(FILE *f, const char *title, const kb_stats_t *s, bool open_m
         fprintf(f, "  schedule %llu scheduled, %llu sent late (>= 1 ms), %llu dropped, max lag %.2f ms\n",
                 (unsigned long long)s->scheduled, (unsigned long long)s->late, (unsigned long long)s->dropped,
                 ms(s->max_lag_ns));
+    if (co->measured) co_details(f, s, co);
 }
 
 void kb_report_table(FILE *f, const kb_report_t *r) {
     const kb_config_t *cfg = r->cfg;
     char stage[48], users[24];
-    fprintf(f, "keel-bench %s: %s model, %u thread%s, timeout %.0f ms%s\n\n", r->url, cfg->open_model ? "open" : "closed",
-            cfg->threads, cfg->threads == 1 ? "" : "s", ms(cfg->timeout_ns), r->interrupted ? " (interrupted)" : "");
+    const char *lat = cfg->open_model ? "latency from each intended send time"
+                      : r->co_corrected ? "latency corrected for coordinated omission"
+                                        : "latency as measured";
+    fprintf(f, "keel-bench %s: %s model (%s), %u thread%s, timeout %.0f ms%s\n\n", r->url,
+            cfg->open_model ? "open" : "closed", lat, cfg->threads, cfg->threads == 1 ? "" : "s", ms(cfg->timeout_ns),
+            r->interrupted ? " (interrupted)" : "");
     fprintf(f, "| stage | %s | RPS | p50 | p95 | p99 | errors |\n", cfg->open_model ? "connections" : "VUs");
     fprintf(f, "|---|---:|---:|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < cfg->nstages; i++) {
@@ -118,15 +152,22 @@ void kb_report_table(FILE *f, const kb_report_t *r) {
     }
     if (cfg->nstages > 1) row(f, "all", "-", r->total);
     fprintf(f, "\n");
+    co_line_t co = {.corrected = r->co_corrected, .pipelined = cfg->pipeline > 1};
     for (size_t i = 0; i < cfg->nstages; i++) {
         char title[96];
         stage_label(cfg, i, stage, sizeof stage, users, sizeof users);
         snprintf(title, sizeof title, "stage %s, %s %s, %.0f s planned", stage, users,
                  cfg->open_model ? "connections" : "VUs", (double)cfg->stages[i].duration_ns / 1e9);
-        details(f, title, &r->stages[i], cfg->open_model);
+        co.measured = r->measured ? &r->measured[i] : NULL;
+        co.interval_ns = r->measured ? r->co_interval_ns[i] : 0;
+        details(f, title, &r->stages[i], cfg->open_model, &co);
     }
-    if (cfg->nstages > 1) details(f, "all stages", r->total, cfg->open_model);
-    fprintf(f, "  (percentiles within %.3f%% of the measured value)\n", 100 * kb_hist_error_bound());
+    if (cfg->nstages > 1) {
+        co.measured = r->measured ? r->measured_total : NULL;
+        co.interval_ns = 0;
+        details(f, "all stages", r->total, cfg->open_model, &co);
+    }
+    fprintf(f, "  (percentiles within %.3f%% of the value they stand for)\n", 100 * kb_hist_error_bound());
     if (r->nthresholds) fprintf(f, "\nthresholds:\n");
     for (size_t i = 0; i < r->nthresholds; i++) {
         const kb_threshold_t *t = &r->thresholds[i];
@@ -134,7 +175,7 @@ void kb_report_table(FILE *f, const kb_report_t *r) {
         if (kb_threshold_is_latency(t)) fmt_ms(val, sizeof val, (uint64_t)r->values[i], true);
         else if (t->metric == KB_METRIC_RPS) snprintf(val, sizeof val, "%.1f req/s", r->values[i]);
         else snprintf(val, sizeof val, "%.3f%%", 100 * r->values[i]);
-        fprintf(f, "  %-4s  %s  (measured %s)\n", r->passed[i] ? "ok" : "FAIL", t->text, val);
+        fprintf(f, "  %-4s  %s  (got %s)\n", r->passed[i] ? "ok" : "FAIL", t->text, val);
     }
 }
 
@@ -150,9 +191,25 @@ static void jstr(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void jstats(FILE *f, const kb_stats_t *s, bool open_model, const char *ind) {
+static void jlatency(FILE *f, const kb_hist_t *h) {
+    fprintf(f, "{");
+    if (h->count) {
+        fprintf(f, "\"min\": %.6f, ", ms(h->min));
+        for (size_t i = 0; i < NPCTS; i++) fprintf(f, "\"%s\": %.6f, ", pct_keys[i], ms(kb_hist_percentile(h, pcts[i])));
+        fprintf(f, "\"max\": %.6f, \"mean\": %.6f", ms(h->max), kb_hist_mean(h) / 1e6);
+    } else {
+        fprintf(f, "\"min\": null, ");
+        for (size_t i = 0; i < NPCTS; i++) fprintf(f, "\"%s\": null, ", pct_keys[i]);
+        fprintf(f, "\"max\": null, \"mean\": null");
+    }
+    fprintf(f, "}");
+}
+
+/* measured: the as-measured latencies (the headline ones in the open model); interval_ns: the
+ * correction's expected interval, 0 for null (open model, or a total over several stages). */
+static void jstats(FILE *f, const kb_stats_t *s, bool open_model, const kb_hist_t *measured, uint64_t interval_ns,
+                   const char *ind) {
     double sec = kb_stats_seconds(s);
-    bool any = s->hist.count > 0;
     uint64_t http = kb_stats_http_errors(s), transport = 0;
     for (int k = 0; k < KB_ERR_KINDS; k++) transport += s->errors[k];
     fprintf(f, "%s\"seconds\": %.6f,\n", ind, sec);
@@ -166,17 +223,15 @@ static void jstats(FILE *f, const kb_stats_t *s, bool open_model, const char *in
     fprintf(f, "%s\"bytes_out\": %llu,\n", ind, (unsigned long long)s->bytes_tx);
     fprintf(f, "%s\"bytes_in_per_s\": %.1f,\n", ind, (double)s->bytes_rx / sec);
     fprintf(f, "%s\"bytes_out_per_s\": %.1f,\n", ind, (double)s->bytes_tx / sec);
-    fprintf(f, "%s\"latency_ms\": {", ind);
-    if (any) {
-        fprintf(f, "\"min\": %.6f, ", ms(s->hist.min));
-        for (size_t i = 0; i < NPCTS; i++) fprintf(f, "\"%s\": %.6f, ", pct_keys[i], ms(kb_hist_percentile(&s->hist, pcts[i])));
-        fprintf(f, "\"max\": %.6f, \"mean\": %.6f", ms(s->hist.max), kb_hist_mean(&s->hist) / 1e6);
-    } else {
-        fprintf(f, "\"min\": null, ");
-        for (size_t i = 0; i < NPCTS; i++) fprintf(f, "\"%s\": null, ", pct_keys[i]);
-        fprintf(f, "\"max\": null, \"mean\": null");
-    }
-    fprintf(f, "},\n");
+    fprintf(f, "%s\"latency_ms\": ", ind);
+    jlatency(f, &s->hist);
+    fprintf(f, ",\n%s\"latency_measured_ms\": ", ind);
+    jlatency(f, measured);
+    fprintf(f, ",\n%s\"co_interval_ms\": ", ind);
+    if (interval_ns) fprintf(f, "%.6f", ms(interval_ns));
+    else fprintf(f, "null");
+    fprintf(f, ",\n%s\"co_values_added\": %llu,\n", ind,
+            (unsigned long long)(s->hist.count > measured->count ? s->hist.count - measured->count : 0));
     fprintf(f, "%s\"errors\": {", ind);
     for (int k = 0; k < KB_ERR_KINDS; k++) fprintf(f, "\"%s\": %llu, ", kb_err_names[k], (unsigned long long)s->errors[k]);
     uint64_t c4 = 0, c5 = 0;
@@ -212,6 +267,7 @@ int kb_report_json(FILE *f, const kb_report_t *r) {
     fprintf(f, "  \"timeout_ms\": %.3f,\n  \"max_requests\": %llu,\n", ms(cfg->timeout_ns),
             (unsigned long long)cfg->max_requests);
     fprintf(f, "  \"histogram_relative_error\": %.9f,\n", kb_hist_error_bound());
+    fprintf(f, "  \"co_corrected\": %s,\n", !cfg->open_model && r->co_corrected ? "true" : "false");
     fprintf(f, "  \"interrupted\": %s,\n  \"stages\": [\n", r->interrupted ? "true" : "false");
     for (size_t i = 0; i < cfg->nstages; i++) {
         const kb_stage_t *st = &cfg->stages[i];
@@ -219,11 +275,13 @@ int kb_report_json(FILE *f, const kb_report_t *r) {
         if (cfg->open_model) fprintf(f, "      \"vus\": null,\n      \"rate\": %.3f,\n", st->rate);
         else fprintf(f, "      \"vus\": %u,\n      \"rate\": null,\n", st->vus);
         fprintf(f, "      \"planned_seconds\": %.3f,\n", (double)st->duration_ns / 1e9);
-        jstats(f, &r->stages[i], cfg->open_model, "      ");
+        const kb_hist_t *m = r->measured ? &r->measured[i] : &r->stages[i].hist;
+        jstats(f, &r->stages[i], cfg->open_model, m, r->measured ? r->co_interval_ns[i] : 0, "      ");
         fprintf(f, "    }%s\n", i + 1 < cfg->nstages ? "," : "");
     }
     fprintf(f, "  ],\n  \"total\": {\n");
-    jstats(f, r->total, cfg->open_model, "    ");
+    jstats(f, r->total, cfg->open_model, r->measured ? r->measured_total : &r->total->hist,
+           r->measured && cfg->nstages == 1 ? r->co_interval_ns[0] : 0, "    ");
     fprintf(f, "  },\n  \"thresholds\": [");
     bool all = true;
     for (size_t i = 0; i < r->nthresholds; i++) {

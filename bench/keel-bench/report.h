@@ -1,6 +1,12 @@
 /* report.h - the results as a markdown table (what load-test write-ups show: stage, VUs,
  * RPS, p50, p95, p99, error rate) with per-stage details below it, and as JSON with every
- * figure. Also computes the value a threshold compares. */
+ * figure. Also computes the value a threshold compares.
+ *
+ * Closed model: the headline latencies (table, details, thresholds, JSON latency_ms) are
+ * corrected for coordinated omission (kb_hist_correct, each stage with its own expected
+ * interval VUs/RPS, as wrk and HdrHistogram do) unless --no-co-correction; the as-measured
+ * ones are shown next to them and written as latency_measured_ms. Open model latencies
+ * already run from each request's intended send time and are reported as measured. */
 #ifndef KB_REPORT_H
 #define KB_REPORT_H
 
@@ -16,8 +22,12 @@ typedef struct {
     const kb_config_t *cfg;          /**< the run's configuration */
     const char *url;                 /**< the target as given */
     const char *scenario_path;       /**< NULL when the request came from the command line */
-    const kb_stats_t *stages;        /**< cfg->nstages merged results */
-    const kb_stats_t *total;         /**< every stage merged */
+    const kb_stats_t *stages;        /**< cfg->nstages merged results; hist holds the headline latencies */
+    const kb_stats_t *total;         /**< every stage merged (corrected stage histograms, when corrected) */
+    const kb_hist_t *measured;       /**< closed model: cfg->nstages as-measured latencies; NULL in the open model */
+    const kb_hist_t *measured_total; /**< closed model: the measured histograms of every stage merged */
+    const uint64_t *co_interval_ns;  /**< closed model: each stage's expected interval (kb_stats_co_interval) */
+    bool co_corrected;               /**< closed model: the headline latencies are corrected (no --no-co-correction) */
     const kb_threshold_t *thresholds; /**< the --threshold expressions */
     const double *values;            /**< the measured value of each threshold's metric */
     const bool *passed;              /**< whether each threshold held */

@@ -48,3 +48,15 @@ double kb_stats_seconds(const kb_stats_t *s) {
     double sec = s->end_ns > s->start_ns ? (double)(s->end_ns - s->start_ns) / 1e9 : 0;
     return sec < 0.001 ? 0.001 : sec;
 }
+
+uint64_t kb_stats_co_interval(const kb_stats_t *s, uint64_t concurrency) {
+    if (!s->responses) return 0;
+    double ns = (double)concurrency * kb_stats_seconds(s) * 1e9 / (double)s->responses;
+    return ns < 1 ? 1 : ns > (double)KB_HIST_MAX_VALUE ? KB_HIST_MAX_VALUE : (uint64_t)ns;
+}
+
+uint64_t kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured) {
+    *measured = s->hist;
+    kb_hist_correct(&s->hist, measured, interval_ns);
+    return s->hist.count - measured->count;
+}

@@ -20,7 +20,8 @@ typedef enum {
 extern const char *const kb_err_names[KB_ERR_KINDS];
 
 typedef struct {
-    kb_hist_t hist;                  /**< latency (ns) of every complete response, any status */
+    kb_hist_t hist;                  /**< latency (ns) of every complete response, any status; after
+                                          kb_stats_co_correct, corrected for coordinated omission */
     uint64_t sent;                   /**< requests begun (connect or send started) */
     uint64_t responses;              /**< complete responses, any status */
     uint64_t errors[KB_ERR_KINDS];   /**< requests that got no complete response, by cause */
@@ -52,5 +53,16 @@ double kb_stats_error_rate(const kb_stats_t *s);
 
 /** Seconds the stage's window spans (at least 1 ms). */
 double kb_stats_seconds(const kb_stats_t *s);
+
+/** Closed model: the expected interval (ns) for s's coordinated-omission correction, the mean
+ * time one request slot takes per request: concurrency * seconds / responses, i.e.
+ * concurrency / RPS (concurrency: VUs x pipeline depth; wrk's runtime / (complete /
+ * connections)). 0 when there were no responses. */
+uint64_t kb_stats_co_interval(const kb_stats_t *s, uint64_t concurrency);
+
+/** Closed model, after the run: copies the as-measured latencies of s into *measured and
+ * replaces s->hist with them corrected for coordinated omission with interval_ns
+ * (kb_hist_correct); interval 0 leaves s->hist as measured. Returns the values added. */
+uint64_t kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured);
 
 #endif

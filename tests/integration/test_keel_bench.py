@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """keel-bench against servers this test starts on 127.0.0.1: a fixed-latency server (reported
 percentiles must land within 5% plus the histogram's bound of the known delay), the open
-model and its coordinated-omission correction, stages, request bounds, scenario files, and
+model and its coordinated-omission correction, the closed model's coordinated-omission
+correction (a server that stalls two requests in five), stages, request bounds, scenario files, and
 the error breakdown against a server that closes, one that answers 500, one that stalls past
 the timeout, one that refuses, one that sends chunked responses in pieces. Checks the JSON,
 the table and the exit codes of breached thresholds. Every run is bounded in time.
@@ -139,6 +140,8 @@ class DelayServer:
 
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+# the hiccup server: of every HICCUP_EVERY requests on a connection, the last HICCUP_SLOW wait
+HICCUP_EVERY, HICCUP_SLOW, HICCUP_DELAY = 5, 2, 0.100
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 
 
@@ -146,7 +149,8 @@ class Server:
     """A threaded HTTP/1.1 server (one thread per connection, pipelining handled in order).
 
     modes: delay (200 after `delay` from the request's arrival; DelayServer is the precise
-    one), close (reads the request,
+    one), hiccup (on each connection, requests 4 and 5 of every 5 wait `delay`, the others
+    are answered at once), close (reads the request,
     closes without answering), 500, stall (never answers), chunked (chunked responses written
     in pieces, every third on a connection with Connection: close)."""
 
@@ -206,7 +210,11 @@ class Server:
                 if self.mode == "stall":
                     self.stop.wait(30)
                     return
-                if self.mode == "500":
+                if self.mode == "hiccup":
+                    if (served - 1) % HICCUP_EVERY >= HICCUP_EVERY - HICCUP_SLOW:
+                        time.sleep(self.delay)
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                elif self.mode == "500":
                     c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!")
                 elif self.mode == "chunked":
                     last = served % 3 == 0
@@ -365,6 +373,67 @@ def test_open_model_corrects_coordinated_omission():
         check(p.returncode == 1, "late<1%% should be breached, exit %d" % p.returncode)
     finally:
         srv.close()
+
+
+def test_closed_model_corrects_coordinated_omission():
+    # One user against a server that answers 3 requests of 5 at once and stalls the other 2
+    # for 100 ms. As measured, 60% of the latencies are fast: p50 ~0.1 ms. The user's cycle
+    # is ~200 ms per 5 requests, so the expected interval I = VUs/RPS is ~40 ms and each
+    # 100 ms stall hides floor(100/40) - 1 = 1 request it would have sent, at ~60 ms: 3 fast
+    # values of 7, p50 ~60 ms. (With one stall in M the fast values are exactly half of the
+    # corrected ones, M-1 against 1 + (M-2), so p50 would sit on the boundary: hence 2 in 5.)
+    srv = Server("hiccup", HICCUP_DELAY)
+    try:
+        p, d, _ = bench(["-c", "1", "-t", "1", "-d", "2s", srv.url])
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        check(d["co_corrected"] is True, "co_corrected %r" % d.get("co_corrected"))
+        st, t = d["stages"][0], d["total"]
+        lat, meas = t["latency_ms"], t["latency_measured_ms"]
+        check(set(lat) == set(meas) == {"min", "p50", "p90", "p95", "p99", "p99_9", "max", "mean"}, "keys %r" % list(meas))
+        check(st["latency_ms"] == lat and st["latency_measured_ms"] == meas, "one stage: total != stage")
+        stalls = t["responses"] * HICCUP_SLOW // HICCUP_EVERY
+        check(stalls >= 10, "only %d responses" % t["responses"])
+        # the interval is the mean cycle time, VUs/RPS (~40 ms)
+        iv = t["co_interval_ms"]
+        check(iv is not None and 20 < iv < 100, "co_interval_ms %r" % iv)
+        check(abs(iv * t["rps"] / 1000 - 1) < 0.01, "interval %.3f ms != VUs/RPS (%.1f req/s)" % (iv, t["rps"]))
+        # as measured the stalls hide: p50 is a fast answer, p99 a stall
+        check(meas["p50"] < 10, "measured p50 %.3f ms" % meas["p50"])
+        check(meas["p99"] >= HICCUP_DELAY * 1000, "measured p99 %.3f ms" % meas["p99"])
+        # corrected, each stall adds about one value: p50 lands among the stalls' values
+        added = t["co_values_added"]
+        check(stalls // 2 <= added <= stalls * 3, "%d values added for %d stalls" % (added, stalls))
+        check(lat["p50"] >= 20 and lat["p50"] >= 10 * meas["p50"], "corrected p50 %.3f ms vs measured %.3f ms" % (lat["p50"], meas["p50"]))
+        check(lat["max"] == meas["max"] and lat["mean"] > meas["mean"], "max/mean %r vs %r" % (lat, meas))
+        check(re.search(r"^\| 1 \| 1 \| [\d.]+ \| [2-9]\d\.\d\d ms \|", p.stdout, re.M), "table p50 not corrected:\n" + p.stdout)
+        check(re.search(r"^  co +latency above corrected for coordinated omission \(expected interval [\d.]+ ms = VUs/RPS, "
+                        r"as wrk and HdrHistogram\): \+%d values; as measured p50 [\d.]+ ms  p99 [\d.]+ ms$" % added,
+                        p.stdout, re.M), "co line missing:\n" + p.stdout)
+        # thresholds see the corrected figures
+        p, d, _ = bench(["-c", "1", "-t", "1", "-d", "1s", "--threshold", "p50<10ms", srv.url])
+        check(p.returncode == 1, "p50<10ms on the corrected figures: exit %d\n%s" % (p.returncode, p.stdout))
+        # --no-co-correction: the headline is the measured figures, the interval still reported
+        p, d, _ = bench(["-c", "1", "-t", "1", "-d", "1s", "--no-co-correction", "--threshold", "p50<10ms", srv.url])
+        check(p.returncode == 0, "--no-co-correction: exit %d: %s\n%s" % (p.returncode, p.stderr, p.stdout))
+        t = d["total"]
+        check(d["co_corrected"] is False and t["co_values_added"] == 0, "co %r %r" % (d["co_corrected"], t["co_values_added"]))
+        check(t["latency_ms"] == t["latency_measured_ms"] and t["latency_ms"]["p50"] < 10, "latency %r" % t["latency_ms"])
+        check(t["co_interval_ms"] is not None and t["co_interval_ms"] > 20, "co_interval_ms %r" % t["co_interval_ms"])
+        check("not corrected for coordinated omission (--no-co-correction" in p.stdout, "co line:\n" + p.stdout)
+    finally:
+        srv.close()
+    # the open model has nothing to correct: its JSON says so, and the flag is refused
+    srv = DelayServer(DELAY)
+    try:
+        p, d, _ = bench(["-r", "50", "-c", "2", "-d", "500ms", srv.url])
+        check(p.returncode == 0, "open model: exit %d: %s" % (p.returncode, p.stderr))
+        t = d["total"]
+        check(d["co_corrected"] is False and t["co_interval_ms"] is None and t["co_values_added"] == 0, "open model co %r" % t)
+        check(t["latency_measured_ms"] == t["latency_ms"], "open model measured != headline")
+    finally:
+        srv.close()
+    p, _, _ = bench(["-r", "50", "--no-co-correction", "http://127.0.0.1:1/"], want_json=False)
+    check(p.returncode == 2 and "closed model only" in p.stderr, "open model + --no-co-correction: exit %d" % p.returncode)
 
 
 def test_request_count_bound():
@@ -544,7 +613,8 @@ def main():
         print("FAIL setup: %s not built (scripts/zig build)" % BIN)
         return 1
     for fn in (test_fixed_latency_percentiles, test_open_model_on_schedule,
-               test_open_model_corrects_coordinated_omission, test_request_count_bound,
+               test_open_model_corrects_coordinated_omission, test_closed_model_corrects_coordinated_omission,
+               test_request_count_bound,
                test_stages_reported_separately, test_server_that_closes,
                test_server_answering_500_and_thresholds, test_server_that_stalls_past_the_timeout,
                test_connection_refused, test_chunked_partial_and_reconnects, test_scenario_mix,

@@ -1,4 +1,5 @@
-/* test_hist.c - the log-linear histogram: bucket layout, error bound, merge, percentiles. */
+/* test_hist.c - the log-linear histogram: bucket layout, error bound, merge, percentiles, and
+ * the coordinated-omission correction against a point-by-point reference. */
 #include <math.h>
 #include <stdint.h>
 
@@ -156,6 +157,191 @@ static void test_bimodal_percentiles(void) {
     KT_CHECK(fabs(kb_hist_mean(&h1) - 10.9e6) < 1);
 }
 
+/* The correction by its definition: every value of every bucket added one by one. */
+static void reference_correct(kb_hist_t *dst, const kb_hist_t *raw, uint64_t interval) {
+    *dst = *raw;
+    for (size_t i = 0; i < KB_HIST_BUCKETS; i++) {
+        uint64_t c = raw->counts[i];
+        if (!c) continue;
+        uint64_t v = kb_hist_bucket_value(raw, i);
+        for (uint64_t p = v - interval; interval && v >= 2 * interval && p >= interval; p -= interval) {
+            dst->counts[kb_hist_index(p)] += c;
+            dst->count += c;
+            dst->sum += c * p;
+            if (p < dst->min) dst->min = p;
+            if (p < interval * 2) break; /* the next would be < I (and p - I must not wrap) */
+        }
+    }
+}
+
+static void expect_same(const kb_hist_t *a, const kb_hist_t *b, const char *what) {
+    if (a->count != b->count || a->sum != b->sum || a->min != b->min || a->max != b->max ||
+        memcmp(a->counts, b->counts, sizeof a->counts)) {
+        fprintf(stderr, "  %s: count %llu/%llu sum %llu/%llu min %llu/%llu max %llu/%llu\n", what,
+                (unsigned long long)a->count, (unsigned long long)b->count, (unsigned long long)a->sum,
+                (unsigned long long)b->sum, (unsigned long long)a->min, (unsigned long long)b->min,
+                (unsigned long long)a->max, (unsigned long long)b->max);
+        KT_CHECK(!"histograms differ");
+    }
+}
+
+static uint64_t sum_counts(const kb_hist_t *h) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < KB_HIST_BUCKETS; i++) n += h->counts[i];
+    return n;
+}
+
+static kb_hist_t raw, got, want;
+
+static void test_correct_matches_reference(void) {
+    /* random histograms (a body and a tail, from a few values to thousands) and intervals
+     * from 1 ns up; the interval is raised until the reference has at most 2e6 values to add */
+    int bucketwise = 0, pointwise = 0, rounds = 0;
+    while (rounds < 50) {
+        kb_hist_init(&raw);
+        int n = rnd() % 2 ? 1 + (int)(rnd() % 8) : 1 + (int)(rnd() % 3000);
+        uint64_t scale = (uint64_t)1 << (10 + rnd() % 24); /* 1 us .. 8 s */
+        for (int k = 0; k < n; k++) kb_hist_record(&raw, rnd() % 4 ? rnd() % scale : rnd() % (scale * 16));
+        uint64_t interval = 1 + rnd() % ((uint64_t)1 << (rnd() % 30));
+        for (;;) {
+            uint64_t work = 0;
+            unsigned __int128 weighted = 0;
+            for (size_t i = 0; i < KB_HIST_BUCKETS; i++) {
+                if (!raw.counts[i]) continue;
+                uint64_t k = kb_hist_correct_points(kb_hist_bucket_value(&raw, i), interval);
+                work += k;
+                weighted += (unsigned __int128)k * raw.counts[i] * raw.max;
+            }
+            if (work <= 2000000 && weighted < ((unsigned __int128)1 << 63)) break; /* the reference's sum cannot wrap */
+            interval *= 2;
+        }
+        for (size_t i = 0; i < KB_HIST_BUCKETS; i++) {
+            if (!raw.counts[i]) continue;
+            uint64_t v = kb_hist_bucket_value(&raw, i), k = kb_hist_correct_points(v, interval);
+            if (!k) continue;
+            if (k > kb_hist_index(v - interval) - kb_hist_index(v - k * interval) + 1) bucketwise++;
+            else pointwise++;
+        }
+        reference_correct(&want, &raw, interval);
+        kb_hist_correct(&got, &raw, interval);
+        expect_same(&got, &want, "random");
+        KT_EQ(sum_counts(&got), got.count);
+        KT_CHECK(got.count >= raw.count);
+        for (double pc = 1; pc < 100; pc += 7) KT_EQ(kb_hist_percentile(&got, pc), kb_hist_percentile(&want, pc));
+        rounds++;
+    }
+    /* both ways of adding a bucket's values were compared with the reference */
+    KT_CHECK(bucketwise > 0 && pointwise > 0);
+    fprintf(stderr, "  %d buckets added bucket by bucket, %d value by value\n", bucketwise, pointwise);
+}
+
+static void test_correct_bucketwise_equals_pointwise(void) {
+    /* one bucket's values added both ways, for counts of values on both sides of the switch */
+    for (int round = 0; round < 3000; round++) {
+        uint64_t v = 2 + rnd() % ((uint64_t)1 << (11 + rnd() % 26)); /* up to 2^37 */
+        uint64_t interval = 1 + rnd() % (v / 2);
+        if (round % 3 == 0) interval = 1 + rnd() % 4096; /* many values: dense in the exact range */
+        uint64_t k = kb_hist_correct_points(v, interval);
+        if (!k || k > 200000) continue;
+        uint64_t c = 1 + rnd() % 1000;
+        kb_hist_init(&got);
+        kb_hist_init(&want);
+        add_pointwise(&want, v, c, interval, k);
+        add_bucketwise(&got, v, c, interval, k);
+        if (memcmp(got.counts, want.counts, sizeof got.counts)) {
+            fprintf(stderr, "  v %llu I %llu K %llu\n", (unsigned long long)v, (unsigned long long)interval,
+                    (unsigned long long)k);
+            KT_CHECK(!"bucket-wise counts differ from point-wise");
+            break;
+        }
+        KT_EQ(sum_counts(&got), c * k);
+    }
+}
+
+static void test_correct_without_stalls_adds_nothing(void) {
+    /* every value below 2I: nothing to add, dst is raw */
+    kb_hist_init(&raw);
+    for (int i = 0; i < 20000; i++) kb_hist_record(&raw, 20000000 + rnd() % 19000000); /* 20..39 ms */
+    kb_hist_correct(&got, &raw, 20000000);                                              /* I = 20 ms */
+    KT_CHECK(memcmp(&got, &raw, sizeof got) == 0);
+    kb_hist_correct(&got, &raw, 0); /* interval 0: a copy */
+    KT_CHECK(memcmp(&got, &raw, sizeof got) == 0);
+    kb_hist_correct(&got, &raw, UINT64_MAX); /* an interval beyond every value */
+    KT_CHECK(memcmp(&got, &raw, sizeof got) == 0);
+    kb_hist_init(&raw); /* empty stays empty */
+    kb_hist_correct(&got, &raw, 1);
+    KT_EQ(got.count, 0);
+    KT_EQ(kb_hist_percentile(&got, 50), 0);
+    /* exactly 2I: HdrHistogram's ">= I" adds the one value I */
+    kb_hist_record(&raw, 2000);
+    kb_hist_correct(&got, &raw, 1000);
+    KT_EQ(got.count, 2);
+    KT_EQ(got.min, 1000);
+    KT_EQ(got.sum, 3000);
+}
+
+static void test_correct_worked_example(void) {
+    /* one 10 ms response with an expected interval of 1 ms: the user would have sent 9 more
+     * requests meanwhile, seeing 9, 8, ..., 1 ms */
+    kb_hist_init(&raw);
+    kb_hist_record(&raw, 10000000);
+    kb_hist_correct(&got, &raw, 1000000);
+    KT_EQ(got.count, 10);
+    KT_EQ(got.sum, 55000000);
+    KT_EQ(got.min, 1000000);
+    KT_EQ(got.max, 10000000);
+    double b = kb_hist_error_bound();
+    for (int k = 1; k <= 10; k++) {
+        double want_ms = k * 1e6, got_ms = (double)kb_hist_percentile(&got, k * 10.0);
+        if (fabs(got_ms - want_ms) > want_ms * b) {
+            fprintf(stderr, "  p%d: %.0f, want %.0f\n", k * 10, got_ms, want_ms);
+            KT_CHECK(!"worked example percentile");
+        }
+    }
+    /* the same in the exact range: 1000 ns at I = 100 ns adds 900, 800, ..., 100 */
+    kb_hist_init(&raw);
+    kb_hist_record(&raw, 1000);
+    kb_hist_record(&raw, 1000);
+    kb_hist_record(&raw, 150); /* < 2I: adds nothing */
+    kb_hist_correct(&got, &raw, 100);
+    KT_EQ(got.count, 21);
+    for (uint64_t v = 100; v < 1000; v += 100) KT_EQ(got.counts[v], 2);
+    KT_EQ(got.counts[1000], 2);
+    KT_EQ(got.counts[150], 1);
+    KT_EQ(got.sum, 2000 + 150 + 2 * 4500);
+    KT_EQ(got.min, 100);
+}
+
+static void test_correct_extreme_is_bounded(void) {
+    /* the largest value at I = 1 ns would be 2.8e14 values one by one: bucket by bucket it
+     * is ~20000 steps. No timing assertion: it has to return, with consistent figures. */
+    kb_hist_init(&raw);
+    kb_hist_record(&raw, KB_HIST_MAX_VALUE);
+    kb_hist_correct(&got, &raw, 1);
+    KT_EQ(got.count, KB_HIST_MAX_VALUE); /* 1 + (max - 1) */
+    KT_EQ(sum_counts(&got), got.count);
+    KT_EQ(got.min, 1);
+    KT_EQ(got.max, KB_HIST_MAX_VALUE);
+    KT_CHECK(got.sum == UINT64_MAX); /* ~2^95: saturated, not wrapped */
+    /* a count that overflows once multiplied: the counts saturate instead of wrapping */
+    raw.counts[KB_HIST_BUCKETS - 1] = UINT64_MAX / 4;
+    raw.count = UINT64_MAX / 4;
+    kb_hist_correct(&got, &raw, 1);
+    KT_CHECK(got.count == UINT64_MAX);
+    KT_CHECK(got.counts[KB_HIST_BUCKETS - 1] == UINT64_MAX);
+    KT_CHECK(kb_hist_percentile(&got, 50) >= 1 && kb_hist_percentile(&got, 100) == KB_HIST_MAX_VALUE);
+    /* every bucket populated, I = 1 ns: the worst case of the work bound */
+    kb_hist_init(&raw);
+    for (size_t i = 0; i < KB_HIST_BUCKETS; i++) kb_hist_record(&raw, kb_hist_bucket_low(i));
+    kb_hist_correct(&got, &raw, 1);
+    KT_CHECK(got.count > raw.count);
+    KT_EQ(got.min, 0); /* raw's 0 stays the smallest */
+    KT_EQ(got.max, raw.max);
+    KT_CHECK(got.sum == UINT64_MAX);
+    kb_hist_merge(&got, &raw); /* merging into a saturated sum keeps it saturated */
+    KT_CHECK(got.sum == UINT64_MAX);
+}
+
 int main(void) {
     KT_RUN(test_buckets_tile_the_range);
     KT_RUN(test_error_bound);
@@ -164,5 +350,10 @@ int main(void) {
     KT_RUN(test_clamps_huge_values);
     KT_RUN(test_merge_equals_recording_everything);
     KT_RUN(test_bimodal_percentiles);
+    KT_RUN(test_correct_matches_reference);
+    KT_RUN(test_correct_bucketwise_equals_pointwise);
+    KT_RUN(test_correct_without_stalls_adds_nothing);
+    KT_RUN(test_correct_worked_example);
+    KT_RUN(test_correct_extreme_is_bounded);
     return KT_DONE();
 }
