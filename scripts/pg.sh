@@ -4,7 +4,9 @@
 #   scripts/pg.sh start          start the cluster (initdb on first use); no-op when running
 #   scripts/pg.sh stop           stop it (fast shutdown); no-op when stopped
 #   scripts/pg.sh status         exit 0 when running, 3 when not
-#   scripts/pg.sh url            print DATABASE_URL for the bounties database (stdout)
+#   scripts/pg.sh url            print DATABASE_URL for the bounties database over TCP (stdout)
+#   scripts/pg.sh url unix       the same over the cluster's unix socket: no TCP stack on
+#                                either side, what scripts/run.sh and the benchmarks use
 #   scripts/pg.sh psql [args]    psql against the cluster (database bounties once loaded)
 #   scripts/pg.sh load           create database bounties and load examples/bounties once
 #                                (again when schema.sql or seed.sql changed)
@@ -17,8 +19,9 @@
 # able to traverse every parent of the repo; when it cannot (a repo under /root, say), the
 # cluster lives in /var/tmp/keel-pg-<hash of the repo path> instead, and this script says so.
 #
-# Network: listens on 127.0.0.1 only, port $KEEL_PG_PORT (default 54329); trust auth for
-# local connections, role `keel` (superuser). Only ever a private dev/test cluster.
+# Network: listens on 127.0.0.1 and on a unix socket in sock/ only, port $KEEL_PG_PORT
+# (default 54329); trust auth for local connections, role `keel` (superuser). Only ever a
+# private dev/test cluster.
 #
 # Messages go to stderr; only `url` (and psql's own output) write to stdout.
 set -euo pipefail
@@ -247,7 +250,14 @@ case "$cmd" in
   status)
     if running; then say "running on 127.0.0.1:$(live_port), data $data"; exit 0; fi
     say "not running (data $data)"; exit 3 ;;
-  url) echo "postgresql://$role@127.0.0.1:$(live_port)/$db" ;;
+  url)
+    case "${1:-tcp}" in
+      tcp) echo "postgresql://$role@127.0.0.1:$(live_port)/$db" ;;
+      unix) # the socket directory goes in the query string, percent-encoded
+        enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$sock")
+        echo "postgresql://$role@/$db?host=$enc&port=$(live_port)" ;;
+      *) die "url: tcp or unix, not '$1'" ;;
+    esac ;;
   psql)
     running || die "not running (scripts/pg.sh start)"
     dbname=postgres

@@ -430,6 +430,25 @@ def test_the_real_routes_start_and_cache():
         assert h["cache-control"].startswith("public, max-age=") and "age" in h and h["etag"].startswith('"')
 
 
+def test_unix_socket_database_url():
+    # What scripts/run.sh uses: the cluster's unix socket (host=<dir> in the URL). Every
+    # shard's connections go over it (keel holds 4 unix-domain sockets and no TCP connection
+    # to PostgreSQL's port), and the routes answer.
+    unix = pg("url", "unix").strip()
+    assert "host=/" in unix and "127.0.0.1" not in unix, unix
+    with kit.Keel(env={"KEEL_ROUTES": ROUTES, "DATABASE_URL": unix, "KEEL_SHARDS": "2",
+                       "KEEL_DB_CONNS_PER_SHARD": "2"}) as k:
+        st, _, body = k.request(path="/ready")
+        ready = json.loads(body)
+        assert st == 200 and [s["dbConnections"] for s in ready["shards"]] == [2, 2], (st, body)
+        assert get_json("/api/bounties/11", k=k)[1]["id"] == 11
+        inodes = socket_inodes(k)
+        with open("/proc/net/unix") as f:
+            unix_inodes = {line.split()[6] for line in f.readlines()[1:]}
+        assert len(inodes & unix_inodes) == 4, (inodes, len(inodes & unix_inodes))
+        assert not pg_client_ports(inodes), "keel connected over TCP"
+
+
 def test_empty_or_missing_routes_folder():
     empty = os.path.join(TMP, "empty")
     os.makedirs(empty, exist_ok=True)
@@ -668,8 +687,8 @@ def test_memory_stays_flat_under_a_long_flood():
         assert k.proc.poll() is None
 
 
-def backend_pids(k):
-    """PostgreSQL backend pids serving keel process k's connections (by client port)."""
+def socket_inodes(k):
+    """Inodes of the sockets keel process k holds open."""
     inodes = set()
     for fd in os.listdir("/proc/%d/fd" % k.proc.pid):
         try:
@@ -678,13 +697,24 @@ def backend_pids(k):
             continue
         if m:
             inodes.add(m.group(1))
-    pg_port = int(URL.rsplit(":", 1)[1].split("/")[0])
+    return inodes
+
+
+def pg_client_ports(inodes):
+    """Local ports of the TCP connections among inodes that go to PostgreSQL's port."""
+    pg_port = int(pg("url").strip().rsplit(":", 1)[1].split("/")[0])
     ports = []
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             cols = line.split()
             if cols[9] in inodes and int(cols[2].split(":")[1], 16) == pg_port:
                 ports.append(int(cols[1].split(":")[1], 16))
+    return ports
+
+
+def backend_pids(k):
+    """PostgreSQL backend pids serving keel process k's connections (by client port)."""
+    ports = pg_client_ports(socket_inodes(k))
     assert ports, "no PostgreSQL connection found for keel"
     return [int(x) for x in psql("SELECT pid FROM pg_stat_activity WHERE client_port IN (%s)" %
                                  ",".join(map(str, ports))).split()]
