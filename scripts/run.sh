@@ -13,7 +13,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   bash scripts/pg.sh status >/dev/null 2>&1 || own_pg=1 # stop it afterwards only if we start it
   bash scripts/pg.sh start
   bash scripts/pg.sh load
-  DATABASE_URL=$(bash scripts/pg.sh url unix) # a unix socket: measured 20-60% more req/s than TCP
+  DATABASE_URL=$(bash scripts/pg.sh url unix) # no TCP stack on either side: ~8% more uncached req/s here
   export DATABASE_URL
 fi
 export KEEL_ROUTES=${KEEL_ROUTES:-examples/bounties/routes}
