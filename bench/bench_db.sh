@@ -53,17 +53,15 @@ wrk_run() { # conns -> "rps p50_ms p99_ms errors"
 }
 
 # pgbench: built-in select-only needs its tables (scale 1 = 100,000 accounts, like the bounties).
-PGHOST_=127.0.0.1
-[ "$TRANSPORT" = unix ] && PGHOST_=$(python3 -c 'import sys, urllib.parse as u; print(u.parse_qs(u.urlsplit(sys.argv[1]).query)["host"][0])' "$URL")
-PGOPTS=(-h "$PGHOST_" -p "${KEEL_PG_PORT:-54329}" -U keel bounties)
-"$PGBENCH" -i -s 1 -q "${PGOPTS[@]}" >/dev/null 2>&1
+# pgbench takes keel's DATABASE_URL as its database argument: same server, same transport.
+"$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
 cat > "$tmp/route.sql" <<'SQL'
 \set id random(1, 100000)
 SELECT row_to_json(b) FROM (SELECT id, user_id, title, description, amount_cents, location, status, views, created_at FROM bounties WHERE id = :id) AS b;
 SQL
 pgb() { # label clients pgbench-args... -> tps
   local label=$1 clients=$2; shift 2
-  split "$label" 'tps = ([\d.]+)' -- "$PGBENCH" -n -M prepared -c "$clients" -j "$CPUS" -T "$SECS" "$@" "${PGOPTS[@]}"
+  split "$label" 'tps = ([\d.]+)' -- "$PGBENCH" -n -M prepared -c "$clients" -j "$CPUS" -T "$SECS" "$@" "$URL"
   sed -n 's/^tps = \([0-9]*\).*/\1/p' "$tmp/$label.out"
 }
 

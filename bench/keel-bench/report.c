@@ -70,6 +70,11 @@ typedef struct {
     bool pipelined;            /* --pipeline > 1: the interval is VUs x pipeline / RPS */
 } co_line_t;
 
+/* Values the correction added to s, whose as-measured latencies are measured. */
+static uint64_t co_added(const kb_stats_t *s, const kb_hist_t *measured) {
+    return s->hist.count > measured->count ? s->hist.count - measured->count : 0;
+}
+
 static void co_details(FILE *f, const kb_stats_t *s, const co_line_t *co) {
     char iv[64], p50[32], p99[32];
     const char *per = co->pipelined ? "VUs x pipeline/RPS" : "VUs/RPS";
@@ -85,7 +90,7 @@ static void co_details(FILE *f, const kb_stats_t *s, const co_line_t *co) {
     if (co->corrected)
         fprintf(f, "  co       latency above corrected for coordinated omission (%s, as wrk and HdrHistogram): +%llu values;"
                    " as measured p50 %s  p99 %s\n",
-                iv, (unsigned long long)(s->hist.count - co->measured->count), p50, p99);
+                iv, (unsigned long long)co_added(s, co->measured), p50, p99);
     else
         fprintf(f, "  co       latency above as measured, not corrected for coordinated omission (--no-co-correction; %s)\n",
                 iv);
@@ -231,7 +236,7 @@ static void jstats(FILE *f, const kb_stats_t *s, bool open_model, const kb_hist_
     if (interval_ns) fprintf(f, "%.6f", ms(interval_ns));
     else fprintf(f, "null");
     fprintf(f, ",\n%s\"co_values_added\": %llu,\n", ind,
-            (unsigned long long)(s->hist.count > measured->count ? s->hist.count - measured->count : 0));
+            (unsigned long long)co_added(s, measured));
     fprintf(f, "%s\"errors\": {", ind);
     for (int k = 0; k < KB_ERR_KINDS; k++) fprintf(f, "\"%s\": %llu, ", kb_err_names[k], (unsigned long long)s->errors[k]);
     uint64_t c4 = 0, c5 = 0;
@@ -267,7 +272,7 @@ int kb_report_json(FILE *f, const kb_report_t *r) {
     fprintf(f, "  \"timeout_ms\": %.3f,\n  \"max_requests\": %llu,\n", ms(cfg->timeout_ns),
             (unsigned long long)cfg->max_requests);
     fprintf(f, "  \"histogram_relative_error\": %.9f,\n", kb_hist_error_bound());
-    fprintf(f, "  \"co_corrected\": %s,\n", !cfg->open_model && r->co_corrected ? "true" : "false");
+    fprintf(f, "  \"co_corrected\": %s,\n", r->co_corrected ? "true" : "false");
     fprintf(f, "  \"interrupted\": %s,\n  \"stages\": [\n", r->interrupted ? "true" : "false");
     for (size_t i = 0; i < cfg->nstages; i++) {
         const kb_stage_t *st = &cfg->stages[i];

@@ -55,8 +55,7 @@ uint64_t kb_stats_co_interval(const kb_stats_t *s, uint64_t concurrency) {
     return ns < 1 ? 1 : ns > (double)KB_HIST_MAX_VALUE ? KB_HIST_MAX_VALUE : (uint64_t)ns;
 }
 
-uint64_t kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured) {
+void kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured) {
     *measured = s->hist;
     kb_hist_correct(&s->hist, measured, interval_ns);
-    return s->hist.count - measured->count;
 }

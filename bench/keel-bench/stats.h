@@ -62,7 +62,7 @@ uint64_t kb_stats_co_interval(const kb_stats_t *s, uint64_t concurrency);
 
 /** Closed model, after the run: copies the as-measured latencies of s into *measured and
  * replaces s->hist with them corrected for coordinated omission with interval_ns
- * (kb_hist_correct); interval 0 leaves s->hist as measured. Returns the values added. */
-uint64_t kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured);
+ * (kb_hist_correct); interval 0 leaves s->hist as measured. */
+void kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measured);
 
 #endif

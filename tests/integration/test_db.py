@@ -702,7 +702,7 @@ def socket_inodes(k):
 
 def pg_client_ports(inodes):
     """Local ports of the TCP connections among inodes that go to PostgreSQL's port."""
-    pg_port = int(pg("url").strip().rsplit(":", 1)[1].split("/")[0])
+    pg_port = int(URL.rsplit(":", 1)[1].split("/")[0])
     ports = []
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
