@@ -32,7 +32,7 @@ struct kl_app_shard {
     const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
     kl_cache_t *cache;        /**< this shard's response cache */
     kl_gzip_t *gzip;          /**< this shard's compressor */
-    struct kl_fetch **fetches; /**< in-flight cache fills by key hash (coalescing); KL_FETCH_BUCKETS */
+    struct kl_sql_fills *fills; /**< in-flight cache fills (sql_cache.c owns it) */
     /* Every shard's state, for /ready. Written before the acceptor starts, so any request
      * (which reaches a shard only through the acceptor) sees them initialised. */
     kl_app_shard_t *peers;

@@ -11,11 +11,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/types.h>
 
 #include "core/alloc.h"
-#include "core/clock.h"
+#include "core/rand.h"
 #include "proto/hash.h"
 
 typedef struct tagrec {
@@ -127,17 +125,10 @@ static void table_remove_at(table_t *t, size_t i) {
     t->count--;
 }
 
-static uint64_t random_seed(const void *salt) {
-    uint64_t s = 0;
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = kl_clock_ns() ^ (uint64_t)(uintptr_t)salt * 0x9e3779b97f4a7c15ull;
-    return s;
-}
-
 kl_cache_t *kl_cache_new(size_t budget_bytes) {
     kl_cache_t *c = kl_calloc(sizeof *c);
     c->budget = budget_bytes;
-    c->seed = random_seed(c);
+    c->seed = kl_rand_seed(c);
     table_init(&c->keys);
     table_init(&c->tags);
     kl_list_init(&c->lru);

@@ -29,6 +29,7 @@ static const opt_t opts[] = {
     {"header-timeout", "KEEL_HEADER_TIMEOUT", T_DURATION, O(header_timeout_ms), "10s", 1, 86400000, "a request head must arrive within this (slowloris)"},
     {"body-timeout", "KEEL_BODY_TIMEOUT", T_DURATION, O(body_timeout_ms), "30s", 1, 86400000, "longest pause while a request body arrives"},
     {"keepalive-timeout", "KEEL_KEEPALIVE_TIMEOUT", T_DURATION, O(keepalive_ms), "75s", 1, 86400000, "idle keep-alive connections are closed after this"},
+    {"send-timeout", "KEEL_SEND_TIMEOUT", T_DURATION, O(send_timeout_ms), "30s", 1, 86400000, "a client that takes none of our output for this long is disconnected"},
     {"shutdown-timeout", "KEEL_SHUTDOWN_TIMEOUT", T_DURATION, O(shutdown_ms), "10s", 0, 3600000, "SIGTERM/SIGINT: in-flight work must finish within this"},
     {"max-request-line", "KEEL_MAX_REQUEST_LINE", T_SIZE, O(max_request_line), "8k", 64, 1 << 20, "longest request line (414 beyond)"},
     {"max-header-size", "KEEL_MAX_HEADER_SIZE", T_SIZE, O(max_head), "16k", 256, 1 << 20, "largest request head (431 beyond)"},
@@ -48,6 +49,7 @@ static const opt_t opts[] = {
     {"cache-mb", "KEEL_CACHE_MB", T_INT, O(cache_mb), "64", 0, 1 << 20, "response cache in MiB, split across shards; 0 = off"},
     {"gzip-level", "KEEL_GZIP_LEVEL", T_INT, O(gzip_level), "1", 1, 12, "gzip level for responses of 1 KiB and more (1 fastest, 12 smallest)"},
     {"jwt-secret", "KEEL_JWT_SECRET", T_STR, O(jwt_secret), "", 0, 0, "HS256 secret that @auth routes verify Bearer tokens with (prefer the variable: flags show in ps)"},
+    {"expose-db-errors", "KEEL_EXPOSE_DB_ERRORS", T_BOOL, O(expose_db_errors), "false", 0, 1, "4xx answers to database errors carry PostgreSQL's message (development only: it names constraints and values)"},
     {"slow-query", "KEEL_SLOW_QUERY_MS", T_DURATION, O(slow_query_ms), "100", 0, 3600000, "log queries slower than this (plain number = ms); 0 = off"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

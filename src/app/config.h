@@ -17,6 +17,7 @@ typedef struct {
     int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
     int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */
     int64_t keepalive_ms;      /**< idle keep-alive connections close after (KEEL_KEEPALIVE_TIMEOUT) */
+    int64_t send_timeout_ms;   /**< a peer taking none of our output this long is closed (KEEL_SEND_TIMEOUT) */
     int64_t shutdown_ms;       /**< graceful shutdown deadline (KEEL_SHUTDOWN_TIMEOUT) */
     int64_t max_request_line;  /**< bytes, else 414 (KEEL_MAX_REQUEST_LINE) */
     int64_t max_head;          /**< bytes of request head, else 431 (KEEL_MAX_HEADER_SIZE) */
@@ -37,6 +38,7 @@ typedef struct {
     int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */
     int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
     char *jwt_secret;          /**< HS256 key for @auth routes; "" = none (KEEL_JWT_SECRET) */
+    bool expose_db_errors;     /**< 4xx answers carry PostgreSQL's own message (KEEL_EXPOSE_DB_ERRORS) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

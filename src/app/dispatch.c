@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "app/represent.h"
+#include "app/respond.h"
 #include "app/sql_handler.h"
 
 static void health(kl_request_t *r, void *ctx) {
@@ -19,13 +20,15 @@ static void ready(kl_request_t *r, void *ctx) {
     bool ok = true;
     for (unsigned i = 0; i < as->npeers; i++)
         if (as->peers[i].dbcfg && kl_db_live(as->peers[i].db) == 0) ok = false;
-    char body[2048];
-    size_t n = (size_t)snprintf(body, sizeof(body), "{\"status\":\"%s\",\"database\":\"%s\",\"shards\":[",
+    /* Sized for the shard count: at most 48 bytes per shard entry, 80 around them. */
+    size_t cap = 80 + (size_t)as->npeers * 48;
+    char *body = kl_arena_alloc(r->arena, cap);
+    size_t n = (size_t)snprintf(body, cap, "{\"status\":\"%s\",\"database\":\"%s\",\"shards\":[",
                                 ok ? "ready" : "not ready", !as->dbcfg ? "not configured" : ok ? "up" : "down");
-    for (unsigned i = 0; i < as->npeers && n < sizeof(body) - 64; i++)
-        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"shard\":%u,\"dbConnections\":%d}", i ? "," : "", i,
+    for (unsigned i = 0; i < as->npeers; i++)
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"shard\":%u,\"dbConnections\":%d}", i ? "," : "", i,
                               kl_db_live(as->peers[i].db));
-    n += (size_t)snprintf(body + n, sizeof(body) - n, "]}");
+    n += (size_t)snprintf(body + n, cap - n, "]}");
     if (!ok) {
         kl_respond(r, 503, "application/json", "Cache-Control: no-store\r\nRetry-After: 1\r\n", body, n);
         return;
@@ -54,7 +57,8 @@ int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, co
         int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
                                  sizeof(as->allow));
         if (st == 0) {
-            *h = (kl_handler_t){.fn = kl_sql_handle, .ctx = (void *)rt, .max_body = rt->def.body_max};
+            *h = (kl_handler_t){.fn = kl_sql_handle, .precheck = kl_sql_precheck, .ctx = (void *)rt,
+                            .takes_body = rt->def.has_body, .max_body = rt->def.body_max};
             return 0;
         }
         *allow = as->allow;

@@ -6,11 +6,16 @@
 #include "app/app_shard.h"
 #include "app/request.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
-    void (*fn)(kl_request_t *r, void *ctx); /**< answers r (now or later) */
+    void (*fn)(kl_request_t *r, void *ctx); /**< answers r (now or later), its body read */
+    /** Optional: runs before any body byte is read (and before 100 Continue is sent);
+     * returns false after answering r itself (e.g. 401), true to go on. */
+    bool (*precheck)(kl_request_t *r, void *ctx);
     void *ctx;                              /**< handler's own data */
+    bool takes_body;                        /**< false: a request with a body gets 413 unread */
     uint64_t max_body;                      /**< this handler's body limit; 0 = the server's */
 } kl_handler_t;
 

@@ -11,7 +11,7 @@
 #include "core/stream.h"
 
 typedef enum {
-    ST_IDLE, /* between requests: keep-alive deadline */
+    ST_IDLE, /* between requests: keep-alive deadline (head deadline before the first) */
     ST_HEAD, /* part of a head received: head deadline (slowloris) */
     ST_BODY, /* head accepted, body arriving: body-idle deadline */
     ST_BUSY, /* a handler owns the request; later input waits, in order */
@@ -32,10 +32,11 @@ struct kl_conn {
     char *body;             /* request body bytes (heap, grown as they arrive) */
     size_t body_len, body_cap;
     bool keep_alive;        /* this request allows another after it */
-    bool responded;
+    bool body_unread;       /* the request has a body not read (yet): answering now closes */
+    bool served_one;        /* a head was accepted: later heads get their own deadline */
+    bool eof;               /* the peer half-closed: serve what arrived, then close */
     bool out_blocked;       /* stopped reading until the peer takes our output */
-    bool deferred;          /* the handler answers later (kl_request_defer) */
-    bool zombie;            /* the socket closed while a deferred answer was pending */
+    bool in_blocked;        /* stopped reading while busy: enough input is waiting */
 };
 
 static size_t on_data(kl_stream_t *s, char *data, size_t len);
@@ -48,6 +49,12 @@ static const kl_stream_cbs_t cbs = {
     .on_data = on_data, .on_eof = on_eof, .on_timeout = on_timeout, .on_drain = on_drain, .on_closed = on_closed,
 };
 
+static void req_write(kl_request_t *r, const void *data, size_t len);
+static void req_done(kl_request_t *r);
+static bool req_keep_alive(const kl_request_t *r);
+
+static const kl_request_ops_t req_ops = {.write = req_write, .done = req_done, .keep_alive = req_keep_alive};
+
 static kl_conn_t *conn_of(kl_stream_t *s) { return kl_container_of(s, kl_conn_t, s); }
 
 void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
@@ -57,7 +64,23 @@ void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
     kl_list_push(&as->conns, &c->link);
     kl_stream_init(&c->s, as->shard, fd, &cbs);
     c->state = ST_IDLE;
-    kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->keepalive_ms);
+    /* The first request's head must arrive within the head deadline, counted from accept
+     * (nginx's client_header_timeout): a connection that sends nothing is not "idle". */
+    kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->header_timeout_ms);
+}
+
+/* Reading pauses while our output waits for the peer or enough input waits for the
+ * request being served; it resumes when neither holds. */
+static void update_reading(kl_conn_t *c) {
+    kl_stream_set_reading(&c->s, !c->out_blocked && !c->in_blocked);
+}
+
+/* After the peer's FIN no request can start or complete beyond the pending input bytes:
+ * close once nothing complete is left (unless our output must drain first, which resumes
+ * us). */
+static void finish_if_eof(kl_conn_t *c, size_t pending) {
+    if (!c->eof || c->out_blocked || kl_stream_closing(&c->s)) return;
+    if (c->state == ST_HEAD || (c->state == ST_IDLE && pending == 0)) kl_stream_finish(&c->s);
 }
 
 static void release_request(kl_conn_t *c) {
@@ -71,9 +94,9 @@ static void release_request(kl_conn_t *c) {
 static void on_closed(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
     kl_list_remove(&c->link);
-    if (c->state == ST_BUSY && c->deferred) {
+    if (c->state == ST_BUSY && c->req.deferred) {
         /* A query still refers to this request: free it when the answer arrives. */
-        c->zombie = true;
+        c->req.gone = true;
         return;
     }
     release_request(c);
@@ -82,16 +105,17 @@ static void on_closed(kl_stream_t *s) {
 
 static void begin_request(kl_conn_t *c) {
     memset(&c->req, 0, sizeof(c->req));
+    c->req.ops = &req_ops;
     c->req.conn = c;
+    c->req.as = c->as;
     c->req.arena = &c->arena;
-    c->responded = false;
-    c->deferred = false;
 }
 
 /* Answers a request the parser (or a deadline) rejected, then closes: after a framing
  * error nothing later on the connection can be trusted. */
 static void reject(kl_conn_t *c, int status, const char *msg) {
     if (c->state != ST_BUSY || !c->req.conn) begin_request(c);
+    c->state = ST_BUSY;
     c->keep_alive = false;
     c->as->stats.parse_errors++;
     kl_respond_error(&c->req, status, msg, NULL);
@@ -99,6 +123,7 @@ static void reject(kl_conn_t *c, int status, const char *msg) {
 
 static void dispatch(kl_conn_t *c) {
     c->state = ST_BUSY;
+    c->body_unread = false;
     kl_stream_set_deadline(&c->s, 0);
     c->req.body = (kl_str_t){c->body, c->body_len};
     c->handler.fn(&c->req, c->handler.ctx);
@@ -123,13 +148,14 @@ static void accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
     kl_respond_set_request_id(as, r, kl_request_header(r, "x-request-id"));
     c->keep_alive = h->keep_alive && !as->shard->draining;
     c->state = ST_BUSY;
+    c->served_one = true;
+    /* Whatever answers before the body is read closes the connection: the unread body
+     * would be taken for the next request. */
+    c->body_unread = h->body != KL_HTTP1_BODY_NONE;
 
     const char *allow = NULL;
     int st = kl_dispatch_resolve(as, r, &c->handler, &allow);
     if (st != 0) {
-        /* Refused before any body byte is read: the unread body makes the connection
-         * unusable, so it closes after this answer. */
-        if (h->body != KL_HTTP1_BODY_NONE) c->keep_alive = false;
         if (st == 405) {
             char extra[192], msg[96];
             snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
@@ -141,32 +167,39 @@ static void accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
         }
         return;
     }
+    if (h->body != KL_HTTP1_BODY_NONE) {
+        /* Refused before a byte of it is buffered: no body where none is taken, none over
+         * the route's limit (chunked bodies are held to it as they arrive). */
+        uint64_t limit = as->limits.max_body;
+        if (c->handler.max_body && c->handler.max_body < limit) limit = c->handler.max_body;
+        if (!c->handler.takes_body) {
+            kl_respond_error(r, 413, "this route takes no request body", NULL);
+            return;
+        }
+        if (h->body == KL_HTTP1_BODY_LENGTH && h->content_length > limit) {
+            kl_respond_error(r, 413, "request body is larger than this route accepts", NULL);
+            return;
+        }
+        c->body_kind = h->body;
+        c->body_len = 0;
+        c->body_left = h->body == KL_HTTP1_BODY_LENGTH ? h->content_length : 0;
+        memset(&c->chunked, 0, sizeof(c->chunked));
+        c->chunked.max_body = limit;
+    }
+    /* Checks that need no body (authentication) run before it is read, and before a
+     * 100 Continue invites it. */
+    if (c->handler.precheck && !c->handler.precheck(r, c->handler.ctx)) return;
     if (h->body == KL_HTTP1_BODY_NONE) {
         dispatch(c); /* zero-copy: the handler reads straight from the receive buffer */
-        return;
-    }
-    uint64_t limit = as->limits.max_body;
-    if (c->handler.max_body && c->handler.max_body < limit) limit = c->handler.max_body;
-    if (h->body == KL_HTTP1_BODY_LENGTH && h->content_length > limit) {
-        c->keep_alive = false; /* answered before the body, which is never read */
-        kl_respond_error(r, 413, "request body is larger than this route accepts", NULL);
         return;
     }
     if (h->expect_continue) { /* the parser ignores it on HTTP/1.0 */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         kl_stream_write(&c->s, cont, sizeof(cont) - 1);
     }
-    kl_request_detach(r); /* the head's bytes are consumed before the body completes */
-    c->body_kind = h->body;
-    c->body_len = 0;
-    if (h->body == KL_HTTP1_BODY_LENGTH) {
-        /* Memory follows the bytes that actually arrive: a client announcing 1 MiB and
-         * sending nothing costs nothing. */
-        c->body_left = h->content_length;
-    } else {
-        memset(&c->chunked, 0, sizeof(c->chunked));
-        c->chunked.max_body = limit;
-    }
+    /* Memory follows the bytes that actually arrive: a client announcing 1 MiB and sending
+     * nothing costs nothing. The head's bytes are consumed before the body completes. */
+    kl_request_detach(r);
     c->state = ST_BODY;
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->body_timeout_ms);
 }
@@ -194,24 +227,30 @@ static size_t take_head(kl_conn_t *c, char *p, size_t n) {
 
 /* Appends to the request body; capacity doubles but never past limit (the announced
  * Content-Length, or the body limit for chunked bodies). */
-static void body_append(kl_conn_t *c, const char *p, size_t n, size_t limit) {
-    if (n == 0) return;
+static bool body_append(kl_conn_t *c, const char *p, size_t n, size_t limit) {
+    if (n == 0) return true;
     if (c->body_cap - c->body_len < n) {
         size_t cap = c->body_cap ? c->body_cap * 2 : 4096;
         while (cap - c->body_len < n) cap *= 2;
         if (cap > limit && limit >= c->body_len + n) cap = limit;
-        c->body = kl_realloc(c->body, cap);
+        char *b = kl_tryrealloc(c->body, cap);
+        if (!b) return false; /* out of memory: this request fails, the process goes on */
+        c->body = b;
         c->body_cap = cap;
     }
     memcpy(c->body + c->body_len, p, n);
     c->body_len += n;
+    return true;
 }
 
 static size_t take_body(kl_conn_t *c, char *p, size_t n) {
     kl_stream_set_deadline(&c->s, (uint64_t)c->as->cfg->body_timeout_ms);
     if (c->body_kind == KL_HTTP1_BODY_LENGTH) {
         size_t m = n < c->body_left ? n : (size_t)c->body_left;
-        body_append(c, p, m, c->body_len + (size_t)c->body_left);
+        if (!body_append(c, p, m, c->body_len + (size_t)c->body_left)) {
+            reject(c, 503, "out of memory for the request body");
+            return n;
+        }
         c->body_left -= m;
         if (c->body_left == 0) dispatch(c);
         return m;
@@ -222,7 +261,10 @@ static size_t take_body(kl_conn_t *c, char *p, size_t n) {
         reject(c, c->chunked.status, c->chunked.error);
         return n;
     }
-    body_append(c, p, dl, (size_t)c->chunked.max_body);
+    if (!body_append(c, p, dl, (size_t)c->chunked.max_body)) {
+        reject(c, 503, "out of memory for the request body");
+        return n;
+    }
     if (left == KL_HTTP1_INCOMPLETE) return n;
     /* The decoder left the next request's bytes at p + dl; put them back at the end of the
      * input so the caller's "consumed" arithmetic stays true. */
@@ -234,18 +276,19 @@ static size_t take_body(kl_conn_t *c, char *p, size_t n) {
 static size_t on_data(kl_stream_t *s, char *data, size_t len) {
     kl_conn_t *c = conn_of(s);
     size_t off = 0;
-    while (off < len && !s->_finish && !s->_closing) {
+    while (off < len && !kl_stream_closing(s)) {
         if (c->state == ST_BUSY) break; /* answered strictly in order */
         if (kl_stream_unsent(s) > (size_t)c->as->cfg->max_pending_out) {
             /* The peer is not reading our answers: stop taking requests until it does. */
             c->out_blocked = true;
-            kl_stream_set_reading(s, false);
+            update_reading(c);
             break;
         }
         if (c->state == ST_IDLE) {
             c->state = ST_HEAD;
             c->last_len = 0;
-            kl_stream_set_deadline(s, (uint64_t)c->as->cfg->header_timeout_ms);
+            /* the first head's deadline runs from accept */
+            if (c->served_one) kl_stream_set_deadline(s, (uint64_t)c->as->cfg->header_timeout_ms);
         }
         size_t used;
         if (c->state == ST_HEAD) {
@@ -256,47 +299,59 @@ static size_t on_data(kl_stream_t *s, char *data, size_t len) {
         }
         off += used;
     }
+    if (c->state == ST_BUSY && !c->in_blocked && len - off > c->as->limits.max_head) {
+        /* Pipelined bytes pile up behind a busy request: stop reading until it is answered,
+         * so a client cannot grow our input beyond about one head (plus what the kernel had
+         * already received when the receive was cancelled). */
+        c->in_blocked = true;
+        update_reading(c);
+    }
+    finish_if_eof(c, len - off);
     return off;
 }
 
-/* Called by kl_respond once a response is queued. */
-void kl_http_conn__request_done(kl_conn_t *c) {
+/* The request's response is queued (kl_respond*). */
+static void req_done(kl_request_t *r) {
+    kl_conn_t *c = r->conn;
     kl_app_shard_t *as = c->as;
+    bool gone = r->gone, keep = req_keep_alive(r);
     as->stats.requests++;
     release_request(c);
-    if (c->zombie) {
+    if (gone) { /* the stream was closed and finalized meanwhile: only this memory is left */
         kl_free(c);
         return;
     }
-    c->deferred = false;
     c->state = ST_IDLE;
-    if (!c->keep_alive || as->shard->draining) {
+    c->body_unread = false;
+    if (!keep) {
         kl_stream_finish(&c->s);
         return;
     }
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->keepalive_ms);
+    if (c->in_blocked) {
+        c->in_blocked = false;
+        update_reading(c); /* also offers what is buffered */
+    }
     kl_stream_resume(&c->s); /* pipelined requests already buffered */
+    finish_if_eof(c, kl_stream_buffered(&c->s));
 }
 
 static void on_eof(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
-    switch (c->state) {
-    case ST_BUSY:
-        c->keep_alive = false; /* the answer still goes out, then we close */
-        break;
-    case ST_BODY:
+    c->eof = true;
+    if (c->state == ST_BODY) {
         kl_stream_abort(s); /* the body can never complete */
-        break;
-    default:
-        kl_stream_finish(s);
+        return;
     }
+    /* Busy: the answer goes out, then what was pipelined behind it (req_done). */
+    finish_if_eof(c, kl_stream_buffered(s));
 }
 
 static void on_timeout(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
     c->as->stats.timeouts++;
     switch (c->state) {
-    case ST_IDLE:
+    case ST_IDLE: /* between requests, or nothing sent since accept: close without a word */
         kl_stream_finish(s);
         break;
     case ST_HEAD:
@@ -316,7 +371,7 @@ static void on_drain(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
     if (c->out_blocked) {
         c->out_blocked = false;
-        kl_stream_set_reading(s, true);
+        update_reading(c);
     }
 }
 
@@ -336,8 +391,9 @@ void kl_http_conn_abort_all(kl_app_shard_t *as) {
     }
 }
 
-kl_app_shard_t *kl_http_conn__shard(kl_conn_t *c) { return c->as; }
-kl_stream_t *kl_http_conn__stream(kl_conn_t *c) { return &c->s; }
-bool kl_http_conn__gone(kl_conn_t *c) { return c->zombie; }
-void kl_http_conn__defer(kl_conn_t *c) { c->deferred = true; }
-bool kl_http_conn__keep_alive(kl_conn_t *c) { return c->keep_alive && !c->as->shard->draining; }
+static void req_write(kl_request_t *r, const void *data, size_t len) { kl_stream_write(&r->conn->s, data, len); }
+
+static bool req_keep_alive(const kl_request_t *r) {
+    const kl_conn_t *c = r->conn;
+    return c->keep_alive && !c->body_unread && !r->as->shard->draining;
+}

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/respond.h"
 #include "proto/accept_encoding.h"
 
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {

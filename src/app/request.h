@@ -1,7 +1,12 @@
-/* request.h - one HTTP request as handlers see it, and how they answer it.
+/* request.h - one HTTP request as handlers see it.
  * The strings point into the connection's receive buffer while the handler runs
- * synchronously; a handler that answers later must call kl_request_detach first, which
- * copies them into the request's arena. Exactly one kl_respond* call ends a request. */
+ * synchronously; a handler that answers later must call kl_request_defer (or
+ * kl_request_detach) first, which copies them into the request's arena. Exactly one
+ * kl_respond* call (respond.h) ends a request.
+ *
+ * The request knows its connection only through the ops table the connection sets when the
+ * request begins (as h2o's http1.c sets req->_ostr_top in init_request), so the code that
+ * answers requests never depends on the code that carries them. */
 #ifndef KL_REQUEST_H
 #define KL_REQUEST_H
 
@@ -13,10 +18,25 @@
 #include "core/str.h"
 #include "proto/http1.h"
 
+typedef struct kl_request kl_request_t;
 typedef struct kl_conn kl_conn_t;
+struct kl_app_shard;
 
-typedef struct kl_request {
-    kl_conn_t *conn;              /**< the connection that carries it */
+/** What a request may ask of the connection that carries it. */
+typedef struct {
+    /** Queues len bytes of r's response (copied); sent at the end of the loop iteration. */
+    void (*write)(kl_request_t *r, const void *data, size_t len);
+    /** r's response is completely queued (or r is abandoned): the connection releases r,
+     * its arena included, and moves on. r must not be touched afterwards. */
+    void (*done)(kl_request_t *r);
+    /** Whether the connection stays open after r's response. */
+    bool (*keep_alive)(const kl_request_t *r);
+} kl_request_ops_t;
+
+struct kl_request {
+    const kl_request_ops_t *ops;  /**< set by the connection when the request begins */
+    kl_conn_t *conn;              /**< the connection that carries it (opaque here) */
+    struct kl_app_shard *as;      /**< the shard the request runs on */
     kl_arena_t *arena;            /**< freed after the response */
     kl_str_t method, target, path, query;
     kl_http1_header_t *headers;   /**< request fields in order */
@@ -25,9 +45,13 @@ typedef struct kl_request {
     kl_str_t params[16];          /**< raw path-parameter segments of the matched route */
     char request_id[72];          /**< X-Request-Id passed through or generated, NUL-terminated */
     bool is_head;                 /**< HEAD: answer like GET without the body */
+    bool deferred;                /**< answered after the handler returned (kl_request_defer) */
+    bool gone;                    /**< the client disconnected while the answer was deferred:
+                                       responding only ends the request */
     int minor_version;            /**< 0 or 1 */
     uint64_t start_ns;            /**< when the head was complete */
-} kl_request_t;
+    void *state;                  /**< the handler's own, e.g. verified claims from its precheck */
+};
 
 /** Copies every string of the request into its arena so it outlives the receive buffer. */
 void kl_request_detach(kl_request_t *r);
@@ -39,16 +63,5 @@ kl_str_t kl_request_header(const kl_request_t *r, const char *name);
 /** Every line of a list-valued field joined with ", " (RFC 9110 5.3), in r's arena when
  * there is more than one; base NULL when absent. */
 kl_str_t kl_request_header_list(kl_request_t *r, const char *name);
-
-/** Answers r: status, Content-Type (NULL: none), extra header lines (each ending in CRLF,
- * may be NULL) and the body; HEAD requests get the headers only. */
-void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
-                const void *body, size_t len);
-/** Answers r with a body given in pieces, written straight to the connection without
- * joining them first. */
-void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
-                      const kl_str_t *parts, size_t nparts);
-/** Answers r with the JSON error body {"statusCode":N,"error":"Reason","message":"..."}. */
-void kl_respond_error(kl_request_t *r, int status, const char *message, const char *extra_headers);
 
 #endif

@@ -5,21 +5,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "app/http_conn.h"
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "core/stream.h"
 #include "proto/json.h"
-
-void kl_app_shard_tick_date(kl_app_shard_t *as) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    if (ts.tv_sec == as->date_sec && as->date_len) return;
-    as->date_sec = ts.tv_sec;
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    as->date_len = strftime(as->date, sizeof(as->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-}
 
 static bool id_char(char ch) {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -35,51 +23,6 @@ void kl_respond_set_request_id(kl_app_shard_t *as, kl_request_t *r, kl_str_t giv
     } else {
         snprintf(r->request_id, sizeof(r->request_id), "%s%llx", as->id_prefix, (unsigned long long)++as->next_req_id);
     }
-}
-
-kl_str_t kl_request_header(const kl_request_t *r, const char *name) {
-    for (size_t i = 0; i < r->num_headers; i++)
-        if (kl_str_ieq(r->headers[i].name, name)) return r->headers[i].value;
-    return (kl_str_t){NULL, 0};
-}
-
-kl_str_t kl_request_header_list(kl_request_t *r, const char *name) {
-    size_t lines = 0, len = 0;
-    kl_str_t first = {NULL, 0};
-    for (size_t i = 0; i < r->num_headers; i++) {
-        if (!kl_str_ieq(r->headers[i].name, name)) continue;
-        if (!lines++) first = r->headers[i].value;
-        len += r->headers[i].value.len + 2;
-    }
-    if (lines <= 1) return first;
-    char *p = kl_arena_alloc(r->arena, len), *o = p;
-    for (size_t i = 0; i < r->num_headers; i++) {
-        if (!kl_str_ieq(r->headers[i].name, name)) continue;
-        if (o != p) *o++ = ',', *o++ = ' ';
-        memcpy(o, r->headers[i].value.base, r->headers[i].value.len);
-        o += r->headers[i].value.len;
-    }
-    return (kl_str_t){p, (size_t)(o - p)};
-}
-
-static kl_str_t dup_str(kl_arena_t *a, kl_str_t s) {
-    if (!s.len) return s;
-    return (kl_str_t){kl_arena_strndup(a, s.base, s.len), s.len};
-}
-
-void kl_request_detach(kl_request_t *r) {
-    kl_arena_t *a = r->arena;
-    r->method = dup_str(a, r->method);
-    r->target = dup_str(a, r->target);
-    r->path = dup_str(a, r->path);
-    r->query = dup_str(a, r->query);
-    kl_http1_header_t *h = kl_arena_alloc(a, sizeof(*h) * (r->num_headers ? r->num_headers : 1));
-    for (size_t i = 0; i < r->num_headers; i++) {
-        h[i].name = dup_str(a, r->headers[i].name);
-        h[i].value = dup_str(a, r->headers[i].value);
-    }
-    r->headers = h;
-    for (size_t i = 0; i < sizeof(r->params) / sizeof(r->params[0]); i++) r->params[i] = dup_str(a, r->params[i]);
 }
 
 static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status) {
@@ -119,24 +62,17 @@ void kl_respond_flush_log(kl_app_shard_t *as) {
     as->log_len = 0;
 }
 
-void kl_request_defer(kl_request_t *r) {
-    kl_request_detach(r);
-    kl_http_conn__defer(r->conn);
-}
-
 void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
                       const kl_str_t *parts, size_t nparts) {
-    kl_conn_t *c = r->conn;
-    if (kl_http_conn__gone(c)) { /* nobody to answer: just end the request */
-        kl_http_conn__request_done(c);
+    if (r->gone) { /* nobody to answer: just end the request */
+        r->ops->done(r);
         return;
     }
     size_t len = 0;
     for (size_t i = 0; i < nparts; i++) len += parts[i].len;
-    kl_app_shard_t *as = kl_http_conn__shard(c);
-    kl_stream_t *s = kl_http_conn__stream(c);
+    kl_app_shard_t *as = r->as;
     if (!r->request_id[0]) kl_respond_set_request_id(as, r, (kl_str_t){NULL, 0});
-    bool keep = kl_http_conn__keep_alive(c);
+    bool keep = r->ops->keep_alive(r);
     bool no_body = status < 200 || status == 204 || status == 304;
     char head[1024];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%.*s", status, kl_http1_reason(status),
@@ -146,14 +82,14 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Request-Id: %s\r\n%s", r->request_id,
                   !keep ? "Connection: close\r\n" : r->minor_version == 0 ? "Connection: keep-alive\r\n" : "");
     if (n >= (int)sizeof(head)) n = (int)sizeof(head) - 1;
-    kl_stream_write(s, head, (size_t)n);
-    if (extra_headers) kl_stream_write(s, extra_headers, strlen(extra_headers));
-    kl_stream_write(s, "\r\n", 2);
+    r->ops->write(r, head, (size_t)n);
+    if (extra_headers) r->ops->write(r, extra_headers, strlen(extra_headers));
+    r->ops->write(r, "\r\n", 2);
     if (!no_body && !r->is_head)
-        for (size_t i = 0; i < nparts; i++) kl_stream_write(s, parts[i].base, parts[i].len);
+        for (size_t i = 0; i < nparts; i++) r->ops->write(r, parts[i].base, parts[i].len);
     as->stats.status_class[status / 100 % 6]++;
     if (as->cfg->access_log) access_log(as, r, status);
-    kl_http_conn__request_done(c);
+    r->ops->done(r);
 }
 
 void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,

@@ -10,7 +10,7 @@
 #include "app/app_shard.h"
 #include "app/http_conn.h"
 #include "app/respond.h"
-#include "app/sql_internal.h"
+#include "app/sql_cache.h"
 #include "app/tags.h"
 #include "core/acceptor.h"
 #include "core/alloc.h"
@@ -32,7 +32,7 @@ static int on_start(kl_shard_t *sh) {
     as->gzip = kl_gzip_new((int)as->cfg->gzip_level);
     if (as->cfg->cache_mb > 0)
         as->cache = kl_cache_new((size_t)as->cfg->cache_mb * 1024 * 1024 / as->npeers);
-    as->fetches = kl_calloc(sizeof(*as->fetches) * KL_FETCH_BUCKETS);
+    kl_sql_cache_init(as);
     if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg, as))) return -EINVAL;
     return 0;
 }
@@ -126,6 +126,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         .buf_count = (unsigned)cfg->recv_buffers,
         .buf_size = (unsigned)cfg->recv_buffer_size,
         .max_wait_ms = 100,
+        .send_timeout_ms = (unsigned)cfg->send_timeout_ms,
     };
     unsigned started = 0;
     int cpu = -1;

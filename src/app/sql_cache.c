@@ -1,18 +1,17 @@
-/* The cached GET path. A key is the route plus its bound parameter values (so the order of
- * query parameters never matters and defaults are already applied). A miss starts one
- * "fill" query; concurrent misses for the same key wait on that fill instead of querying
- * (request coalescing); a stale hit is served at once while one background fill refreshes
- * the entry (stale-while-revalidate). Fills live on the heap, not in any request's arena,
+/* sql_cache.c - see sql_cache.h. Fills live on the heap, not in any request's arena,
  * because their query may outlive every request that waits on it. */
+#include "app/sql_cache.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "app/cache_key.h"
-#include "app/http_conn.h"
 #include "app/represent.h"
-#include "app/sql_internal.h"
+#include "app/respond.h"
+#include "app/sql_answer.h"
 #include "app/tags.h"
 #include "core/alloc.h"
+#include "core/rand.h"
 #include "proto/hash.h"
 
 typedef struct kl_fetch kl_fetch_t;
@@ -36,16 +35,22 @@ struct kl_fetch {
     kl_fetch_t *next;    /* hash chain */
 };
 
-#define KEY_SEED 0x6b65656c63616368ull
+/* Buckets of a shard's fill table (a power of two). */
+#define FILL_BUCKETS 1024
+
+struct kl_sql_fills {
+    uint64_t seed;                   /* random, so clients cannot aim keys at one bucket */
+    kl_fetch_t *buckets[FILL_BUCKETS];
+};
 
 static kl_fetch_t *find(kl_app_shard_t *as, const char *key, size_t len, uint64_t h) {
-    for (kl_fetch_t *f = as->fetches[h & (KL_FETCH_BUCKETS - 1)]; f; f = f->next)
+    for (kl_fetch_t *f = as->fills->buckets[h & (FILL_BUCKETS - 1)]; f; f = f->next)
         if (f->hash == h && f->keylen == len && memcmp(f->key, key, len) == 0) return f;
     return NULL;
 }
 
 static void unlink_fetch(kl_app_shard_t *as, kl_fetch_t *f) {
-    kl_fetch_t **pp = &as->fetches[f->hash & (KL_FETCH_BUCKETS - 1)];
+    kl_fetch_t **pp = &as->fills->buckets[f->hash & (FILL_BUCKETS - 1)];
     while (*pp && *pp != f) pp = &(*pp)->next;
     if (*pp) *pp = f->next;
 }
@@ -95,7 +100,7 @@ static void fetch_done(kl_db_query_t *q) {
     if (q->status) {
         while ((w = next_waiter(f)) != NULL) kl_sql_answer_error(w->r, f->route, q);
         kl_cache_end_refresh(as->cache, f->key, f->keylen); /* the stale entry may try again */
-    } else if (!kl_sql_body(&tmp, d, q->res, &body)) {
+    } else if (!kl_sql_answer_body(&tmp, d, q->res, &body)) {
         kl_cache_remove(as->cache, f->key, f->keylen); /* the row is gone */
         while ((w = next_waiter(f)) != NULL) kl_respond_error(w->r, 404, "Not Found", NULL);
     } else if (f->superseded) {
@@ -157,7 +162,7 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
         w->r = r;
         kl_list_push(&f->waiters, &w->link);
     }
-    kl_fetch_t **b = &as->fetches[h & (KL_FETCH_BUCKETS - 1)];
+    kl_fetch_t **b = &as->fills->buckets[h & (FILL_BUCKETS - 1)];
     f->next = *b;
     *b = f;
     f->q = (kl_db_query_t){
@@ -167,11 +172,11 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
     kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
 }
 
-void kl_sql_cached(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject) {
-    kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject) {
+    kl_app_shard_t *as = r->as;
     size_t klen;
     char *key = kl_cache_key(r->arena, rt->stmt, values, rt->def.n_params, subject, &klen);
-    uint64_t h = kl_hash64(key, klen, KEY_SEED);
+    uint64_t h = kl_hash64(key, klen, as->fills->seed);
     kl_cache_entry_t *e;
     kl_cache_state_t st = kl_cache_lookup(as->cache, key, klen, as->shard->now_ms, &e);
     if (st != KL_CACHE_MISS) {
@@ -207,8 +212,8 @@ void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all) {
     /* Fills under way may carry rows read before the write: they must not be stored, and
      * readers from now on must not join them. A scan of every bucket: writes are rare
      * next to reads, and the table is small. */
-    for (size_t i = 0; i < KL_FETCH_BUCKETS; i++) {
-        for (kl_fetch_t **pp = &as->fetches[i]; *pp;) {
+    for (size_t i = 0; i < FILL_BUCKETS; i++) {
+        for (kl_fetch_t **pp = &as->fills->buckets[i]; *pp;) {
             kl_fetch_t *f = *pp;
             if (all || has_tag(f->tags, tag)) {
                 f->superseded = true;
@@ -221,9 +226,14 @@ void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all) {
     }
 }
 
+void kl_sql_cache_init(kl_app_shard_t *as) {
+    as->fills = kl_calloc(sizeof(*as->fills));
+    as->fills->seed = kl_rand_seed(as->fills);
+}
+
 void kl_sql_cache_shutdown(kl_app_shard_t *as) {
     /* kl_db_stop already failed every query, so every fill answered its waiters and was
      * freed; nothing is left to release here but the table. */
-    kl_free(as->fetches);
-    as->fetches = NULL;
+    kl_free(as->fills);
+    as->fills = NULL;
 }

@@ -7,10 +7,11 @@
 #include <time.h>
 
 #include "app/app_shard.h"
-#include "app/http_conn.h"
 #include "app/represent.h"
 #include "app/router.h"
-#include "app/sql_internal.h"
+#include "app/respond.h"
+#include "app/sql_answer.h"
+#include "app/sql_cache.h"
 #include "app/tags.h"
 #include "core/log.h"
 #include "proto/json.h"
@@ -141,60 +142,11 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_c
     return true;
 }
 
-void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_query_t *q) {
-    if (q->status >= 500 && q->status != 503 && q->status != 504) {
-        char msg[512], label[256];
-        kl_json_escape(msg, sizeof(msg), q->message ? q->message : "", q->message ? strlen(q->message) : 0);
-        kl_json_escape(label, sizeof(label), rt->def.file, strlen(rt->def.file));
-        kl_log(KL_LOG_ERROR, "query failed", "\"route\":\"%s\",\"sqlstate\":\"%s\",\"error\":\"%s\",\"reqId\":\"%s\"",
-               label, q->sqlstate, msg, r->request_id);
-        kl_respond_error(r, q->status, "the query failed", NULL); /* internals stay in the log */
-        return;
-    }
-    if (q->status == 504) {
-        kl_respond_error(r, 504, "the query took longer than its time limit", NULL);
-        return;
-    }
-    kl_respond_error(r, q->status, q->message ? q->message : kl_http1_reason(q->status),
-                     q->status == 503 ? "Retry-After: 1\r\n" : NULL);
-}
-
-bool kl_sql_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {
-    int rows = PQntuples(res), cols = PQnfields(res);
-    switch (d->returns) {
-    case KL_ROUTE_RETURNS_NONE:
-        *out = (kl_str_t){"", 0};
-        return true;
-    case KL_ROUTE_RETURNS_ONE:
-        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) return false;
-        *out = (kl_str_t){PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)};
-        return true;
-    case KL_ROUTE_RETURNS_MANY:
-        break;
-    }
-    /* One pass to size, one to copy: the array is built once, straight from libpq's rows. */
-    size_t len = 2;
-    for (int i = 0; i < rows && cols > 0; i++)
-        if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
-    char *b = kl_arena_alloc(a, len), *p = b;
-    *p++ = '[';
-    for (int i = 0; i < rows && cols > 0; i++) {
-        if (PQgetisnull(res, i, 0)) continue;
-        if (p > b + 1) *p++ = ',';
-        size_t l = (size_t)PQgetlength(res, i, 0);
-        memcpy(p, PQgetvalue(res, i, 0), l);
-        p += l;
-    }
-    *p++ = ']';
-    *out = (kl_str_t){b, (size_t)(p - b)};
-    return true;
-}
-
 static void on_result(kl_db_query_t *q) {
     sql_call_t *c = q->ctx;
     kl_request_t *r = c->r;
     const kl_route_def_t *d = &c->route->def;
-    kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+    kl_app_shard_t *as = r->as;
     if (q->status) {
         kl_sql_answer_error(r, c->route, q);
         return;
@@ -205,7 +157,7 @@ static void on_result(kl_db_query_t *q) {
     for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
         kl_sql_cache_invalidate(as, tag, false);
     kl_str_t body;
-    if (!kl_sql_body(r->arena, d, q->res, &body)) {
+    if (!kl_sql_answer_body(r->arena, d, q->res, &body)) {
         kl_respond_error(r, 404, "Not Found", NULL);
         return;
     }
@@ -256,21 +208,35 @@ static bool authenticate(kl_request_t *r, const kl_route_def_t *d, const kl_conf
     return true;
 }
 
-void kl_sql_handle(kl_request_t *r, void *ctx) {
-    const kl_route_t *rt = ctx;
-    const kl_route_def_t *d = &rt->def;
-    kl_app_shard_t *as = kl_http_conn__shard(r->conn);
+bool kl_sql_precheck(kl_request_t *r, void *ctx) {
+    const kl_route_def_t *d = &((const kl_route_t *)ctx)->def;
     kl_jwt_claims_t *claims;
-    if (!authenticate(r, d, as->cfg, &claims)) return;
+    if (!authenticate(r, d, r->as->cfg, &claims)) return false;
+    r->state = claims; /* self-contained (no pointers into the head), so it survives detach */
     if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
             (ct.len > 16 && ct.base[16] != ';' && ct.base[16] != ' ')) {
             kl_respond_error(r, 415, "this route takes a JSON body (Content-Type: application/json)", NULL);
-            return;
+            return false;
         }
+    }
+    return true;
+}
+
+void kl_sql_handle(kl_request_t *r, void *ctx) {
+    const kl_route_t *rt = ctx;
+    const kl_route_def_t *d = &rt->def;
+    kl_app_shard_t *as = r->as;
+    kl_jwt_claims_t *claims = r->state;
+    if (d->has_body) {
         if (r->body.len == 0) {
             kl_respond_error(r, 400, "a JSON request body is required", NULL);
+            return;
+        }
+        /* bound as text: a NUL would silently cut it short */
+        if (memchr(r->body.base, '\0', r->body.len)) {
+            kl_respond_error(r, 400, "the request body contains a NUL byte", NULL);
             return;
         }
     }
@@ -282,7 +248,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     }
     if (d->cache_ms && as->cache && d->returns != KL_ROUTE_RETURNS_NONE) {
         /* private: the subject joins the key, so one user's entry never serves another */
-        kl_sql_cached(r, rt, values, d->cache_private && claims ? kl_jwt_subject(claims) : NULL);
+        kl_sql_cache_serve(r, rt, values, d->cache_private && claims ? kl_jwt_subject(claims) : NULL);
         return;
     }
     kl_request_defer(r);

@@ -44,6 +44,8 @@ void *kl_realloc(void *p, size_t n) {
 
 void *kl_trymalloc(size_t n) { return mi_malloc(n); }
 
+void *kl_tryrealloc(void *p, size_t n) { return mi_realloc(p, n); }
+
 void kl_free(void *p) { mi_free(p); }
 
 char *kl_strndup(const char *s, size_t n) {

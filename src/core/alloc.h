@@ -7,19 +7,27 @@
 
 #include <stddef.h>
 
+/* As Redis's zmalloc.h: the compiler may assume fresh, unaliased memory of the stated size
+ * (better alias analysis, and -Wall/_FORTIFY_SOURCE see the sizes), and that the aborting
+ * variants never return NULL. */
+#define KL_ALLOC_FN(...) __attribute__((malloc, alloc_size(__VA_ARGS__), warn_unused_result))
+#define KL_NONNULL __attribute__((returns_nonnull))
+
 /** Allocates n bytes; aborts the process with a message when memory is exhausted. */
-void *kl_malloc(size_t n);
+void *kl_malloc(size_t n) KL_ALLOC_FN(1) KL_NONNULL;
 /** Allocates n zeroed bytes; aborts on exhaustion. */
-void *kl_calloc(size_t n);
+void *kl_calloc(size_t n) KL_ALLOC_FN(1) KL_NONNULL;
 /** Resizes p to n bytes; aborts on exhaustion. */
-void *kl_realloc(void *p, size_t n);
+void *kl_realloc(void *p, size_t n) __attribute__((alloc_size(2), warn_unused_result)) KL_NONNULL;
 /** Allocates n bytes, or returns NULL when memory is exhausted. */
-void *kl_trymalloc(size_t n);
+void *kl_trymalloc(size_t n) KL_ALLOC_FN(1);
+/** Resizes p to n bytes, or returns NULL (p untouched) when memory is exhausted. */
+void *kl_tryrealloc(void *p, size_t n) __attribute__((alloc_size(2), warn_unused_result));
 /** Frees memory from any kl_ allocation function; NULL is ignored. */
 void kl_free(void *p);
 /** Copies a NUL-terminated string into a new allocation; aborts on exhaustion. */
-char *kl_strdup(const char *s);
+char *kl_strdup(const char *s) __attribute__((malloc, warn_unused_result)) KL_NONNULL;
 /** Copies n bytes into a new NUL-terminated allocation; aborts on exhaustion. */
-char *kl_strndup(const char *s, size_t n);
+char *kl_strndup(const char *s, size_t n) __attribute__((malloc, warn_unused_result)) KL_NONNULL;
 
 #endif

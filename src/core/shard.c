@@ -12,6 +12,8 @@
 /* Arena chunks: 8 KiB each, 64 kept spare per shard after a trim. */
 #define CHUNK_SIZE 8192
 #define CHUNK_SPARES 64
+/* How long kl_shard_start waits for a shard to set up (its ring, buffers, on_start). */
+#define START_DEADLINE_MS 10000
 
 static int setup_ring(kl_shard_t *sh) {
     struct io_uring_params p;
@@ -86,6 +88,11 @@ void kl_shard_settle(kl_shard_t *sh, uint64_t ms) {
     while (sh->conns > 0 && kl_clock_ms() < until) turn(sh, 10);
 }
 
+/* The loop calls into stream.c (flush, rearm, resume) and stream.c calls back into the
+ * shard (SQEs, connection counts): the two are one runtime split in two files, as h2o's
+ * evloop and its sockets are. The loop owns the order of a turn: hooks, then every
+ * stream's batched output and the buffers handed back, then one wait, then the input
+ * that was set aside and the deadlines. */
 static void loop(kl_shard_t *sh) {
     for (;;) {
         if (!sh->draining && atomic_load_explicit(&sh->drain_req, memory_order_acquire)) {
@@ -100,7 +107,7 @@ static void loop(kl_shard_t *sh) {
         kl_stream__rearm_all(sh);
 
         uint64_t wait = kl_wheel_timeout(&sh->wheel, sh->cfg.max_wait_ms);
-        if (!kl_list_empty(&sh->resume_list) || !kl_list_empty(&sh->flush_list)) wait = 0;
+        if (kl_stream__work_pending(sh)) wait = 0;
         int r = turn(sh, wait);
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
             fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
@@ -125,36 +132,33 @@ static void *thread_main(void *arg) {
     pthread_setname_np(pthread_self(), name);
 
     r = setup_ring(sh);
-    if (r < 0) goto fail;
+    if (r < 0) goto out;
     r = kl_bufring_init(&sh->bufs, sh->cfg.buf_count, sh->cfg.buf_size, 0);
-    if (r < 0) goto fail_ring;
+    if (r < 0) goto out_ring;
     r = kl_bufring_register(&sh->bufs, &sh->ring);
-    if (r < 0) goto fail_bufs;
+    if (r < 0) goto out_bufs;
     sh->now_ms = kl_clock_ms();
     kl_wheel_init(&sh->wheel, sh->now_ms);
     kl_recycler_init(&sh->recycler, CHUNK_SIZE, CHUNK_SPARES);
-    kl_list_init(&sh->flush_list);
-    kl_list_init(&sh->resume_list);
-    kl_list_init(&sh->rearm_list);
+    kl_stream__shard_init(sh);
     sh->accept_io.cb = accept_cb;
-    if (sh->hooks->on_start && (r = sh->hooks->on_start(sh)) < 0) goto fail_bufs;
-
-    atomic_store_explicit(&sh->ready, 1, memory_order_release);
-    loop(sh);
+    r = sh->hooks->on_start ? sh->hooks->on_start(sh) : 0;
+    if (r == 0) {
+        atomic_store_explicit(&sh->ready, 1, memory_order_release);
+        loop(sh);
+    }
+    /* Also after a failed on_start: on_stop releases whatever on_start had acquired. */
     if (sh->hooks->on_stop) sh->hooks->on_stop(sh);
-    kl_bufring_destroy(&sh->bufs, &sh->ring);
     kl_recycler_destroy(&sh->recycler);
-    io_uring_queue_exit(&sh->ring);
-    return NULL;
-
-fail_bufs:
-    sh->start_err = r;
+out_bufs:
     kl_bufring_destroy(&sh->bufs, &sh->ring);
-fail_ring:
+out_ring:
     io_uring_queue_exit(&sh->ring);
-fail:
-    sh->start_err = r;
-    atomic_store_explicit(&sh->ready, r, memory_order_release);
+out:
+    if (r < 0) {
+        sh->start_err = r;
+        atomic_store_explicit(&sh->ready, r, memory_order_release);
+    }
     return NULL;
 }
 
@@ -169,12 +173,14 @@ int kl_shard_start(kl_shard_t *sh, int id, int cpu, const kl_shard_config_t *cfg
     sh->drain_ms = drain_ms;
     int r = pthread_create(&sh->thread, NULL, thread_main, sh);
     if (r) return -r;
-    /* The acceptor needs the ring fd, so wait until the thread has set up or failed. */
-    while (atomic_load_explicit(&sh->ready, memory_order_acquire) == 0) {
+    /* The acceptor needs the ring fd, so wait until the thread has set up or failed; a
+     * thread that does neither in time (a stuck on_start) fails the start: the caller exits. */
+    uint64_t deadline = kl_clock_ms() + START_DEADLINE_MS;
+    while ((r = atomic_load_explicit(&sh->ready, memory_order_acquire)) == 0) {
+        if (kl_clock_ms() >= deadline) return -ETIMEDOUT;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    r = atomic_load_explicit(&sh->ready, memory_order_acquire);
     if (r < 0) {
         pthread_join(sh->thread, NULL);
         return r;

@@ -34,7 +34,8 @@ typedef struct {
     void (*on_tick)(kl_shard_t *sh);
     /** Graceful shutdown began: close idle connections, finish in-flight ones. */
     void (*on_drain)(kl_shard_t *sh);
-    /** The loop ended; release everything (the ring is still valid). */
+    /** The loop ended, or on_start failed: release everything on_start acquired (the ring
+     * is still valid). */
     void (*on_stop)(kl_shard_t *sh);
 } kl_shard_hooks_t;
 
@@ -43,6 +44,7 @@ typedef struct {
     unsigned buf_count;   /**< provided receive buffers (power of two) */
     unsigned buf_size;    /**< bytes per receive buffer */
     unsigned max_wait_ms; /**< longest sleep in the loop (bounds drain-notice latency) */
+    unsigned send_timeout_ms; /**< a stream whose output makes no progress this long is closed; 0 = never */
 } kl_shard_config_t;
 
 struct kl_shard {
@@ -55,11 +57,14 @@ struct kl_shard {
     kl_recycler_t recycler;    /**< arena chunks for requests on this shard */
     uint64_t now_ms;           /**< monotonic clock, refreshed every loop iteration */
     unsigned conns;            /**< open connections (shard-local count) */
+    uint64_t send_timeouts;    /**< streams closed because the peer took no output in time */
+    uint64_t alloc_failures;   /**< streams closed because a buffer could not grow */
     const kl_shard_hooks_t *hooks;
     void *app;                 /**< the upper layer's per-shard state */
-    kl_list_t flush_list;      /**< streams with output to submit this iteration */
-    kl_list_t resume_list;     /**< streams whose buffered input should be offered again */
-    kl_list_t rearm_list;      /**< streams whose multishot recv ended and must restart */
+    /* stream.c's work lists, private to it; the loop only asks stream.c to run them */
+    kl_list_t _flush_list;     /* streams with output to submit this iteration */
+    kl_list_t _resume_list;    /* streams whose buffered input should be offered again */
+    kl_list_t _rearm_list;     /* streams whose multishot recv ended and must restart */
     kl_io_t accept_io;         /**< MSG_RING target: res carries the new fd */
     bool draining;             /**< shard-local copy of the drain request */
     uint64_t drain_deadline;   /**< now_ms by which the loop ends regardless */
@@ -74,7 +79,8 @@ struct kl_shard {
 };
 
 /** Creates the shard's thread, pinned to cpu (-1: unpinned); it sets up its ring and calls
- * hooks->on_start. Returns 0 once running, or the -errno of the startup failure. */
+ * hooks->on_start. Returns 0 once running, the -errno of the startup failure, or -ETIMEDOUT
+ * when the shard neither ran nor failed within 10 s. */
 int kl_shard_start(kl_shard_t *sh, int id, int cpu, const kl_shard_config_t *cfg,
                    const kl_shard_hooks_t *hooks, void *app, uint64_t drain_ms);
 /** Asks the shard (from any thread) to drain and stop. */

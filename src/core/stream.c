@@ -14,17 +14,25 @@
 static void recv_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe);
 static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe);
 static void timer_cb(kl_timer_t *t);
+static void send_timer_cb(kl_timer_t *t);
 static void close_now(kl_stream_t *s);
 
-static void buf_append(kl_stream_buf_t *b, const void *p, size_t n) {
+/* Returns false, changing nothing, when the buffer cannot grow. */
+static bool buf_append(kl_stream_buf_t *b, const void *p, size_t n) {
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->len < n) cap *= 2;
-        b->base = kl_realloc(b->base, cap);
+        while (cap - b->len < n) {
+            if (cap > SIZE_MAX / 2) return false;
+            cap *= 2;
+        }
+        char *base = kl_tryrealloc(b->base, cap);
+        if (!base) return false;
+        b->base = base;
         b->cap = cap;
     }
     memcpy(b->base + b->len, p, n);
     b->len += n;
+    return true;
 }
 
 static void buf_release(kl_stream_buf_t *b) {
@@ -50,6 +58,14 @@ static void finalize_if_done(kl_stream_t *s) {
     buf_release(&s->flight);
     kl_shard_conn_closed(s->shard);
     s->cbs->on_closed(s);
+}
+
+/* A buffer could not grow: this connection ends, the process goes on. (Inside a callback
+ * the stream holds a reference, so on_closed waits until that callback returned.) */
+static void out_of_memory(kl_stream_t *s) {
+    s->shard->alloc_failures++;
+    close_now(s);
+    finalize_if_done(s);
 }
 
 static void arm_recv(kl_stream_t *s) {
@@ -78,6 +94,7 @@ void kl_stream_init(kl_stream_t *s, kl_shard_t *sh, int fd, const kl_stream_cbs_
     s->_recv_io.cb = recv_cb;
     s->_send_io.cb = send_cb;
     s->timer.cb = timer_cb;
+    s->_send_timer.cb = send_timer_cb;
     s->_reading = true;
     arm_recv(s);
 }
@@ -93,10 +110,13 @@ static void deliver(kl_stream_t *s, char *p, size_t n) {
     if (s->in.len == 0 && s->_reading) {
         /* Zero-copy path: the owner parses straight out of the provided buffer. */
         size_t used = s->cbs->on_data(s, p, n);
-        if (!s->_closing && !s->_finish && used < n) buf_append(&s->in, p + used, n - used);
+        if (!s->_closing && !s->_finish && used < n && !buf_append(&s->in, p + used, n - used)) out_of_memory(s);
         return;
     }
-    buf_append(&s->in, p, n);
+    if (!buf_append(&s->in, p, n)) {
+        out_of_memory(s);
+        return;
+    }
     if (s->_reading) offer(s);
 }
 
@@ -126,12 +146,19 @@ static void recv_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
      * restarted after this batch, when the buffers handed back above are committed. */
     if (!s->_recv_armed && !s->_closing && !s->_eof && (s->_reading || s->_lingering) &&
         !kl_list_linked(&s->_rearm_link))
-        kl_list_push(&sh->rearm_list, &s->_rearm_link);
+        kl_list_push(&sh->_rearm_list, &s->_rearm_link);
     s->_refs--;
     finalize_if_done(s);
 }
 
+/* (Re)starts the send-progress deadline: the peer must take some of our output in time. */
+static void arm_send_timer(kl_stream_t *s) {
+    unsigned ms = s->shard->cfg.send_timeout_ms;
+    if (ms) kl_wheel_add(&s->shard->wheel, &s->_send_timer, s->shard->now_ms + ms);
+}
+
 static void submit_send(kl_stream_t *s) {
+    if (!kl_timer_active(&s->_send_timer)) arm_send_timer(s);
     struct io_uring_sqe *sqe = kl_shard_sqe(s->shard);
     /* The kernel owns flight until the CQE: nothing may write or move it meanwhile. */
     io_uring_prep_send(sqe, s->fd, s->flight.base + s->flight_off, s->flight.len - s->flight_off,
@@ -152,7 +179,7 @@ static void begin_linger(kl_stream_t *s) {
     buf_release(&s->in);
     kl_wheel_add(&s->shard->wheel, &s->timer, s->shard->now_ms + LINGER_MS);
     if (!s->_recv_armed && !kl_list_linked(&s->_rearm_link))
-        kl_list_push(&s->shard->rearm_list, &s->_rearm_link);
+        kl_list_push(&s->shard->_rearm_list, &s->_rearm_link);
 }
 
 static void flush(kl_stream_t *s) {
@@ -179,6 +206,7 @@ static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
         return;
     }
     s->flight_off += (size_t)cqe->res;
+    if (cqe->res > 0) arm_send_timer(s); /* progress: the deadline starts over */
     if (s->flight_off < s->flight.len) {
         submit_send(s); /* short send: the rest goes out from where the kernel stopped */
         return;
@@ -190,6 +218,7 @@ static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
         return;
     }
     /* Nothing left to send: give the memory back so idle connections stay small. */
+    kl_wheel_del(&s->shard->wheel, &s->_send_timer);
     buf_release(&s->flight);
     buf_release(&s->out);
     s->_refs++;
@@ -201,8 +230,11 @@ static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
 
 void kl_stream_write(kl_stream_t *s, const void *data, size_t len) {
     if (s->_closing || s->_finish || len == 0) return;
-    buf_append(&s->out, data, len);
-    if (!kl_list_linked(&s->_flush_link)) kl_list_push(&s->shard->flush_list, &s->_flush_link);
+    if (!buf_append(&s->out, data, len)) {
+        out_of_memory(s); /* a response cut short must not go out: the peer sees a close */
+        return;
+    }
+    if (!kl_list_linked(&s->_flush_link)) kl_list_push(&s->shard->_flush_list, &s->_flush_link);
 }
 
 void kl_stream_set_reading(kl_stream_t *s, bool on) {
@@ -214,18 +246,26 @@ void kl_stream_set_reading(kl_stream_t *s, bool on) {
     }
     if (s->in.len) kl_stream_resume(s);
     if (!s->_recv_armed && !s->_eof && !kl_list_linked(&s->_rearm_link))
-        kl_list_push(&s->shard->rearm_list, &s->_rearm_link);
+        kl_list_push(&s->shard->_rearm_list, &s->_rearm_link);
 }
 
 void kl_stream_resume(kl_stream_t *s) {
     if (s->_closing || kl_list_linked(&s->_resume_link)) return;
-    kl_list_push(&s->shard->resume_list, &s->_resume_link);
+    kl_list_push(&s->shard->_resume_list, &s->_resume_link);
 }
 
 void kl_stream_set_deadline(kl_stream_t *s, uint64_t ms) {
     if (s->_closing || s->_finish) return;
     if (ms == 0) kl_wheel_del(&s->shard->wheel, &s->timer);
     else kl_wheel_add(&s->shard->wheel, &s->timer, s->shard->now_ms + ms);
+}
+
+static void send_timer_cb(kl_timer_t *t) {
+    kl_stream_t *s = kl_container_of(t, kl_stream_t, _send_timer);
+    if (s->_closing) return;
+    s->shard->send_timeouts++;
+    close_now(s);
+    finalize_if_done(s);
 }
 
 static void timer_cb(kl_timer_t *t) {
@@ -254,6 +294,7 @@ static void close_now(kl_stream_t *s) {
     if (s->_closing) return;
     s->_closing = true;
     kl_wheel_del(&s->shard->wheel, &s->timer);
+    kl_wheel_del(&s->shard->wheel, &s->_send_timer);
     kl_list_remove(&s->_flush_link);
     kl_list_remove(&s->_resume_link);
     kl_list_remove(&s->_rearm_link);
@@ -270,14 +311,24 @@ void kl_stream_abort(kl_stream_t *s) {
     finalize_if_done(s);
 }
 
+void kl_stream__shard_init(kl_shard_t *sh) {
+    kl_list_init(&sh->_flush_list);
+    kl_list_init(&sh->_resume_list);
+    kl_list_init(&sh->_rearm_list);
+}
+
+bool kl_stream__work_pending(const kl_shard_t *sh) {
+    return !kl_list_empty(&sh->_resume_list) || !kl_list_empty(&sh->_flush_list);
+}
+
 void kl_stream__flush_all(kl_shard_t *sh) {
     kl_list_t *n;
-    while ((n = kl_list_shift(&sh->flush_list)) != NULL) flush(kl_container_of(n, kl_stream_t, _flush_link));
+    while ((n = kl_list_shift(&sh->_flush_list)) != NULL) flush(kl_container_of(n, kl_stream_t, _flush_link));
 }
 
 void kl_stream__rearm_all(kl_shard_t *sh) {
     kl_list_t *n;
-    while ((n = kl_list_shift(&sh->rearm_list)) != NULL) {
+    while ((n = kl_list_shift(&sh->_rearm_list)) != NULL) {
         kl_stream_t *s = kl_container_of(n, kl_stream_t, _rearm_link);
         if (!s->_closing && !s->_recv_armed && !s->_eof && (s->_reading || s->_lingering)) arm_recv(s);
     }
@@ -285,7 +336,7 @@ void kl_stream__rearm_all(kl_shard_t *sh) {
 
 void kl_stream__resume_all(kl_shard_t *sh) {
     kl_list_t *n;
-    while ((n = kl_list_shift(&sh->resume_list)) != NULL) {
+    while ((n = kl_list_shift(&sh->_resume_list)) != NULL) {
         kl_stream_t *s = kl_container_of(n, kl_stream_t, _resume_link);
         if (s->_closing || !s->_reading || s->in.len == 0) continue;
         s->_refs++;

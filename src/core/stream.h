@@ -6,7 +6,10 @@
  * as soon as it is empty. So an idle connection holds no receive buffer at all.
  * Output: kl_stream_write copies into a pending buffer; the shard submits one send per
  * stream per loop iteration, so pipelined responses leave in one write. While the kernel
- * owns the in-flight buffer, new writes go to the pending one.
+ * owns the in-flight buffer, new writes go to the pending one. A peer that takes none of
+ * our output for the shard's send_timeout_ms is closed: output never waits forever.
+ * Memory: a buffer that cannot grow (allocation failure) closes that stream, never the
+ * process.
  * Lifetime: the stream is freed by its owner in on_closed, called exactly once after the
  * fd is closed and no SQE refers to the stream any more. */
 #ifndef KL_STREAM_H
@@ -50,6 +53,7 @@ struct kl_stream {
     kl_stream_buf_t flight;     /**< owned by the kernel while a send is in flight */
     size_t flight_off;          /**< bytes of flight already sent */
     kl_timer_t timer;           /**< the one deadline (upper layer's, then lingering) */
+    kl_timer_t _send_timer;     /* send progress deadline (shard cfg send_timeout_ms) */
     kl_list_t _flush_link, _resume_link, _rearm_link;
     kl_io_t _recv_io, _send_io;
     unsigned _refs;             /**< SQEs in flight + callbacks running */
@@ -70,6 +74,11 @@ void kl_stream_write(kl_stream_t *s, const void *data, size_t len);
 static inline size_t kl_stream_unsent(const kl_stream_t *s) {
     return s->out.len + (s->flight.len - s->flight_off);
 }
+/** Bytes received and not yet consumed by on_data. */
+static inline size_t kl_stream_buffered(const kl_stream_t *s) { return s->in.len; }
+/** True once kl_stream_finish or kl_stream_abort was called (or the peer reset): no more
+ * requests should be read from s. */
+static inline bool kl_stream_closing(const kl_stream_t *s) { return s->_finish || s->_closing; }
 /** Stops (false) or resumes (true) receiving; buffered input is kept either way. */
 void kl_stream_set_reading(kl_stream_t *s, bool on);
 /** Offers the buffered input to on_data again, from the loop (not re-entrantly). */
@@ -83,6 +92,10 @@ void kl_stream_finish(kl_stream_t *s);
 void kl_stream_abort(kl_stream_t *s);
 
 /* runtime internals, called by the shard loop */
+/** Prepares the shard's stream work lists (before any stream exists). */
+void kl_stream__shard_init(kl_shard_t *sh);
+/** True when streams have output to submit or buffered input to offer: the loop must not sleep. */
+bool kl_stream__work_pending(const kl_shard_t *sh);
 /** Submits the pending output of every stream on the shard's flush list. */
 void kl_stream__flush_all(kl_shard_t *sh);
 /** Restarts multishot receives that ended (e.g. -ENOBUFS) once buffers are back. */

@@ -212,6 +212,9 @@ static bool valid_authority(const char *p, const char *e) {
 static int parse_target(kl_http1_request_t *req) {
     const char *t = req->target.base, *te = t + req->target.len;
     bool connect = kl_str_eq(req->method, "CONNECT");
+    /* A fragment is the client's own business and never part of a request-target (RFC 9112
+     * 3.2); a server that cut it off would answer for a target the client did not send. */
+    if (memchr(t, '#', (size_t)(te - t))) return fail(req, 400, "fragment (#) in request-target");
     req->query = (kl_str_t){te, 0};
     if (connect) {
         /* authority-form = uri-host ":" port */
@@ -295,7 +298,7 @@ static int parse_head(const char *buf, size_t skip, size_t end, uint64_t max_bod
                       kl_http1_request_t *req) {
     const char *p = buf + skip, *e = buf + end;
     size_t cap = req->num_headers, n = 0;
-    bool have_cl = false, have_te = false, have_host = false, expect_bad = false;
+    bool have_cl = false, have_te = false, have_host = false, have_auth = false, expect_bad = false;
     bool conn_close = false, conn_keep = false;
     int te_status = 0;
     uint64_t cl = 0;
@@ -387,6 +390,12 @@ static int parse_head(const char *buf, size_t skip, size_t end, uint64_t max_bod
             break;
         case 10:
             if (lower_eq(name, "connection", 10)) scan_connection(v, ve, &conn_close, &conn_keep);
+            break;
+        case 13:
+            /* Two credentials make it ambiguous whose request this is. */
+            if (!lower_eq(name, "authorization", 13)) break;
+            if (have_auth) return fail(req, 400, "duplicate Authorization");
+            have_auth = true;
             break;
         case 14:
             if (!lower_eq(name, "content-length", 14)) break;

@@ -4,6 +4,9 @@
  * Results are kl_str_t ranges into the caller's buffer, valid as long as that buffer is
  * (the one exception, req->path "/" for an absolute-form target with an empty path, is a
  * static string).
+ * Refused as ambiguous (400): duplicate Host, Content-Length, Transfer-Encoding or
+ * Authorization fields, both Content-Length and Transfer-Encoding, obs-fold, bare LF or CR,
+ * and a fragment ('#') in the request-target.
  * Return convention everywhere: >= 0 bytes consumed, KL_HTTP1_INCOMPLETE (-2) need more
  * bytes, KL_HTTP1_ERROR (-1) reject: the status to answer and a message are in the result
  * struct, and the caller must answer that status and close the connection.

@@ -1,5 +1,8 @@
 """HTTP/1.1 behaviour of the real keel binary over raw sockets: framing hazards,
-pipelining, keep-alive, HEAD, bodies, Expect, deadlines, request ids, concurrency."""
+pipelining, keep-alive, HEAD, bodies, Expect, deadlines, request ids, concurrency.
+
+Bodies go to POST /h/len (tests/fixtures/hardening/routes: counts its body's bytes), on a
+second keel connected to the private PostgreSQL: keel's own endpoints take no body."""
 import json
 import os
 import re
@@ -16,11 +19,31 @@ SMALL = {"KEEL_MAX_BODY": "1k", "KEEL_HEADER_TIMEOUT": "1s", "KEEL_BODY_TIMEOUT"
          "KEEL_KEEPALIVE_TIMEOUT": "1500ms", "KEEL_SHARDS": "2"}
 keel = kit.Keel(env=SMALL)
 FOLLOW = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+ROUTES = os.path.join(kit.ROOT, "tests", "fixtures", "hardening", "routes")
+_bodies = []
+# The head of a request with a body; the framing fields follow.
+POST = b"POST /h/len HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
 
 
-def rejected(raw, status, pause=0.0):
+def db_env():
+    kit.pg("start")
+    kit.pg("load")
+    env = dict(SMALL, KEEL_ROUTES=ROUTES, DATABASE_URL=kit.pg("url").strip(),
+               KEEL_JWT_SECRET="http-test-secret-0123456789abcdefghij")
+    return env
+
+
+def bodies():
+    """The keel that has a body-taking route (started on first use)."""
+    if not _bodies:
+        _bodies.append(kit.Keel(env=db_env(), ready_path="/ready").start())
+    return _bodies[0]
+
+
+def rejected(raw, status, pause=0.0, k=None):
     """Sends raw followed by a valid request: exactly one error response, then EOF."""
-    with keel.connect() as s:
+    with (k or keel).connect() as s:
+
         s.sendall(raw)
         if pause:
             time.sleep(pause)
@@ -122,34 +145,38 @@ def test_body_limit_answered_before_body():
 
 
 def test_bad_chunked_bodies():
-    rejected(b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400)
-    rejected(b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400)
-    rejected(b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;\x01=x\r\nabc\r\n0\r\n\r\n", 400)
-    rejected(b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400)
+    k = bodies()
+    rejected(POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400, k=k)
+    rejected(POST + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", 400, k=k)
+    rejected(POST + b"Transfer-Encoding: chunked\r\n\r\n3;\x01=x\r\nabc\r\n0\r\n\r\n", 400, k=k)
+    rejected(POST + b"Transfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400, k=k)
+    # keel's own endpoints take no body at all: 413, unread
+    rejected(b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 413)
 
 
 def test_bodies_are_framed_exactly():
     # a Content-Length body and a chunked body (with extension and trailer), each followed
     # by a pipelined request that must be parsed right where the body ended
-    with keel.connect() as s:
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\nX-Request-Id: one\r\n\r\nhello world"
-                  b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Request-Id: two\r\n\r\n"
+    with bodies().connect() as s:
+        s.sendall(POST + b"Content-Length: 11\r\nX-Request-Id: one\r\n\r\nhello world" +
+                  POST + b"Transfer-Encoding: chunked\r\nX-Request-Id: two\r\n\r\n"
                   b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-A: x\r\n\r\n"
                   b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-Id: three\r\n\r\n")
         r = kit.Reader(s)
-        ids = [r.response()[1]["x-request-id"] for _ in range(3)]
-        assert ids == ["one", "two", "three"], ids
+        got = [r.response() for _ in range(3)]
+        assert [h["x-request-id"] for _, h, _ in got] == ["one", "two", "three"], got
+        assert [json.loads(b) for _, _, b in got] == [{"len": 11}, {"len": 11}, {"status": "ok"}], got
 
 
 def test_expect_continue():
-    with keel.connect() as s:
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    with bodies().connect() as s:
+        s.sendall(POST + b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         r = kit.Reader(s)
         st, _, _ = r.response()
         assert st == 100
         s.sendall(b"data")
         st, _, body = r.response()
-        assert st == 200 and body == b'{"status":"ok"}'
+        assert st == 200 and json.loads(body) == {"len": 4}
     with keel.connect() as s:  # a request that will be refused gets its final answer, no 100
         s.sendall(b"PUT /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
         r = kit.Reader(s)
@@ -176,10 +203,10 @@ def test_pipelined_requests_answered_in_order():
 
 
 def test_byte_by_byte():
-    raw = (b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-Id: slow\r\nContent-Length: 3\r\n\r\nabc"
-           b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Request-Id: slow2\r\n\r\n"
+    raw = (POST + b"X-Request-Id: slow\r\nContent-Length: 3\r\n\r\nabc" +
+           POST + b"Transfer-Encoding: chunked\r\nX-Request-Id: slow2\r\n\r\n"
            b"2\r\nab\r\n0\r\n\r\n")
-    with keel.connect() as s:
+    with bodies().connect() as s:
         for i in range(len(raw)):
             s.send(raw[i:i + 1])
             time.sleep(0.001)
@@ -232,8 +259,8 @@ def test_header_deadline_slowloris_does_not_stall_others():
 
 
 def test_body_idle_deadline():
-    with keel.connect() as s:
-        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+    with bodies().connect() as s:
+        s.sendall(POST + b"Content-Length: 10\r\n\r\nabc")
         t0 = time.monotonic()
         r = kit.Reader(s)
         st, _, _ = r.response()
@@ -333,13 +360,15 @@ def test_connections_spread_evenly_across_shards():
 
 
 def test_graceful_shutdown_with_requests_in_flight():
-    k = kit.Keel(env={"KEEL_SHUTDOWN_TIMEOUT": "5s", "KEEL_HEADER_TIMEOUT": "10s"}).start()
+    env = db_env()
+    env.update({"KEEL_SHUTDOWN_TIMEOUT": "5s", "KEEL_HEADER_TIMEOUT": "10s", "KEEL_BODY_TIMEOUT": "5s"})
+    k = kit.Keel(env=env, ready_path="/ready").start()
     idle = k.connect()
     idle.sendall(FOLLOW)
     ri = kit.Reader(idle)
     assert ri.response()[0] == 200
     busy = k.connect()
-    busy.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc")  # half a body
+    busy.sendall(POST + b"Content-Length: 6\r\n\r\nabc")  # half a body
     time.sleep(0.2)
     t0 = time.monotonic()
     k.send_signal()
@@ -362,9 +391,11 @@ def test_graceful_shutdown_with_requests_in_flight():
 
 
 def test_shutdown_deadline_bounds_stuck_clients():
-    k = kit.Keel(env={"KEEL_SHUTDOWN_TIMEOUT": "1s"}).start()
+    env = db_env()
+    env.update({"KEEL_SHUTDOWN_TIMEOUT": "1s", "KEEL_BODY_TIMEOUT": "30s"})
+    k = kit.Keel(env=env, ready_path="/ready").start()
     stuck = k.connect()
-    stuck.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab")
+    stuck.sendall(POST + b"Content-Length: 100\r\n\r\nab")
     time.sleep(0.2)
     t0 = time.monotonic()
     k.send_signal()
@@ -386,4 +417,4 @@ def test_help_lists_every_setting():
 
 if __name__ == "__main__":
     keel.start()
-    kit.main(globals(), servers=lambda: [keel])
+    kit.main(globals(), servers=lambda: [keel] + _bodies)

@@ -609,6 +609,22 @@ static void test_reject_duplicate_host(void) {
     EXPECT("GET / HTTP/1.0\r\nHost: x\r\nhost: y\r\n\r\n", 400);
 }
 
+static void test_reject_duplicate_authorization(void) {
+    EXPECT("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n", 400);
+    EXPECT("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\nHost: x\r\nAUTHORIZATION: Bearer a\r\n\r\n", 400);
+    char *b = ACCEPT("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nProxy-Authorization: b\r\n\r\n");
+    DONE(b, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nProxy-Authorization: b\r\n\r\n");
+}
+
+static void test_reject_fragment_in_target(void) {
+    EXPECT("GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT("GET /a?x=1#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT("GET http://x/p#f HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    EXPECT("GET /# HTTP/1.1\r\nHost: x\r\n\r\n", 400);
+    char *b = ACCEPT("GET /a?x=%23 HTTP/1.1\r\nHost: x\r\n\r\n"); /* an encoded '#' is data */
+    DONE(b, "GET /a?x=%23 HTTP/1.1\r\nHost: x\r\n\r\n");
+}
+
 static void test_reject_invalid_host(void) {
     EXPECT("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
     EXPECT("GET / HTTP/1.1\r\nHost: user@x\r\n\r\n", 400);
@@ -1218,6 +1234,8 @@ int main(void) {
     KT_RUN(test_reject_unknown_major_version_505);
     KT_RUN(test_reject_missing_host);
     KT_RUN(test_reject_duplicate_host);
+    KT_RUN(test_reject_duplicate_authorization);
+    KT_RUN(test_reject_fragment_in_target);
     KT_RUN(test_reject_invalid_host);
     KT_RUN(test_reject_target_forms);
 

@@ -1,0 +1,357 @@
+"""Hostile clients (issue 9): nothing a client sends may crash keel, grow its memory
+without a bound, or stall other clients. Each test names the defect it pins down.
+
+Routes: tests/fixtures/hardening/routes (pg_sleep, a large cached answer, JSON echo with and
+without @auth) against the private cluster (scripts/pg.sh), no schema of their own.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import select
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kit  # noqa: E402
+
+ROOT = kit.ROOT
+ROUTES = os.path.join(ROOT, "tests", "fixtures", "hardening", "routes")
+SECRET = "hardening-test-secret-0123456789abcdef"
+SLACK = 3.0 if kit.ASAN else 1.0
+
+kit.pg("start")
+kit.pg("load")
+URL = kit.pg("url").strip()
+_shared = []
+
+
+def keel(**env):
+    base = {"KEEL_ROUTES": ROUTES, "DATABASE_URL": URL, "KEEL_SHARDS": "1", "KEEL_JWT_SECRET": SECRET}
+    base.update({k: str(v) for k, v in env.items()})
+    return kit.Keel(env=base, ready_path="/ready")
+
+
+def shared():
+    """One keel for the tests that need no special settings."""
+    if not _shared:
+        _shared.append(keel().start())
+    return _shared[0]
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_sockets(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def settled_sockets(pid):
+    """The socket count once closed connections have finished lingering (stable 0.5 s)."""
+    last, since, t0 = open_sockets(pid), time.monotonic(), time.monotonic()
+    while time.monotonic() - since < 0.5 and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+        n = open_sockets(pid)
+        if n != last:
+            last, since = n, time.monotonic()
+    return last
+
+
+def token(sub="7"):
+    def b64(d):
+        return base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps({"sub": sub, "exp": int(time.time()) + 600}).encode())
+    sig = b64(hmac.new(SECRET.encode(), (head + "." + body).encode(), hashlib.sha256).digest())
+    return head + "." + body + "." + sig
+
+
+def health_ok(k, timeout=2.0):
+    t0 = time.monotonic()
+    st, _, _ = k.request(path="/health", timeout=timeout)
+    return st == 200, time.monotonic() - t0
+
+
+# ---- 1. input while a request is busy ----------------------------------------------------
+
+def test_flood_behind_a_busy_request_is_bounded():
+    # A request waits on PostgreSQL while the client keeps sending: keel stops reading
+    # after about one header block, so what the client can push is what the kernel buffers
+    # hold, and keel's memory does not follow. (Before: 300 MiB buffered in 1.4 s.)
+    k = shared()
+    before = rss_kb(k.proc.pid)
+    s = k.connect()
+    s.sendall(kit.build("GET", "/h/sleep?ms=2000"))
+    s.setblocking(False)
+    junk = b"X" * 65536
+    sent, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < 1.5 and sent < 256 << 20:
+        try:
+            sent += s.send(junk)
+        except BlockingIOError:
+            select.select([], [s], [], 0.05)
+    grown = rss_kb(k.proc.pid) - before
+    assert sent < 48 << 20, "keel kept reading: %d MiB accepted" % (sent >> 20)
+    assert grown < 24 * 1024, "keel's RSS grew by %d kB" % grown
+    ok, _ = health_ok(k)
+    assert ok
+    # The busy request is still answered; the junk is then refused and the connection closes.
+    s.setblocking(True)
+    s.settimeout(10)
+    r = kit.Reader(s)
+    st, _, body = r.response()
+    assert st == 200 and json.loads(body) == {"slept": 2000}, (st, body)
+    st, _, _ = r.response()
+    assert st == 414, st  # "XXX..." is a request line without an end
+    s.close()
+
+
+def test_pipelined_requests_behind_a_busy_one_all_answered_in_order():
+    # Stopping and resuming reading loses nothing: 20,000 pipelined requests (far more
+    # than the input bound) behind a busy one are all answered, in order.
+    k = shared()
+    s = k.connect(timeout=30)
+    n = 20000
+    reqs = [kit.build("GET", "/h/sleep?ms=300")] + [
+        kit.build("GET", "/health", headers={"X-Request-Id": "p%d" % i}) for i in range(n)]
+    payload = b"".join(reqs)
+    s.setblocking(False)
+    r = kit.Reader(s)
+    got, off, deadline = [], 0, time.monotonic() + 60
+    while len(got) < n + 1 and time.monotonic() < deadline:
+        want_w = [s] if off < len(payload) else []
+        rd, wr, _ = select.select([s], want_w, [], 0.2)
+        if wr:
+            try:
+                off += s.send(payload[off:off + 65536])
+            except BlockingIOError:
+                pass
+        if rd:
+            r.fill()
+            while b"\r\n\r\n" in r.buf:
+                head = r.buf[:r.buf.index(b"\r\n\r\n") + 4].decode("latin-1")
+                length = int([l.split(":")[1] for l in head.split("\r\n") if l.lower().startswith("content-length")][0])
+                if len(r.buf) < len(head) + length:
+                    break
+                st, h, _ = r.response()
+                got.append((st, h.get("x-request-id")))
+    assert len(got) == n + 1, "answered %d of %d" % (len(got), n + 1)
+    assert all(st == 200 for st, _ in got)
+    assert [rid for _, rid in got[1:]] == ["p%d" % i for i in range(n)]
+    s.close()
+
+
+def test_half_close_serves_what_was_received():
+    # The client sends three requests and shuts its write side while the first is busy:
+    # all three are answered, then keel closes. (Before: the two pipelined ones were lost.)
+    k = shared()
+    s = k.connect()
+    s.sendall(kit.build("GET", "/h/sleep?ms=400") + kit.build("GET", "/health") +
+              kit.build("GET", "/h/sleep?ms=10"))
+    s.shutdown(socket.SHUT_WR)
+    r = kit.Reader(s)
+    assert r.response()[0] == 200
+    assert r.response()[0] == 200
+    st, _, body = r.response()
+    assert st == 200 and json.loads(body) == {"slept": 10}
+    assert r.at_eof(5)
+    s.close()
+
+
+def test_half_close_with_a_partial_head_closes():
+    k = shared()
+    s = k.connect()
+    s.sendall(kit.build("GET", "/health") + b"GET /hea")
+    s.shutdown(socket.SHUT_WR)
+    r = kit.Reader(s)
+    assert r.response()[0] == 200
+    assert r.at_eof(5)
+    s.close()
+
+
+# ---- 2. send progress ----------------------------------------------------------------------
+
+def test_clients_that_never_read_are_closed_by_the_send_deadline():
+    # 20 clients ask for 4 x 512 KiB and read nothing. After the send deadline (2 s here)
+    # keel has closed them and freed their output. (Before: still open long after even the
+    # keep-alive deadline, ~1 MB each.)
+    with keel(KEEL_SEND_TIMEOUT="2s", KEEL_KEEPALIVE_TIMEOUT="1s") as k:
+        kit.Keel.request(k, path="/h/big?kb=512")  # cached from here on
+        base = settled_sockets(k.proc.pid)
+        socks = []
+        t0 = time.monotonic()
+        for _ in range(20):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", k.port))
+            s.sendall(kit.build("GET", "/h/big?kb=512") * 4)
+            socks.append(s)
+        held = 0
+        while time.monotonic() - t0 < 1.5 and held < 20:
+            time.sleep(0.05)
+            held = open_sockets(k.proc.pid) - base
+        assert held == 20, held  # all held past the 1 s keep-alive deadline
+        deadline = time.monotonic() + 2.0 + 3.0 * SLACK
+        while time.monotonic() < deadline and open_sockets(k.proc.pid) > base:
+            time.sleep(0.1)
+        left = open_sockets(k.proc.pid) - base
+        assert left == 0, "%d non-reading connections still open" % left
+        assert health_ok(k)[0]
+        for s in socks:
+            s.close()
+
+
+def test_a_slow_reader_that_makes_progress_is_not_cut_off():
+    # The deadline is on progress, not on the whole transfer: a client reading 2 MiB at
+    # 256 KiB per 300 ms (2.4 s in all) with a 1 s send deadline gets every byte.
+    with keel(KEEL_SEND_TIMEOUT="1s") as k:
+        kit.Keel.request(k, path="/h/big?kb=2048")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.connect(("127.0.0.1", k.port))
+        s.sendall(kit.build("GET", "/h/big?kb=2048", close=True))
+        data = b""
+        s.settimeout(5)
+        while True:
+            time.sleep(0.3)
+            chunk = b""
+            try:
+                while len(chunk) < 256 * 1024:
+                    c = s.recv(256 * 1024 - len(chunk))
+                    if not c:
+                        break
+                    chunk += c
+            except socket.timeout:
+                pass
+            data += chunk
+            if not chunk or len(chunk) < 256 * 1024:
+                break
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
+        assert len(body) == int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+        s.close()
+
+
+# ---- 3. the first head's deadline ------------------------------------------------------------
+
+def test_a_silent_new_connection_gets_the_head_deadline_not_keep_alive():
+    with keel(KEEL_HEADER_TIMEOUT="1s", KEEL_KEEPALIVE_TIMEOUT="60s") as k:
+        s = k.connect()
+        t0 = time.monotonic()
+        assert kit.Reader(s).at_eof(10)
+        took = time.monotonic() - t0
+        assert took < 1.0 + SLACK, "closed after %.1fs" % took
+        s.close()
+        # The deadline runs from accept: a first byte late in it buys no more time.
+        s = k.connect()
+        t0 = time.monotonic()
+        time.sleep(0.7)
+        s.sendall(b"G")
+        r = kit.Reader(s)
+        st, _, _ = r.response()
+        took = time.monotonic() - t0
+        assert st == 408 and took < 1.0 + SLACK, (st, took)
+        s.close()
+        # Between requests the keep-alive deadline applies, not the head deadline.
+        s = k.connect()
+        s.sendall(kit.build("GET", "/health"))
+        r = kit.Reader(s)
+        assert r.response()[0] == 200
+        assert not r.at_eof(1.8)
+        s.close()
+
+
+# ---- 12. bodies --------------------------------------------------------------------------------
+
+def test_a_body_where_none_is_taken_is_413_unread():
+    k = shared()
+    s = k.connect()
+    # Announces 1 MiB and sends 10 bytes of it: answered at once, the rest never read.
+    s.sendall(b"GET /h/sleep?ms=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n0123456789")
+    r = kit.Reader(s)
+    st, h, body = r.response()
+    assert st == 413 and h.get("connection") == "close", (st, h)
+    assert json.loads(body)["message"] == "this route takes no request body"
+    assert r.at_eof(5)
+    s.close()
+    st, _, _ = k.request(method="POST", path="/health", body=b"x")
+    assert st == 405
+
+
+def test_expect_continue_only_after_authentication():
+    k = shared()
+    # No token: 401 at once, no 100 Continue, and the body is never read.
+    s = k.connect()
+    s.sendall(b"POST /h/auth_echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 40000\r\nExpect: 100-continue\r\n\r\n")
+    r = kit.Reader(s)
+    st, h, _ = r.response()
+    assert st == 401 and h.get("connection") == "close", (st, h)
+    assert r.at_eof(5)
+    s.close()
+    # With a token: 100 Continue, then the answer.
+    body = json.dumps({"n": 1}).encode()
+    s = k.connect()
+    s.sendall(b"POST /h/auth_echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+              b"Authorization: Bearer " + token("9").encode() +
+              b"\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body))
+    r = kit.Reader(s)
+    assert r.response()[0] == 100
+    s.sendall(body)
+    st, _, got = r.response()
+    assert st == 200 and json.loads(got) == {"sub": "9", "got": {"n": 1}}, (st, got)
+    s.close()
+
+
+def test_nul_in_a_body_bound_as_text_is_400():
+    k = shared()
+    # Cut at the NUL this would be valid JSON, and the rest would vanish unseen.
+    st, _, body = k.request(method="POST", path="/h/echo", headers={"Content-Type": "application/json"},
+                            body=b'{"a":1}\x00{"b":2}')
+    assert st == 400 and "NUL" in json.loads(body)["message"], (st, body)
+    st, _, body = k.request(method="POST", path="/h/echo", headers={"Content-Type": "application/json"},
+                            body=b'{"a":"xy"}')
+    assert st == 200 and json.loads(body) == {"got": {"a": "xy"}}
+
+
+# ---- 14. ambiguous requests ----------------------------------------------------------------------
+
+def test_duplicate_authorization_and_fragments_are_400():
+    k = shared()
+    t = token()
+    s = k.connect()
+    s.sendall(("POST /h/auth_echo HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+               "Authorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+               % (t, token("8"))).encode())
+    st, _, body = kit.Reader(s).response()
+    assert st == 400 and "Authorization" in json.loads(body)["message"], (st, body)
+    s.close()
+    st, _, body = k.request(path="/health#x")
+    assert st == 400 and "fragment" in json.loads(body)["message"], (st, body)
+
+
+# ---- 15. /ready with many shards ----------------------------------------------------------------
+
+def test_ready_is_valid_json_with_many_shards():
+    with keel(KEEL_SHARDS="80", KEEL_DB_CONNS_PER_SHARD="1", KEEL_RECV_BUFFERS="16") as k:
+        st, _, body = k.request(path="/ready")
+        doc = json.loads(body)
+        assert st == 200 and len(doc["shards"]) == 80, (st, body[-200:])
+        assert [s["shard"] for s in doc["shards"]] == list(range(80))
+
+
+kit.main(globals(), servers=lambda: _shared)
