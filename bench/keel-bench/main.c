@@ -1,8 +1,9 @@
 /* main.c - keel-bench's command line: flags -> kb_config_t, run, report, exit code.
  *
  * Exit codes: 0 every threshold held, 1 a threshold was breached, 2 bad usage or input
- * (flags, URL, scenario file), 3 the run itself could not be carried out, 130 interrupted
- * (SIGINT/SIGTERM; the partial results are still reported).
+ * (flags, URL, scenario file), 3 the run itself could not be carried out or got no
+ * successful response (status < 400) at all, 130 interrupted (SIGINT/SIGTERM; the partial
+ * results are still reported). 130 comes before 3, 3 before 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,7 +60,8 @@ static void usage(FILE *f) {
           "      --seed N          random seed for the mix and templates (default 1)\n"
           "output:\n"
           "      --threshold EXPR  fail (exit 1) unless EXPR holds, e.g. 'p95<500ms', 'errors<1%',\n"
-          "                        'rps>1000', 'p99.9<=1s', 'mean<20ms', 'late<0.1%' (repeatable)\n"
+          "                        'rps>1000', 'p99.9<=1s', 'mean<20ms', 'late<0.1%' (repeatable);\n"
+          "                        a latency threshold fails when no response succeeded (status < 400)\n"
           "      --json FILE       write every figure as JSON ('-': stdout, the table then goes to stderr)\n"
           "      --no-co-correction\n"
           "                        closed model: latencies as measured. By default they are corrected\n"
@@ -69,7 +71,13 @@ static void usage(FILE *f) {
           "                        cycle time); the measured figures are reported next to them\n"
           "  -q, --quiet           no progress line (it is only drawn on a terminal anyway)\n"
           "  -h, --help            this text;  --version  the version\n"
-          "exit: 0 ok, 1 threshold breached, 2 bad usage or input, 3 run failed, 130 interrupted\n",
+          "exit codes:\n"
+          "  0    every threshold held\n"
+          "  1    a threshold was breached\n"
+          "  2    bad usage or input (flags, URL, scenario file, unresolvable host)\n"
+          "  3    the run could not be carried out, or no response succeeded (every request got a\n"
+          "       transport error or a status >= 400: server down, wrong port or path)\n"
+          "  130  interrupted by Ctrl-C or SIGTERM (the partial results are still printed)\n",
           f);
 }
 
@@ -378,21 +386,32 @@ int main(int argc, char **argv) {
     kb_stats_init(&total);
     for (size_t i = 0; i < cfg.nstages; i++) kb_stats_merge(&total, &stages[i]);
 
+    /* a run without one successful response measured nothing: its latency thresholds fail
+     * and it exits 3 rather than passing vacuously on an empty histogram */
+    uint64_t ok = kb_stats_ok(&total);
     double values[MAX_THRESHOLDS];
-    bool passed[MAX_THRESHOLDS], all = true;
+    kb_verdict_t verdicts[MAX_THRESHOLDS];
+    bool all = true;
     for (size_t i = 0; i < nthr; i++) {
         values[i] = kb_report_metric(&total, &thr[i]);
-        passed[i] = kb_threshold_pass(&thr[i], values[i]);
-        all &= passed[i];
+        verdicts[i] = kb_threshold_verdict(&thr[i], values[i], ok);
+        all &= verdicts[i] == KB_VERDICT_PASS;
     }
     kb_report_t rep = {.cfg = &cfg, .url = url, .scenario_path = scenario_path, .stages = stages, .total = &total,
                        .measured = cfg.open_model ? NULL : measured, .measured_total = &measured_total,
                        .co_interval_ns = co_interval, .co_corrected = co_correct && !cfg.open_model,
-                       .thresholds = thr, .values = values, .passed = passed, .nthresholds = nthr,
+                       .thresholds = thr, .values = values, .verdicts = verdicts, .nthresholds = nthr,
                        .interrupted = interrupted};
     kb_report_table(json_stdout ? stderr : stdout, &rep);
     fflush(stdout);
-    int exit_code = interrupted ? EXIT_INTERRUPTED : all ? 0 : EXIT_BREACH;
+    if (!ok && !interrupted) {
+        uint64_t failed = kb_stats_finished(&total);
+        fprintf(stderr,
+                "keel-bench: no successful response: %llu requests, %llu failed (%llu transport errors, %llu with status >= 400)\n",
+                (unsigned long long)total.sent, (unsigned long long)failed,
+                (unsigned long long)(failed - total.responses), (unsigned long long)total.responses);
+    }
+    int exit_code = interrupted ? EXIT_INTERRUPTED : !ok ? EXIT_RUNTIME : all ? 0 : EXIT_BREACH;
     if (json) {
         if (kb_report_json(json, &rep) < 0) {
             fprintf(stderr, "keel-bench: writing %s failed\n", json_path);

@@ -177,10 +177,14 @@ void kb_report_table(FILE *f, const kb_report_t *r) {
     for (size_t i = 0; i < r->nthresholds; i++) {
         const kb_threshold_t *t = &r->thresholds[i];
         char val[48];
+        if (r->verdicts[i] == KB_VERDICT_NO_DATA) {
+            fprintf(f, "  FAIL  %s  (no successful responses)\n", t->text);
+            continue;
+        }
         if (kb_threshold_is_latency(t)) fmt_ms(val, sizeof val, (uint64_t)r->values[i], true);
         else if (t->metric == KB_METRIC_RPS) snprintf(val, sizeof val, "%.1f req/s", r->values[i]);
         else snprintf(val, sizeof val, "%.3f%%", 100 * r->values[i]);
-        fprintf(f, "  %-4s  %s  (got %s)\n", r->passed[i] ? "ok" : "FAIL", t->text, val);
+        fprintf(f, "  %-4s  %s  (got %s)\n", r->verdicts[i] == KB_VERDICT_PASS ? "ok" : "FAIL", t->text, val);
     }
 }
 
@@ -294,10 +298,13 @@ int kb_report_json(FILE *f, const kb_report_t *r) {
         bool lat = kb_threshold_is_latency(t);
         fprintf(f, "%s\n    {\"expr\": ", i ? "," : "");
         jstr(f, t->text);
-        fprintf(f, ", \"value\": %.6f, \"limit\": %.6f, \"unit\": \"%s\", \"pass\": %s}", lat ? r->values[i] / 1e6 : r->values[i],
-                lat ? t->limit / 1e6 : t->limit, lat ? "ms" : t->metric == KB_METRIC_RPS ? "req/s" : "fraction",
-                r->passed[i] ? "true" : "false");
-        all &= r->passed[i];
+        bool no_data = r->verdicts[i] == KB_VERDICT_NO_DATA, pass = r->verdicts[i] == KB_VERDICT_PASS;
+        if (no_data) fprintf(f, ", \"value\": null");
+        else fprintf(f, ", \"value\": %.6f", lat ? r->values[i] / 1e6 : r->values[i]);
+        fprintf(f, ", \"limit\": %.6f, \"unit\": \"%s\", \"pass\": %s, \"reason\": %s}", lat ? t->limit / 1e6 : t->limit,
+                lat ? "ms" : t->metric == KB_METRIC_RPS ? "req/s" : "fraction", pass ? "true" : "false",
+                no_data ? "\"no successful responses\"" : "null");
+        all &= pass;
     }
     fprintf(f, "%s],\n  \"thresholds_passed\": %s\n}\n", r->nthresholds ? "\n  " : "", all ? "true" : "false");
     fflush(f);

@@ -30,7 +30,7 @@ typedef struct {
     bool co_corrected;               /**< closed model: the headline latencies are corrected (no --no-co-correction) */
     const kb_threshold_t *thresholds; /**< the --threshold expressions */
     const double *values;            /**< the measured value of each threshold's metric */
-    const bool *passed;              /**< whether each threshold held */
+    const kb_verdict_t *verdicts;    /**< each threshold's verdict (kb_threshold_verdict) */
     size_t nthresholds;              /**< how many */
     bool interrupted;                /**< the run was stopped early by a signal */
 } kb_report_t;

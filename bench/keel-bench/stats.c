@@ -32,6 +32,8 @@ uint64_t kb_stats_http_errors(const kb_stats_t *s) {
     return n;
 }
 
+uint64_t kb_stats_ok(const kb_stats_t *s) { return s->responses - kb_stats_http_errors(s); }
+
 uint64_t kb_stats_finished(const kb_stats_t *s) {
     uint64_t n = s->responses;
     for (int i = 0; i < KB_ERR_KINDS; i++) n += s->errors[i];

@@ -45,6 +45,9 @@ void kb_stats_merge(kb_stats_t *dst, const kb_stats_t *src);
 /** Responses with status >= 400. */
 uint64_t kb_stats_http_errors(const kb_stats_t *s);
 
+/** Successful responses: complete, with a status below 400 (the JSON's `ok`). */
+uint64_t kb_stats_ok(const kb_stats_t *s);
+
 /** Requests that finished (a response, or a transport error). */
 uint64_t kb_stats_finished(const kb_stats_t *s);
 

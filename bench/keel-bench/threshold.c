@@ -99,3 +99,9 @@ bool kb_threshold_pass(const kb_threshold_t *t, double value) {
     }
     return false;
 }
+
+kb_verdict_t kb_threshold_verdict(const kb_threshold_t *t, double value, uint64_t ok) {
+    /* latencies of error responses alone (or of none) say nothing about the service */
+    if (kb_threshold_is_latency(t) && !ok) return KB_VERDICT_NO_DATA;
+    return kb_threshold_pass(t, value) ? KB_VERDICT_PASS : KB_VERDICT_FAIL;
+}

@@ -5,7 +5,8 @@ model and its coordinated-omission correction, the closed model's coordinated-om
 correction (a server that stalls two requests in five), stages, request bounds, scenario files, and
 the error breakdown against a server that closes, one that answers 500, one that stalls past
 the timeout, one that refuses, one that sends chunked responses in pieces. Checks the JSON,
-the table and the exit codes of breached thresholds. Every run is bounded in time.
+the table and the exit codes of breached thresholds, and that a run without one successful
+response is no pass: exit 3, its latency thresholds failed. Every run is bounded in time.
 
 Binary: $KEEL_BENCH_BIN, else <repo>/zig-out/bin/keel-bench.
 """
@@ -475,7 +476,7 @@ def test_server_that_closes():
     srv = Server("close")
     try:
         p, d, _ = bench(["-c", "4", "-d", "1s", srv.url])
-        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        check(p.returncode == 3, "no successful response: exit %d: %s" % (p.returncode, p.stderr))
         t = d["total"]
         check(t["requests"] > 0 and t["responses"] == 0, "requests %d responses %d" % (t["requests"], t["responses"]))
         check(t["errors"]["read"] == t["requests"], "errors %r for %d requests" % (t["errors"], t["requests"]))
@@ -489,18 +490,20 @@ def test_server_answering_500_and_thresholds():
     srv = Server("500")
     try:
         p, d, _ = bench(["-c", "4", "-d", "1s", srv.url])
-        check(p.returncode == 0, "no thresholds: exit %d" % p.returncode)
+        check(p.returncode == 3, "no successful response, no thresholds: exit %d" % p.returncode)
         t = d["total"]
         check(t["responses"] > 0 and t["status"] == {"500": t["responses"]}, "status %r" % t["status"])
         check(t["errors"]["status_5xx"] == t["responses"] and t["errors"]["read"] == 0, "errors %r" % t["errors"])
         check(t["error_rate"] == 1.0 and t["ok"] == 0, "error rate %r" % t["error_rate"])
         check("status 500: %d" % t["responses"] in p.stdout, "breakdown missing:\n" + p.stdout)
         p, d, _ = bench(["-c", "2", "-d", "500ms", "--threshold", "errors<1%", "--threshold", "p99<10s", srv.url])
-        check(p.returncode == 1, "errors<1%% breached: exit %d" % p.returncode)
+        check(p.returncode == 3, "every response a 500: exit %d" % p.returncode)
         check(d["thresholds_passed"] is False, "thresholds_passed %r" % d["thresholds_passed"])
         th = d["thresholds"]
-        check([x["pass"] for x in th] == [False, True], "thresholds %r" % th)
+        # the 500s have latencies, but a latency threshold over no successful response fails
+        check([x["pass"] for x in th] == [False, False], "thresholds %r" % th)
         check(th[0]["value"] == 1.0 and abs(th[0]["limit"] - 0.01) < 1e-9, "threshold figures %r" % th[0])
+        check(th[1]["value"] is None and th[1]["reason"] == "no successful responses", "p99 threshold %r" % th[1])
         check(re.search(r"FAIL\s+errors<1%", p.stdout), "verdict missing:\n" + p.stdout)
     finally:
         srv.close()
@@ -510,7 +513,7 @@ def test_server_that_stalls_past_the_timeout():
     srv = Server("stall")
     try:
         p, d, wall = bench(["-c", "3", "-d", "1s", "--timeout", "300ms", srv.url])
-        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        check(p.returncode == 3, "no successful response: exit %d: %s" % (p.returncode, p.stderr))
         t = d["total"]
         check(t["responses"] == 0 and t["errors"]["timeout"] == t["requests"] >= 9,
               "requests %d errors %r" % (t["requests"], t["errors"]))
@@ -526,9 +529,40 @@ def test_connection_refused():
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     p, d, _ = bench(["-c", "2", "-d", "300ms", "--threshold", "errors<=0%", "http://127.0.0.1:%d/x" % port])
-    check(p.returncode == 1, "exit %d" % p.returncode)
+    check(p.returncode == 3, "exit %d" % p.returncode)
     t = d["total"]
     check(t["errors"]["connect"] == t["requests"] > 0 and t["responses"] == 0, "errors %r" % t["errors"])
+
+
+def test_no_successful_response_is_no_pass():
+    """Server down: every request fails, the latency histogram is empty. A latency threshold
+    must fail (not pass on the empty histogram's 0) and the run exits 3."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    url = "http://127.0.0.1:%d/" % port
+    lat = ["p99<1us", "p50<10s", "max<10s", "mean<10s"]
+    args = ["-c", "2", "-d", "300ms"]
+    for x in lat:
+        args += ["--threshold", x]
+    p, d, _ = bench(args + ["--threshold", "rps<1000000", url])
+    check(p.returncode == 3, "server down, latency thresholds: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+    check(d["total"]["ok"] == 0 and d["total"]["requests"] > 0, "totals %r" % d["total"])
+    check(d["thresholds_passed"] is False, "thresholds_passed %r" % d["thresholds_passed"])
+    th = {x["expr"]: x for x in d["thresholds"]}
+    for x in lat:
+        check(th[x]["pass"] is False and th[x]["value"] is None and th[x]["reason"] == "no successful responses",
+              "%s: %r" % (x, th[x]))
+        check(re.search(r"^  FAIL  %s  \(no successful responses\)$" % re.escape(x), p.stdout, re.M),
+              "%s verdict missing:\n%s" % (x, p.stdout))
+    check(th["rps<1000000"]["pass"] is True and th["rps<1000000"]["reason"] is None, "rps: %r" % th["rps<1000000"])
+    check("no successful response" in p.stderr, "stderr %r" % p.stderr)
+    # no thresholds at all: still exit 3, with the JSON on stdout too
+    p = subprocess.run([BIN, "-c", "2", "-d", "300ms", "--json", "-", url], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    check(p.returncode == 3, "server down, no thresholds: exit %d" % p.returncode)
+    check(json.loads(p.stdout)["total"]["ok"] == 0, "json on stdout")
 
 
 def test_chunked_partial_and_reconnects():
@@ -617,7 +651,7 @@ def main():
                test_request_count_bound,
                test_stages_reported_separately, test_server_that_closes,
                test_server_answering_500_and_thresholds, test_server_that_stalls_past_the_timeout,
-               test_connection_refused, test_chunked_partial_and_reconnects, test_scenario_mix,
+               test_connection_refused, test_no_successful_response_is_no_pass, test_chunked_partial_and_reconnects, test_scenario_mix,
                test_bad_input_exit_codes, test_thresholds_pass_and_breach_on_latency):
         test(fn)
     return 1 if FAILED else 0

@@ -111,6 +111,30 @@ static void test_pass_semantics(void) {
     KT_CHECK(!kb_threshold_pass(&t, 0.01));
 }
 
+/* A run in which every request failed has an empty histogram, whose percentiles, max and
+ * mean read 0: a latency threshold must not pass on that. */
+static void test_latency_over_no_successful_response_fails(void) {
+    static const char *const lat[] = {"p99<1us", "p50<=10s", "max<1s", "mean<1s", "min>=0ms", "p100<1h"};
+    for (size_t i = 0; i < sizeof lat / sizeof lat[0]; i++) {
+        kb_threshold_t t = ok(lat[i]);
+        KT_EQ(kb_threshold_verdict(&t, 0, 0), KB_VERDICT_NO_DATA);
+        /* responses that all had status >= 400 leave latencies, but still no successful one */
+        KT_EQ(kb_threshold_verdict(&t, 1000, 0), KB_VERDICT_NO_DATA);
+        KT_EQ(kb_threshold_verdict(&t, 0, 1), KB_VERDICT_PASS);
+    }
+    kb_threshold_t t = ok("p99<1ms");
+    KT_EQ(kb_threshold_verdict(&t, 2e6, 5), KB_VERDICT_FAIL);
+    KT_EQ(kb_threshold_verdict(&t, 0.5e6, 5), KB_VERDICT_PASS);
+    /* the other metrics have a value without any success: they are judged on it */
+    t = ok("errors<1%");
+    KT_EQ(kb_threshold_verdict(&t, 1.0, 0), KB_VERDICT_FAIL);
+    KT_EQ(kb_threshold_verdict(&t, 0.0, 0), KB_VERDICT_PASS);
+    t = ok("rps<10");
+    KT_EQ(kb_threshold_verdict(&t, 0, 0), KB_VERDICT_PASS);
+    t = ok("rps>10");
+    KT_EQ(kb_threshold_verdict(&t, 0, 0), KB_VERDICT_FAIL);
+}
+
 static void test_durations(void) {
     uint64_t ns;
     KT_EQ(kb_parse_duration("30s", 1, &ns), 0);
@@ -165,6 +189,7 @@ int main(void) {
     KT_RUN(test_rate_thresholds);
     KT_RUN(test_bad_thresholds);
     KT_RUN(test_pass_semantics);
+    KT_RUN(test_latency_over_no_successful_response_fails);
     KT_RUN(test_durations);
     KT_RUN(test_counts_and_numbers);
     return KT_DONE();
