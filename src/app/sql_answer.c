@@ -3,9 +3,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app_shard.h"
 #include "app/respond.h"
 #include "core/log.h"
 #include "proto/json.h"
+
+/* What a client is told about a database error it caused: the class of problem and the
+ * SQLSTATE. PostgreSQL's own text names constraints, columns and stored values, so it
+ * reaches clients only with KEEL_EXPOSE_DB_ERRORS (development). */
+static const char *generic_message(const char *sqlstate, int status) {
+    if (!strncmp(sqlstate, "23", 2)) return status == 409 ? "the request conflicts with existing data" : "the request breaks a data rule";
+    if (!strncmp(sqlstate, "22", 2)) return "invalid input value";
+    return kl_http1_reason(status);
+}
 
 void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_query_t *q) {
     if (q->status >= 500 && q->status != 503 && q->status != 504) {
@@ -21,8 +31,17 @@ void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_quer
         kl_respond_error(r, 504, "the query took longer than its time limit", NULL);
         return;
     }
-    kl_respond_error(r, q->status, q->message ? q->message : kl_http1_reason(q->status),
-                     q->status == 503 ? "Retry-After: 1\r\n" : NULL);
+    const char *extra = q->status == 503 ? "Retry-After: 1\r\n" : NULL;
+    /* A KHnnn message was written for the client by the route's own SQL: it goes out as is.
+     * Errors without a SQLSTATE are keel's own words (e.g. "database connection lost"). */
+    bool user_raised = q->sqlstate[0] == 'K' && q->sqlstate[1] == 'H';
+    if (!q->sqlstate[0] || user_raised || r->as->cfg->expose_db_errors) {
+        kl_respond_error(r, q->status, q->message ? q->message : kl_http1_reason(q->status), extra);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s (SQLSTATE %s)", generic_message(q->sqlstate, q->status), q->sqlstate);
+    kl_respond_error(r, q->status, msg, extra);
 }
 
 bool kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {

@@ -491,15 +491,17 @@ def test_kh_code_out_of_range_is_500_without_internals():
 
 
 def test_unique_fk_check_notnull_violations():
+    # Clients learn the class of problem and the SQLSTATE, never PostgreSQL's text (it names
+    # constraints and stored values): see test_db_error_text_only_when_exposed.
     msg, _ = error("/t/items?name=taken", 409, method="POST")
-    assert "duplicate key" in msg, msg
+    assert msg == "the request conflicts with existing data (SQLSTATE 23505)", msg
     name = "run-%d-%d" % (os.getpid(), int(time.time() * 1000))
     msg, _ = error("/t/items?name=%s&parent=999999999" % name, 409, method="POST")
-    assert "foreign key" in msg, msg
+    assert msg == "the request conflicts with existing data (SQLSTATE 23503)", msg
     msg, _ = error("/t/items?name=%s&qty=-1" % name, 400, method="POST")
-    assert "check constraint" in msg, msg
+    assert msg == "the request breaks a data rule (SQLSTATE 23514)", msg
     msg, _ = error("/t/items?name=", 400, method="POST")
-    assert "null value" in msg, msg
+    assert msg == "the request breaks a data rule (SQLSTATE 23502)", msg
     st, h, body = get("/t/items?name=%s&qty=3" % name, method="POST")
     assert st == 201 and h["content-type"] == "application/json", (st, body)
     item = json.loads(body)
@@ -512,21 +514,37 @@ def test_unique_fk_check_notnull_violations():
 
 def test_invalid_input_is_400():
     msg, _ = error("/t/cast?v=abc", 400)
-    assert "invalid input syntax for type integer" in msg, msg
-    msg, _ = error("/t/cast?v=99999999999", 400)  # 22003
-    assert "out of range" in msg, msg
+    assert msg == "invalid input value (SQLSTATE 22P02)", msg
+    msg, _ = error("/t/cast?v=99999999999", 400)
+    assert msg == "invalid input value (SQLSTATE 22003)", msg
     _, v = get_json("/t/cast?v=%2042")
     assert v == {"n": 42}, v
     if os.path.exists(os.path.join(ROUTES, "ok_widgets_set_price.sql")):
         js = {"Content-Type": "application/json"}
         msg, _ = error("/widgets/1/price", 400, method="POST", headers=js, body=b'{"price_cents":"lots"}')
-        assert "invalid input syntax" in msg, msg
+        assert msg == "invalid input value (SQLSTATE 22P02)", msg
         msg, _ = error("/widgets/1/price", 400, method="POST", headers=js, body=b'{"price_cents":-5}')
-        assert "check constraint" in msg, msg
+        assert msg == "the request breaks a data rule (SQLSTATE 23514)", msg
         msg, _ = error("/widgets/1/price", 400, method="POST", headers=js, body=b'{not json')
-        assert "json" in msg.lower(), msg
+        assert msg == "invalid input value (SQLSTATE 22P02)", msg
         error("/widgets/999999/price", 404, method="POST", headers=js, body=b'{"price_cents":5}')
         error("/widgets/1/price", 415, method="POST", body=b'{"price_cents":5}')
+
+
+def test_db_error_text_only_when_exposed():
+    # Default: no constraint name, no stored value, no PostgreSQL wording in the answer.
+    msg, _ = error("/t/items?name=taken", 409, method="POST")
+    assert "taken" not in msg and "items" not in msg and "key" not in msg, msg
+    msg, _ = error("/t/cast?v=abc", 400)
+    assert "abc" not in msg and "integer" not in msg, msg
+    # KEEL_EXPOSE_DB_ERRORS=true (development): PostgreSQL's own message.
+    with kit.Keel(env=db_env(KEEL_SHARDS="1", KEEL_EXPOSE_DB_ERRORS="true"), ready_path="/ready") as k:
+        msg, _ = error("/t/items?name=taken", 409, method="POST", k=k)
+        assert "duplicate key" in msg, msg
+        msg, _ = error("/t/cast?v=abc", 400, k=k)
+        assert "invalid input syntax for type integer" in msg and "abc" in msg, msg
+        msg, _ = error("/t/raise?code=KH409&msg=already%20taken", 409, k=k)
+        assert msg == "already taken", msg
 
 
 def test_serialization_failure_is_retried_then_503():
