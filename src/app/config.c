@@ -35,7 +35,7 @@ static const opt_t opts[] = {
     {"max-header-size", "KEEL_MAX_HEADER_SIZE", T_SIZE, O(max_head), "16k", 256, 1 << 20, "largest request head (431 beyond)"},
     {"max-headers", "KEEL_MAX_HEADERS", T_INT, O(max_headers), "100", 1, 1000, "most header fields in a request (431 beyond)"},
     {"max-body", "KEEL_MAX_BODY", T_SIZE, O(max_body), "1m", 0, 1ll << 32, "largest request body (413 beyond)"},
-    {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "256k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
+    {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "64k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
     {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},
     {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "4k", 1024, 1 << 20, "bytes per receive buffer"},
     {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one JSON line per request to stdout"},

@@ -16,6 +16,11 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 
+/* What one armed receive may deliver before it is re-armed: 4 receive buffers' worth by
+ * default. A connection that stops reading (its request busy, its output unread) then holds
+ * at most this much it did not ask for. */
+#define RECV_BURST (16u * 1024)
+
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     as->shard = sh;
@@ -127,6 +132,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         .buf_size = (unsigned)cfg->recv_buffer_size,
         .max_wait_ms = 100,
         .send_timeout_ms = (unsigned)cfg->send_timeout_ms,
+        .recv_burst = RECV_BURST,
     };
     unsigned started = 0;
     int cpu = -1;

@@ -141,6 +141,7 @@ static void *thread_main(void *arg) {
     kl_wheel_init(&sh->wheel, sh->now_ms);
     kl_recycler_init(&sh->recycler, CHUNK_SIZE, CHUNK_SPARES);
     kl_stream__shard_init(sh);
+    sh->recv_burst_ok = sh->cfg.recv_burst != 0;
     sh->accept_io.cb = accept_cb;
     r = sh->hooks->on_start ? sh->hooks->on_start(sh) : 0;
     if (r == 0) {

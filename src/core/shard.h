@@ -45,6 +45,7 @@ typedef struct {
     unsigned buf_size;    /**< bytes per receive buffer */
     unsigned max_wait_ms; /**< longest sleep in the loop (bounds drain-notice latency) */
     unsigned send_timeout_ms; /**< a stream whose output makes no progress this long is closed; 0 = never */
+    unsigned recv_burst;  /**< bytes one armed receive may deliver before it is re-armed; 0 = no cap */
 } kl_shard_config_t;
 
 struct kl_shard {
@@ -59,6 +60,8 @@ struct kl_shard {
     unsigned conns;            /**< open connections (shard-local count) */
     uint64_t send_timeouts;    /**< streams closed because the peer took no output in time */
     uint64_t alloc_failures;   /**< streams closed because a buffer could not grow */
+    bool recv_burst_ok;        /**< the kernel caps a multishot receive's total (Linux 6.14+):
+                                    cleared at the first -EINVAL, then receives run uncapped */
     const kl_shard_hooks_t *hooks;
     void *app;                 /**< the upper layer's per-shard state */
     /* stream.c's work lists, private to it; the loop only asks stream.c to run them */

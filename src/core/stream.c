@@ -69,10 +69,15 @@ static void out_of_memory(kl_stream_t *s) {
 }
 
 static void arm_recv(kl_stream_t *s) {
-    struct io_uring_sqe *sqe = kl_shard_sqe(s->shard);
+    kl_shard_t *sh = s->shard;
+    struct io_uring_sqe *sqe = kl_shard_sqe(sh);
     io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = s->shard->bufs.bgid;
+    sqe->buf_group = sh->bufs.bgid;
+    /* Cap what this receive may deliver in all (the kernel's sqe->optlen for a multishot
+     * receive, which these headers still call file_index): a stream that stops reading
+     * then has at most one burst in flight, instead of whatever the socket had queued. */
+    if (sh->recv_burst_ok) sqe->file_index = sh->cfg.recv_burst;
     io_uring_sqe_set_data(sqe, &s->_recv_io);
     s->_recv_armed = true;
     s->_refs++;
@@ -139,11 +144,14 @@ static void recv_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
         s->_eof = true;
         if (s->_lingering) close_now(s);
         else if (!s->_closing && s->cbs->on_eof) s->cbs->on_eof(s);
+    } else if (res == -EINVAL && sh->recv_burst_ok) {
+        sh->recv_burst_ok = false; /* an older kernel refuses the cap: re-armed without it */
     } else if (res != -ENOBUFS && res != -ECANCELED) {
         close_now(s); /* reset or other socket error: nothing more can be said */
     }
-    /* A multishot recv ends on -ENOBUFS (buffers ran dry) and at some other points; it is
-     * restarted after this batch, when the buffers handed back above are committed. */
+    /* A multishot recv ends on -ENOBUFS (buffers ran dry), when its burst cap is reached, and
+     * at some other points; it is restarted after this batch, when the buffers handed back
+     * above are committed, unless the owner stopped reading meanwhile. */
     if (!s->_recv_armed && !s->_closing && !s->_eof && (s->_reading || s->_lingering) &&
         !kl_list_linked(&s->_rearm_link))
         kl_list_push(&sh->_rearm_list, &s->_rearm_link);

@@ -354,4 +354,99 @@ def test_ready_is_valid_json_with_many_shards():
         assert [s["shard"] for s in doc["shards"]] == list(range(80))
 
 
+# ---- 4. the memory budget -------------------------------------------------------------------
+
+def hostile_crowd(k, n, seconds, rss_samples, well_behaved):
+    """n connections, a quarter of each kind: trickled head, flood behind a busy request,
+    never reading, oversized head. Runs for seconds, sampling keel's RSS into rss_samples and
+    timing a well-behaved client's /health every 0.5 s into well_behaved."""
+    socks = []
+    head = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 200
+    big = kit.build("GET", "/h/big?kb=16") * 64  # 1 MiB of answers: more than the kernel takes
+    oversized = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n"
+    busy = kit.build("GET", "/h/sleep?ms=9000")
+    junk = b"X" * 65536
+    for i in range(n):
+        s = socket.socket()
+        kind = i % 4
+        if kind == 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", k.port))
+        except BlockingIOError:
+            pass
+        socks.append([s, kind, 0, 0])  # socket, kind, bytes of the head trickled, flood sent
+    t0 = time.monotonic()
+    first = {0: head[:1], 1: busy, 2: big, 3: oversized}
+    next_trickle = t0 + 1.0
+    next_probe = t0
+    while time.monotonic() - t0 < seconds:
+        now = time.monotonic()
+        for e in socks:
+            s, kind = e[0], e[1]
+            if s is None:
+                continue
+            try:
+                if e[2] == 0:
+                    s.send(first[kind])
+                    e[2] = 1
+                elif kind == 0 and now >= next_trickle and e[2] < len(head):
+                    s.send(head[e[2]:e[2] + 1])
+                    e[2] += 1
+                elif kind == 1 and e[3] < 1 << 20:
+                    e[3] += s.send(junk)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                s.close()
+                e[0] = None
+        if now >= next_trickle:
+            next_trickle += 1.0
+        rss_samples.append(rss_kb(k.proc.pid))
+        if now >= next_probe:
+            next_probe += 0.5
+            t = time.monotonic()
+            try:
+                st, _, _ = k.request(path="/health", timeout=3)
+            except OSError:
+                st = "error"
+            well_behaved.append((st, time.monotonic() - t))
+        time.sleep(0.05)
+    open_now = sum(1 for e in socks if e[0] is not None)
+    for e in socks:
+        if e[0] is not None:
+            e[0].close()
+    return open_now
+
+
+# The documented bound (README, "Memory under attack"): per connection keel holds at most
+# its state (~2 KiB), its input bound (one head, 16 KiB, twice over for the buffer's
+# doubling, plus one 16 KiB receive burst already under way when reading stops) and its
+# output bound (64 KiB pending plus the response being written).
+def memory_bound_kb(n_trickle, n_busy, n_never_read, n_oversized, response_kb):
+    state, head, burst, pending = 2, 16, 16, 64
+    return (n_trickle * (state + 1) + n_busy * (state + 2 * head + burst) +
+            n_never_read * (state + pending + response_kb) + n_oversized * (state + 2 * head))
+
+
+def test_ten_thousand_hostile_connections_stay_within_the_memory_bound():
+    n = 10000
+    with keel(KEEL_SHARDS="2", KEEL_MAX_CONNS="20000", KEEL_DB_QUEUE="8192", KEEL_DB_ACQUIRE_TIMEOUT="60s",
+              KEEL_HEADER_TIMEOUT="30s", KEEL_STATEMENT_TIMEOUT="30s", KEEL_SHUTDOWN_TIMEOUT="2s") as k:
+        kit.Keel.request(k, path="/h/big?kb=16")
+        base = settled_sockets(k.proc.pid) and rss_kb(k.proc.pid)
+        rss, probes = [], []
+        still_open = hostile_crowd(k, n, 8.0, rss, probes)
+        peak = max(rss) - base
+        bound = memory_bound_kb(n // 4, n // 4, n // 4, n // 4, 17)
+        print("  10,000 hostile connections: RSS %d kB at start, peak +%d kB (bound %d kB), %d still open, "
+              "well-behaved /health: %s" % (base, peak, bound, still_open,
+                                           ", ".join("%s %.0fms" % (st, t * 1000) for st, t in probes[:6])),
+              file=sys.stderr)
+        assert peak < bound, "RSS grew by %d kB, bound %d kB" % (peak, bound)
+        assert all(st == 200 and t < 3.0 * SLACK for st, t in probes), probes
+        assert still_open >= n // 2, still_open  # the attack really held its connections
+
+
 kit.main(globals(), servers=lambda: _shared)
