@@ -12,19 +12,22 @@
  *   -- @query   NAME int|text|uuid|bool [default V] [min N] [max N] [one-of a|b|c]
  *                 no default = required; min/max bound an int's value and a text's length
  *                 in bytes; V may be "double quoted" (no escapes) to hold spaces or be empty
- *   -- @body    json [max 64k]                 bound as :body; size suffix k or m (x1024)
+ *   -- @body    json [max 64k]                 bound as :body; size in bytes, or with suffix
+ *                                              k or m (x1024); at most 1024m
  *   -- @auth    required|optional              claims bound as :auth.<claim>
  *   -- @returns one|many|none [status 2NN]     default status 200 (none: 204)
  *   -- @cache   DURATION [private] [swr DURATION]   GET only; private needs @auth
  *   -- @tags    T...                            needs @cache; T may hold {param} references
  *   -- @invalidates T...                        {param} references as in @tags
- *   -- @rate    N/sec|min|hour
+ *   -- @rate    N/sec|min|hour                 also written s, second, m, minute, h
  *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
  *
  * References in tags are {name} (a path or query parameter) or {auth.claim} (needs @auth).
  * @query, @tags and @invalidates may repeat; every other annotation appears at most once;
  * only @route is required. Other comments are dropped from the SQL (their newlines are
- * kept, so a line in `sql` is the same line in the file).
+ * kept, so a line in `sql` is the same line in the file). Each annotation is one row of
+ * kl_routefile_annotations_table (routefile_annotations.c); routefile.c lists the parser's
+ * parts.
  *
  * SQL parameters: `:name` (a path or @query parameter), `:body` (needs @body, type json),
  * `:auth.claim` (needs @auth, type text). Each distinct name becomes one $n, numbered in
@@ -84,7 +87,7 @@ typedef enum {
     KL_ROUTE_RETURNS_NONE, /**< no body */
 } kl_route_returns_t;
 
-/** Annotation kinds, to index kl_route_def_t.ann_line. */
+/** Annotation kinds, to index kl_route_def_t.ann_line (and the parser's table of them). */
 typedef enum {
     KL_ROUTE_ANN_ROUTE,
     KL_ROUTE_ANN_QUERY,
