@@ -14,7 +14,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_DEADLINE_MS 5000
-#define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up */
+#define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up
+                                  (db.h states it) */
 #define MAX_RETRIES 3          /* serialization failures / deadlocks */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
@@ -138,11 +139,25 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
 
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q);
 
+/* Answers come in order, and PostgreSQL starts a query's statement_timeout only when it
+ * starts executing it: only the oldest unanswered query of a connection has its response
+ * deadline armed, counted from when it became the oldest (its send, or its predecessor's
+ * answer). A query queued behind a slow neighbour therefore never times out for waiting,
+ * while a silent server is still noticed when the head's deadline passes. */
+static void arm_head(kl_db_conn_t *c) {
+    if (kl_list_empty(&c->inflight)) return;
+    kl_db_t *db = c->db;
+    kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
+    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+}
+
 static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     kl_list_remove(&q->_link);
     c->depth--;
     kl_wheel_del(&db->sh->wheel, &q->_timer);
+    arm_head(c); /* the next query's turn starts now */
     q->_conn = NULL;
     q->duration_us = (kl_clock_ns() - q->_sent_ns) / 1000;
     PGresult *r = q->res;
@@ -189,8 +204,8 @@ static void timer_cb(kl_timer_t *t) {
         fail(q, 503, "no database connection became available in time");
         return;
     }
-    /* Sent but unanswered well past its statement_timeout: the server or the network is
-     * gone. Drop the connection; everything on it fails with 503. */
+    /* The oldest query of its connection, unanswered well past its statement_timeout: the
+     * server or the network is gone. Drop the connection; everything on it fails with 503. */
     reset(q->_conn, "no response from the database");
 }
 
@@ -425,6 +440,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     q->_sent_ns = kl_clock_ns();
     q->_skip_first = false;
     q->res = NULL;
+    bool head = kl_list_empty(&c->inflight);
     kl_list_push(&c->inflight, &q->_link);
     c->depth++;
     int ok = 1;
@@ -447,8 +463,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         ok = ok && PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
     }
     ok = ok && PQpipelineSync(c->pg);
-    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
-    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+    if (head) arm_head(c); /* else its deadline starts when the query ahead is answered */
     if (!ok) {
         reset(c, "send failed");
         return;

@@ -5,9 +5,14 @@
  * PQsendQueryPrepared + its own PQpipelineSync, so one failing query never aborts its
  * neighbours. Every wait is bounded: a query that cannot get onto a connection (all
  * down, or every pipeline at its depth) waits in a bounded queue for at most the acquire
- * deadline, then fails with 503; a query sent but never answered (the server vanished)
- * fails with 503 when its response deadline passes and its connection is dropped. Lost
- * connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
+ * deadline, then fails with 503. Answers arrive in order, so only the oldest unanswered
+ * query of a connection has a response deadline: its statement_timeout (the route's or the
+ * connection's) plus 3 s of slack, counted from when it became the oldest (its send, or
+ * the answer to the query ahead of it), as PostgreSQL starts a statement's timeout only
+ * when it starts executing it. A query queued behind a slow one never fails for waiting;
+ * when the head's deadline passes the server is taken as gone (vanished, or stopped
+ * answering): the connection is dropped and everything in flight on it fails with 503.
+ * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
 #ifndef KL_DB_H
 #define KL_DB_H
 

@@ -721,24 +721,69 @@ def backend_pids(k):
 
 
 def test_unresponsive_backend_is_503_within_its_deadline():
-    # The server stops answering (its backend is SIGSTOPped): the query fails with 503 once
-    # statement_timeout plus keel's slack has passed, and a new connection takes over.
-    with kit.Keel(env=db_env(KEEL_STATEMENT_TIMEOUT="500ms", KEEL_DB_ACQUIRE_TIMEOUT="1s", **ONE_CONN)) as k:
+    # The server stops answering (its backend is SIGSTOPped): the queries in flight on its
+    # connection (three, pipelined) fail with 503 once the oldest one's statement_timeout
+    # plus keel's slack has passed, and a new connection takes over.
+    env = db_env(KEEL_STATEMENT_TIMEOUT="500ms", KEEL_DB_ACQUIRE_TIMEOUT="1s", KEEL_SHARDS="1",
+                 KEEL_DB_CONNS_PER_SHARD="1")
+    with kit.Keel(env=env) as k:
         assert get_json("/api/bounties/5", k=k)[1]["id"] == 5
         pids = backend_pids(k)
         assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGSTOP)
         try:
-            st, took, h, body = timed(k.port, "/api/bounties/5", 15)
+            res = burst(k.port, ["/api/bounties/5", "/api/bounties/6", "/t/sleep?ms=0"], 15)
         finally:
             os.kill(pids[0], signal.SIGCONT)
-        assert st == 503, (st, took, body)
-        assert_503(h, body)
-        assert 0.5 < took < 0.5 + 3.0 + SLACK, took
+        for st, took, h, body in res:
+            assert st == 503, (st, took, body)
+            assert "connection lost" in assert_503(h, body), body
+            assert 0.5 < took < 0.5 + 3.0 + SLACK, took
         assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, ready(k)
         assert get_json("/api/bounties/6", k=k)[1]["id"] == 6
         assert backend_pids(k) != pids
         assert "no response from the database" in k.stderr()
+
+
+def staggered(port, paths, gap, timeout):
+    """Sends paths[i] at i * gap seconds, one thread and connection each; returns the
+    results in order (see timed)."""
+    out = [None] * len(paths)
+    t0 = time.monotonic()
+
+    def one(i):
+        time.sleep(max(0.0, t0 + i * gap - time.monotonic()))
+        out[i] = timed(port, paths[i], timeout)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(paths))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout + len(paths) * gap + 15)
+    assert all(o is not None for o in out), "a request thread did not finish"
+    return out
+
+
+def test_queries_behind_slow_ones_are_not_failed():
+    # One connection, answers in order: a quick query sent behind slow ones (a route with a
+    # longer @timeout) waits for them. Its response deadline (statement_timeout + keel's 3 s
+    # slack, 3.25 s here) counts from when it reaches the head of the pipeline, not from its
+    # send: else it gives up on a healthy connection and every query in flight fails with 503.
+    env = db_env(KEEL_STATEMENT_TIMEOUT="250ms", KEEL_SHARDS="1", KEEL_DB_CONNS_PER_SHARD="1")
+    with kit.Keel(env=env) as k:
+        for slow in (["/t/sleep_long?ms=3700"], ["/t/sleep_long?ms=2000"] * 2):  # one slow, two in a row
+            paths = slow + ["/t/sleep?ms=0"] * 4
+            res = staggered(k.port, paths, 0.1, timeout=15)
+            got = [(r[0], round(r[1], 2), r[3][:60]) for r in res]
+            assert all(r[0] == 200 for r in res), got
+            for p, r in zip(paths, res):
+                assert json.loads(r[3]) == {"slept": int(p.split("=")[1])}, (p, r[3])
+            quick = [r[1] for r in res[len(slow):]]
+            # the first quick one waited behind the slow ones longer than a deadline counted
+            # from its send would have allowed
+            assert quick[0] > 3.3 and max(quick) < 3.8 + SLACK, got
+        assert ready(k)[1]["shards"][0]["dbConnections"] == 1
+        assert "database connection down" not in k.stderr(), k.stderr()[-2000:]
 
 
 # ---- slow-query log ------------------------------------------------------------------
