@@ -53,7 +53,6 @@ struct kl_db_conn {
 struct kl_db {
     kl_shard_t *sh;
     kl_db_config_t cfg;
-    char *options;
     kl_db_conn_t *conns;
     kl_list_t waitq;
     int waiting;
@@ -257,8 +256,11 @@ static void reset(kl_db_conn_t *c, const char *why) {
 
 static void conn_start(kl_db_conn_t *c) {
     kl_db_t *db = c->db;
-    const char *kw[] = {"dbname", "options", "application_name", NULL};
-    const char *val[] = {db->cfg.conninfo, db->options, "keel", NULL};
+    /* Nothing after "dbname" may name a setting the conninfo can hold: libpq's last value
+     * wins, and DATABASE_URL's own (options, application_name ...) must reach the pool as
+     * they reached the startup check. statement_timeout is set once connected instead. */
+    const char *kw[] = {"dbname", "fallback_application_name", NULL};
+    const char *val[] = {db->cfg.conninfo, "keel", NULL};
     /* Non-blocking from here on, except that a host *name* is resolved synchronously by
      * libpq: use an address or a unix socket directory in DATABASE_URL. */
     c->pg = PQconnectStartParams(kw, val, 1);
@@ -279,6 +281,14 @@ static void on_connected(kl_db_conn_t *c) {
         reset(c, "cannot enter pipeline mode");
         return;
     }
+    /* The connection's statement_timeout, as a session setting on top of whatever the
+     * conninfo's options or PGOPTIONS set (keel's wins); first, so that it bounds the
+     * prepares too. */
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%d", db->cfg.statement_timeout_ms);
+    const char *v[1] = {ms};
+    PQsendQueryParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1, NULL, v, NULL, NULL, 0);
+    PQpipelineSync(c->pg);
     /* One sync per prepare: a statement that fails to prepare aborts nothing else. */
     for (int i = 0; i < db->cfg.nstmts; i++) {
         const kl_db_stmt_t *s = &db->cfg.stmts[i];
@@ -291,8 +301,8 @@ static void on_connected(kl_db_conn_t *c) {
     PQpipelineSync(c->pg);
     PQsendQueryParams(c->pg, "LISTEN " KL_DB_CHANNEL, 0, NULL, NULL, NULL, NULL, 0);
     PQpipelineSync(c->pg);
-    c->prep_syncs = db->cfg.nstmts + 3;
-    c->prep_idx = 0;
+    c->prep_syncs = db->cfg.nstmts + 4;
+    c->prep_idx = -1; /* the set_config's sync comes first */
     c->state = C_PREPARING;
     mark_flush(c);
     want_read(c);
@@ -325,7 +335,7 @@ static void read_prepare_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_SYNC) {
             c->prep_syncs--;
             c->prep_idx++;
-        } else if (st == PGRES_FATAL_ERROR && c->prep_idx < db->cfg.nstmts) {
+        } else if (st == PGRES_FATAL_ERROR && c->prep_idx >= 0 && c->prep_idx < db->cfg.nstmts) {
             char msg[512], label[256];
             const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
             kl_json_escape(msg, sizeof(msg), m ? m : "?", m ? strlen(m) : 1);
@@ -521,9 +531,6 @@ kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     db->sh = sh;
     db->ctx = ctx;
     db->cfg = *cfg;
-    char opt[64];
-    snprintf(opt, sizeof(opt), "-c statement_timeout=%d", cfg->statement_timeout_ms);
-    db->options = kl_strdup(opt);
     kl_list_init(&db->waitq);
     kl_list_init(&db->flush_list);
     kl_list_init(&db->polls);
@@ -558,7 +565,6 @@ void kl_db_stop(kl_db_t *db) {
     /* The ring is torn down after this: polls still in the kernel never complete. */
     while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
     kl_free(db->conns);
-    kl_free(db->options);
     kl_free(db);
 }
 

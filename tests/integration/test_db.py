@@ -449,6 +449,31 @@ def test_unix_socket_database_url():
         assert not pg_client_ports(inodes), "keel connected over TCP"
 
 
+def test_database_url_options_reach_pooled_connections():
+    # The startup check and every pooled connection run the SQL under the same settings:
+    # DATABASE_URL's own options (here a search_path to a schema only one route's table is
+    # in, and a statement_timeout that keel's own setting overrides) are merged with keel's,
+    # not replaced, and libpq's precedence holds (the URL's options over PGOPTIONS).
+    routes = os.path.join(MINE, "routes_search_path")
+    url = URL + "?options=-c%20search_path%3Dkeel_db_app,public%20-c%20statement_timeout%3D60s"
+    env = {"KEEL_ROUTES": routes, "DATABASE_URL": url, "KEEL_SHARDS": "2", "KEEL_STATEMENT_TIMEOUT": "750ms",
+           "PGOPTIONS": "-c search_path=public"}
+    with kit.Keel(env=env) as k:
+        assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, (ready(k), k.stderr()[-2000:])
+        for _ in range(8):  # over several connections
+            assert get_json("/t/only_here", k=k)[1] == {"v": "only in keel_db_app"}
+            _, s = get_json("/t/settings", k=k)
+            assert s == {"search_path": "keel_db_app,public", "statement_timeout": "750ms"}, s
+    # No options in the URL: PGOPTIONS applies, to the startup check and the pool alike.
+    env.update(DATABASE_URL=URL, PGOPTIONS="-c search_path=keel_db_app,public")
+    with kit.Keel(env=env) as k:
+        assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, (ready(k), k.stderr()[-2000:])
+        for _ in range(4):
+            assert get_json("/t/only_here", k=k)[1] == {"v": "only in keel_db_app"}
+            _, s = get_json("/t/settings", k=k)
+            assert s == {"search_path": "keel_db_app,public", "statement_timeout": "750ms"}, s
+
+
 def test_empty_or_missing_routes_folder():
     empty = os.path.join(TMP, "empty")
     os.makedirs(empty, exist_ok=True)
