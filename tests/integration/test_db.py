@@ -513,6 +513,24 @@ def test_kh_code_out_of_range_is_500_without_internals():
     assert '"sqlstate":"P0001"' in keel.stderr() and "secret internals" in keel.stderr()
 
 
+def test_kh_1xx_is_500_and_the_connection_stays_usable():
+    # A 1xx is not a final status: answering one would leave the client waiting for the real
+    # response and take the next one for it. KH100..KH199 are unknown errors (500, logged).
+    with keel.connect() as s:
+        r = kit.Reader(s)
+        for code in ("KH101", "KH100", "KH199"):
+            s.sendall(kit.build("GET", "/t/raise?code=%s&msg=early" % code))
+            st, h, body = r.response()
+            assert st == 500, (code, st, h, body)
+            err = json.loads(body)
+            assert err["statusCode"] == 500 and "early" not in err["message"], (code, err)
+            s.sendall(kit.build("GET", "/t/echo/next"))  # the same connection still frames right
+            st, h, body = r.response()
+            assert st == 200 and json.loads(body) == {"s": "next", "q": ""}, (code, st, body)
+    time.sleep(0.1)
+    assert '"sqlstate":"KH101"' in keel.stderr(), keel.stderr()[-2000:]
+
+
 def test_unique_fk_check_notnull_violations():
     msg, _ = error("/t/items?name=taken", 409, method="POST")
     assert "duplicate key" in msg, msg
