@@ -443,6 +443,39 @@ static kl_db_conn_t *pick(kl_db_t *db) {
     return best;
 }
 
+/* The next NOTIFY payload of a '\n'-separated list at *cursor: as many whole lines as fit
+ * under PostgreSQL's limit, joined by '\n', written NUL-terminated to out; empty lines are
+ * dropped. Returns its length, 0 at the end. A line that cannot fit alone is skipped (and
+ * kl_db_submit refuses such a payload before anything is sent). */
+static size_t notify_next(const char **cursor, char out[KL_DB_NOTIFY_MAX]) {
+    size_t len = 0;
+    const char *p = *cursor;
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        if (n > 0 && n < KL_DB_NOTIFY_MAX) {
+            if (len > 0 && len + 1 + n >= KL_DB_NOTIFY_MAX) break; /* the next payload starts here */
+            if (len > 0) out[len++] = '\n';
+            memcpy(out + len, p, n);
+            len += n;
+        }
+        p += n + (p[n] == '\n');
+    }
+    *cursor = p;
+    out[len] = '\0';
+    return len;
+}
+
+/* Length of the longest '\n'-separated line of s. */
+static size_t longest_line(const char *s) {
+    size_t best = 0;
+    for (;;) {
+        size_t n = strcspn(s, "\n");
+        if (n > best) best = n;
+        if (!s[n]) return best;
+        s += n + 1;
+    }
+}
+
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
@@ -462,16 +495,15 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         q->_skip_first = true;
     }
     ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
-    if (q->notify && strlen(q->notify) >= KL_DB_NOTIFY_MAX) {
-        q->notify = KL_DB_NOTIFY_ALL; /* PostgreSQL refuses longer payloads: evict everything */
-    }
-    if (q->notify) {
-        /* Same implicit transaction as the statement: NOTIFY is delivered at its commit,
-         * and skipped (pipeline aborted) when the statement fails. Its result is ignored:
-         * only the first result of a query is kept. */
-        const char *v[1] = {q->notify};
-        ok = ok && PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
-    }
+    /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs
+     * (PostgreSQL takes under KL_DB_NOTIFY_MAX bytes each): delivered at its commit, and
+     * skipped (pipeline aborted) when the statement fails. Their results are dropped unless
+     * one is an error, which then wins over the statement's (read_query_results). libpq
+     * copies each value into its buffer at once, so one chunk buffer serves them all. */
+    char chunk[KL_DB_NOTIFY_MAX];
+    const char *v[1] = {chunk};
+    for (const char *p = q->notify; ok && p && notify_next(&p, chunk) > 0;)
+        ok = PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
     ok = ok && PQpipelineSync(c->pg);
     if (head) arm_head(c); /* else its deadline starts when the query ahead is answered */
     if (!ok) {
@@ -500,6 +532,11 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     q->_timer.cb = timer_cb;
     if (db->stopping) {
         fail(q, 503, "shutting down");
+        return;
+    }
+    if (q->notify && longest_line(q->notify) >= KL_DB_NOTIFY_MAX) {
+        /* No NOTIFY can carry it, and dropping it would leave stale entries cached. */
+        fail(q, 500, "an invalidation tag is longer than a NOTIFY payload can be");
         return;
     }
     kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
