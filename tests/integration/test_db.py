@@ -438,9 +438,9 @@ def test_unix_socket_database_url():
     assert "host=/" in unix and "127.0.0.1" not in unix, unix
     with kit.Keel(env={"KEEL_ROUTES": ROUTES, "DATABASE_URL": unix, "KEEL_SHARDS": "2",
                        "KEEL_DB_CONNS_PER_SHARD": "2"}) as k:
-        st, _, body = k.request(path="/ready")
-        ready = json.loads(body)
-        assert st == 200 and [s["dbConnections"] for s in ready["shards"]] == [2, 2], (st, body)
+        # started means /health answers; the four connections come up right after
+        every = lambda: [s["dbConnections"] for s in ready(k)[1]["shards"]] == [2, 2]
+        assert wait_until(every, 5) is not None, ready(k)
         assert get_json("/api/bounties/11", k=k)[1]["id"] == 11
         inodes = socket_inodes(k)
         with open("/proc/net/unix") as f:
