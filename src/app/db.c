@@ -14,7 +14,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_DEADLINE_MS 5000
-#define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up */
+#define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up
+                                  (db.h states it) */
 #define MAX_RETRIES 3          /* serialization failures / deadlocks */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
@@ -52,7 +53,6 @@ struct kl_db_conn {
 struct kl_db {
     kl_shard_t *sh;
     kl_db_config_t cfg;
-    char *options;
     kl_db_conn_t *conns;
     kl_list_t waitq;
     int waiting;
@@ -138,11 +138,25 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
 
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q);
 
+/* Answers come in order, and PostgreSQL starts a query's statement_timeout only when it
+ * starts executing it: only the oldest unanswered query of a connection has its response
+ * deadline armed, counted from when it became the oldest (its send, or its predecessor's
+ * answer). A query queued behind a slow neighbour therefore never times out for waiting,
+ * while a silent server is still noticed when the head's deadline passes. */
+static void arm_head(kl_db_conn_t *c) {
+    if (kl_list_empty(&c->inflight)) return;
+    kl_db_t *db = c->db;
+    kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
+    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+}
+
 static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     kl_list_remove(&q->_link);
     c->depth--;
     kl_wheel_del(&db->sh->wheel, &q->_timer);
+    arm_head(c); /* the next query's turn starts now */
     q->_conn = NULL;
     q->duration_us = (kl_clock_ns() - q->_sent_ns) / 1000;
     PGresult *r = q->res;
@@ -189,8 +203,8 @@ static void timer_cb(kl_timer_t *t) {
         fail(q, 503, "no database connection became available in time");
         return;
     }
-    /* Sent but unanswered well past its statement_timeout: the server or the network is
-     * gone. Drop the connection; everything on it fails with 503. */
+    /* The oldest query of its connection, unanswered well past its statement_timeout: the
+     * server or the network is gone. Drop the connection; everything on it fails with 503. */
     reset(q->_conn, "no response from the database");
 }
 
@@ -242,8 +256,11 @@ static void reset(kl_db_conn_t *c, const char *why) {
 
 static void conn_start(kl_db_conn_t *c) {
     kl_db_t *db = c->db;
-    const char *kw[] = {"dbname", "options", "application_name", NULL};
-    const char *val[] = {db->cfg.conninfo, db->options, "keel", NULL};
+    /* Nothing after "dbname" may name a setting the conninfo can hold: libpq's last value
+     * wins, and DATABASE_URL's own (options, application_name ...) must reach the pool as
+     * they reached the startup check. statement_timeout is set once connected instead. */
+    const char *kw[] = {"dbname", "fallback_application_name", NULL};
+    const char *val[] = {db->cfg.conninfo, "keel", NULL};
     /* Non-blocking from here on, except that a host *name* is resolved synchronously by
      * libpq: use an address or a unix socket directory in DATABASE_URL. */
     c->pg = PQconnectStartParams(kw, val, 1);
@@ -264,6 +281,14 @@ static void on_connected(kl_db_conn_t *c) {
         reset(c, "cannot enter pipeline mode");
         return;
     }
+    /* The connection's statement_timeout, as a session setting on top of whatever the
+     * conninfo's options or PGOPTIONS set (keel's wins); first, so that it bounds the
+     * prepares too. */
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%d", db->cfg.statement_timeout_ms);
+    const char *v[1] = {ms};
+    PQsendQueryParams(c->pg, "SELECT set_config('statement_timeout', $1, false)", 1, NULL, v, NULL, NULL, 0);
+    PQpipelineSync(c->pg);
     /* One sync per prepare: a statement that fails to prepare aborts nothing else. */
     for (int i = 0; i < db->cfg.nstmts; i++) {
         const kl_db_stmt_t *s = &db->cfg.stmts[i];
@@ -276,8 +301,8 @@ static void on_connected(kl_db_conn_t *c) {
     PQpipelineSync(c->pg);
     PQsendQueryParams(c->pg, "LISTEN " KL_DB_CHANNEL, 0, NULL, NULL, NULL, NULL, 0);
     PQpipelineSync(c->pg);
-    c->prep_syncs = db->cfg.nstmts + 3;
-    c->prep_idx = 0;
+    c->prep_syncs = db->cfg.nstmts + 4;
+    c->prep_idx = -1; /* the set_config's sync comes first */
     c->state = C_PREPARING;
     mark_flush(c);
     want_read(c);
@@ -310,7 +335,7 @@ static void read_prepare_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_SYNC) {
             c->prep_syncs--;
             c->prep_idx++;
-        } else if (st == PGRES_FATAL_ERROR && c->prep_idx < db->cfg.nstmts) {
+        } else if (st == PGRES_FATAL_ERROR && c->prep_idx >= 0 && c->prep_idx < db->cfg.nstmts) {
             char msg[512], label[256];
             const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
             kl_json_escape(msg, sizeof(msg), m ? m : "?", m ? strlen(m) : 1);
@@ -418,6 +443,39 @@ static kl_db_conn_t *pick(kl_db_t *db) {
     return best;
 }
 
+/* The next NOTIFY payload of a '\n'-separated list at *cursor: as many whole lines as fit
+ * under PostgreSQL's limit, joined by '\n', written NUL-terminated to out; empty lines are
+ * dropped. Returns its length, 0 at the end. A line that cannot fit alone is skipped (and
+ * kl_db_submit refuses such a payload before anything is sent). */
+static size_t notify_next(const char **cursor, char out[KL_DB_NOTIFY_MAX]) {
+    size_t len = 0;
+    const char *p = *cursor;
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        if (n > 0 && n < KL_DB_NOTIFY_MAX) {
+            if (len > 0 && len + 1 + n >= KL_DB_NOTIFY_MAX) break; /* the next payload starts here */
+            if (len > 0) out[len++] = '\n';
+            memcpy(out + len, p, n);
+            len += n;
+        }
+        p += n + (p[n] == '\n');
+    }
+    *cursor = p;
+    out[len] = '\0';
+    return len;
+}
+
+/* Length of the longest '\n'-separated line of s. */
+static size_t longest_line(const char *s) {
+    size_t best = 0;
+    for (;;) {
+        size_t n = strcspn(s, "\n");
+        if (n > best) best = n;
+        if (!s[n]) return best;
+        s += n + 1;
+    }
+}
+
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
@@ -425,6 +483,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     q->_sent_ns = kl_clock_ns();
     q->_skip_first = false;
     q->res = NULL;
+    bool head = kl_list_empty(&c->inflight);
     kl_list_push(&c->inflight, &q->_link);
     c->depth++;
     int ok = 1;
@@ -436,19 +495,17 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         q->_skip_first = true;
     }
     ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
-    if (q->notify && strlen(q->notify) >= KL_DB_NOTIFY_MAX) {
-        q->notify = KL_DB_NOTIFY_ALL; /* PostgreSQL refuses longer payloads: evict everything */
-    }
-    if (q->notify) {
-        /* Same implicit transaction as the statement: NOTIFY is delivered at its commit,
-         * and skipped (pipeline aborted) when the statement fails. Its result is ignored:
-         * only the first result of a query is kept. */
-        const char *v[1] = {q->notify};
-        ok = ok && PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
-    }
+    /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs
+     * (PostgreSQL takes under KL_DB_NOTIFY_MAX bytes each): delivered at its commit, and
+     * skipped (pipeline aborted) when the statement fails. Their results are dropped unless
+     * one is an error, which then wins over the statement's (read_query_results). libpq
+     * copies each value into its buffer at once, so one chunk buffer serves them all. */
+    char chunk[KL_DB_NOTIFY_MAX];
+    const char *v[1] = {chunk};
+    for (const char *p = q->notify; ok && p && notify_next(&p, chunk) > 0;)
+        ok = PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
     ok = ok && PQpipelineSync(c->pg);
-    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
-    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+    if (head) arm_head(c); /* else its deadline starts when the query ahead is answered */
     if (!ok) {
         reset(c, "send failed");
         return;
@@ -475,6 +532,11 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     q->_timer.cb = timer_cb;
     if (db->stopping) {
         fail(q, 503, "shutting down");
+        return;
+    }
+    if (q->notify && longest_line(q->notify) >= KL_DB_NOTIFY_MAX) {
+        /* No NOTIFY can carry it, and dropping it would leave stale entries cached. */
+        fail(q, 500, "an invalidation tag is longer than a NOTIFY payload can be");
         return;
     }
     kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
@@ -506,9 +568,6 @@ kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     db->sh = sh;
     db->ctx = ctx;
     db->cfg = *cfg;
-    char opt[64];
-    snprintf(opt, sizeof(opt), "-c statement_timeout=%d", cfg->statement_timeout_ms);
-    db->options = kl_strdup(opt);
     kl_list_init(&db->waitq);
     kl_list_init(&db->flush_list);
     kl_list_init(&db->polls);
@@ -543,7 +602,6 @@ void kl_db_stop(kl_db_t *db) {
     /* The ring is torn down after this: polls still in the kernel never complete. */
     while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
     kl_free(db->conns);
-    kl_free(db->options);
     kl_free(db);
 }
 

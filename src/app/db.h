@@ -5,9 +5,14 @@
  * PQsendQueryPrepared + its own PQpipelineSync, so one failing query never aborts its
  * neighbours. Every wait is bounded: a query that cannot get onto a connection (all
  * down, or every pipeline at its depth) waits in a bounded queue for at most the acquire
- * deadline, then fails with 503; a query sent but never answered (the server vanished)
- * fails with 503 when its response deadline passes and its connection is dropped. Lost
- * connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
+ * deadline, then fails with 503. Answers arrive in order, so only the oldest unanswered
+ * query of a connection has a response deadline: its statement_timeout (the route's or the
+ * connection's) plus 3 s of slack, counted from when it became the oldest (its send, or
+ * the answer to the query ahead of it), as PostgreSQL starts a statement's timeout only
+ * when it starts executing it. A query queued behind a slow one never fails for waiting;
+ * when the head's deadline passes the server is taken as gone (vanished, or stopped
+ * answering): the connection is dropped and everything in flight on it fails with 503.
+ * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
 #ifndef KL_DB_H
 #define KL_DB_H
 
@@ -50,9 +55,11 @@ typedef struct {
 
 /** The channel keel's write routes NOTIFY and every connection LISTENs on. */
 #define KL_DB_CHANNEL "keel_invalidate"
-/** Longest NOTIFY payload PostgreSQL takes (8000 bytes); longer ones are replaced by ... */
+/** PostgreSQL refuses a NOTIFY payload of this many bytes or more: a longer query notify
+ * is sent as several NOTIFYs, split between lines. */
 #define KL_DB_NOTIFY_MAX 8000
-/** ... this payload, which means "evict everything". */
+/** The payload that means "evict everything" (server.c). keel never sends it, and never
+ * derives it from a request (tags.h); an operator may, by hand, to purge every instance. */
 #define KL_DB_NOTIFY_ALL "*"
 
 struct kl_db_query {
@@ -61,8 +68,11 @@ struct kl_db_query {
     int nparams;
     const char *const *values;  /**< text parameters (NULL = SQL NULL); must live until done */
     int timeout_ms;             /**< statement_timeout for this query; 0 = the connection's */
-    const char *notify;         /**< payload to NOTIFY on KL_DB_CHANNEL in the same transaction,
-                                     delivered only if the statement succeeds; NULL = none */
+    const char *notify;         /**< '\n'-separated lines to NOTIFY on KL_DB_CHANNEL in the same
+                                     transaction, delivered only if it commits: as many NOTIFYs
+                                     as needed, each of whole lines under KL_DB_NOTIFY_MAX bytes;
+                                     a line of KL_DB_NOTIFY_MAX bytes or more fails the query
+                                     with 500 before it is sent; NULL = none */
     void (*done)(kl_db_query_t *q); /**< called exactly once; may be called inside kl_db_submit */
     void *ctx;                  /**< the caller's */
     /* results, valid inside done (res is freed after done returns) */

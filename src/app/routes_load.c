@@ -121,7 +121,7 @@ out:
 int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int timeout_s, char *err, size_t errlen) {
     char to[16];
     snprintf(to, sizeof(to), "%d", timeout_s);
-    const char *kw[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
     const char *val[] = {conninfo, to, "keel-startup", NULL};
     PGconn *pg = PQconnectdbParams(kw, val, 1);
     int r = 0;

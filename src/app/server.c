@@ -42,7 +42,8 @@ static int on_start(kl_shard_t *sh) {
     return 0;
 }
 
-/* A write somewhere committed: evict what carries its tags ('\n'-separated). */
+/* A write somewhere committed: evict what carries its tags ('\n'-separated). "*" clears
+ * everything; no expanded tag can be "*" (tags.h), so only an operator's NOTIFY sends it. */
 static void on_notify(void *ctx, const char *payload) {
     kl_app_shard_t *as = ctx;
     if (!strcmp(payload, KL_DB_NOTIFY_ALL)) {

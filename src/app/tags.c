@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "proto/sha256.h"
+
 static const char *lookup(const kl_route_def_t *d, const char *const *values, const char *name, size_t len) {
     for (size_t i = 0; i < d->n_params; i++) {
         const kl_route_param_t *p = &d->params[i];
@@ -12,45 +14,94 @@ static const char *lookup(const kl_route_def_t *d, const char *const *values, co
     return "";
 }
 
-/* Writes the expansion of tpl at out (when out != NULL); returns its length. */
-static size_t expand(char *out, const kl_route_def_t *d, const char *const *values, const char *tpl) {
-    size_t n = 0;
+/* Bytes of a value that are percent-encoded: '*' (a tag "*" would evict everything), the
+ * separator (it would split one tag into several), '#' (the digest form's mark), '%' (so
+ * that the encoding is unambiguous) and control bytes. */
+static bool escaped(unsigned char c) {
+    return c == '%' || c == '*' || c == '#' || c == KL_TAGS_SEP || c < 0x20 || c == 0x7f;
+}
+
+/* Where an expansion goes: bytes at out (when not NULL), into sha (when not NULL); n counts. */
+typedef struct {
+    char *out;
+    kl_sha256_t *sha;
+    size_t n;
+} sink_t;
+
+static void emit(sink_t *k, const char *b, size_t len) {
+    if (k->out) memcpy(k->out + k->n, b, len);
+    if (k->sha) kl_sha256_update(k->sha, b, len);
+    k->n += len;
+}
+
+static const char hex_upper[] = "0123456789ABCDEF";
+
+static void expand(sink_t *k, const kl_route_def_t *d, const char *const *values, const char *tpl) {
     for (const char *p = tpl; *p;) {
         const char *close;
         if (*p == '{' && (close = strchr(p, '}')) != NULL) {
-            for (const char *v = lookup(d, values, p + 1, (size_t)(close - p - 1)); *v; v++) {
-                if (*v == KL_TAGS_SEP) continue;
-                if (out) out[n] = *v;
-                n++;
+            const char *v = lookup(d, values, p + 1, (size_t)(close - p - 1));
+            while (*v) {
+                size_t run = 0;
+                while (v[run] && !escaped((unsigned char)v[run])) run++;
+                if (run) emit(k, v, run);
+                v += run;
+                if (*v) {
+                    unsigned char c = (unsigned char)*v++;
+                    char e[3] = {'%', hex_upper[c >> 4], hex_upper[c & 15]};
+                    emit(k, e, 3);
+                }
             }
             p = close + 1;
             continue;
         }
-        if (*p != KL_TAGS_SEP) {
-            if (out) out[n] = *p;
-            n++;
-        }
+        if (*p != KL_TAGS_SEP) emit(k, p, 1); /* routefile.c lets no separator through; belt and braces */
         p++;
     }
-    return n;
 }
 
 char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *tpl) {
-    size_t n = expand(NULL, d, values, tpl);
-    char *s = kl_arena_alloc(a, n + 1);
-    expand(s, d, values, tpl);
-    s[n] = '\0';
+    sink_t k = {0};
+    expand(&k, d, values, tpl);
+    if (k.n <= KL_TAGS_MAX) {
+        char *s = kl_arena_alloc(a, k.n + 1);
+        k = (sink_t){.out = s};
+        expand(&k, d, values, tpl);
+        s[k.n] = '\0';
+        return s;
+    }
+    /* Too long to carry: hashed as it streams out, never held whole. */
+    kl_sha256_t sha;
+    kl_sha256_init(&sha);
+    k = (sink_t){.sha = &sha};
+    expand(&k, d, values, tpl);
+    uint8_t dg[KL_SHA256_LEN];
+    kl_sha256_final(&sha, dg);
+    static const char hex[] = "0123456789abcdef";
+    char *s = kl_arena_alloc(a, KL_TAGS_DIGEST_LEN + 1);
+    s[0] = '#';
+    for (int i = 0; i < (KL_TAGS_DIGEST_LEN - 1) / 2; i++) {
+        s[1 + 2 * i] = hex[dg[i] >> 4];
+        s[2 + 2 * i] = hex[dg[i] & 15];
+    }
+    s[KL_TAGS_DIGEST_LEN] = '\0';
     return s;
 }
 
 char *kl_tags_join(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *const *list, size_t n) {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += expand(NULL, d, values, list[i]) + 1;
-    char *s = kl_arena_alloc(a, total + 1);
+    char **tags = kl_arena_alloc(a, sizeof(char *) * (n ? n : 1));
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++) {
+        tags[i] = kl_tags_expand(a, d, values, list[i]);
+        total += strlen(tags[i]) + 1;
+    }
+    char *s = kl_arena_alloc(a, total);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (i) s[o++] = KL_TAGS_SEP;
-        o += expand(s + o, d, values, list[i]);
+        size_t l = strlen(tags[i]);
+        memcpy(s + o, tags[i], l);
+        o += l;
     }
     s[o] = '\0';
     return s;

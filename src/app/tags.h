@@ -1,5 +1,14 @@
 /* tags.h - cache tags of a request: @tags / @invalidates templates with {param}
- * references filled in from the request's bound parameter values. */
+ * references filled in from the request's bound parameter values.
+ *
+ * Both lists go through the same expansion, so a stored tag and an invalidated tag match
+ * exactly when the same template saw the same values. No client-supplied value may widen
+ * an invalidation: values are percent-encoded where they could forge structure ('%', '*',
+ * '#', the separator, control bytes), so no expanded tag is "*" (KL_DB_NOTIFY_ALL), holds
+ * a separator or looks like a digest; and a tag longer than KL_TAGS_MAX bytes is replaced
+ * by its digest form, so one tag never approaches PostgreSQL's NOTIFY payload limit.
+ * Template literals cannot hold any of those bytes (routefile.c allows letters, digits,
+ * '_', ':', '.', '-', '/' only). */
 #ifndef KL_TAGS_H
 #define KL_TAGS_H
 
@@ -12,10 +21,16 @@
 
 /** Separates tags in a NOTIFY payload (never part of an expanded tag). */
 #define KL_TAGS_SEP '\n'
+/** Longest tag kept as text; a longer one becomes its digest form. */
+#define KL_TAGS_MAX 200
+/** Length of the digest form: '#' and 32 lowercase hex digits, the first 128 bits of the
+ * SHA-256 of the whole (escaped) tag; equal long tags get equal digests. */
+#define KL_TAGS_DIGEST_LEN 33
 
 /** Expands one template: each {name} becomes the value bound for the path or query
- * parameter `name` (values[i] is $i+1's text). Returns an arena string; a reference that
- * names no such parameter expands to nothing. Separator bytes in values are dropped. */
+ * parameter `name` (values[i] is $i+1's text), percent-encoded as above; a reference that
+ * names no such parameter expands to nothing. Returns an arena string of at most
+ * KL_TAGS_MAX bytes: the expansion, or its digest form when longer. */
 char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *tpl);
 /** Steps through a KL_TAGS_SEP-separated list: *cursor starts at the list's first byte.
  * Returns false at the end, else true with the next non-empty tag in *tag. */

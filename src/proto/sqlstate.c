@@ -10,7 +10,8 @@ int kl_sqlstate_http(const char *s) {
         int a = digit(s[2]), b = digit(s[3]), c = digit(s[4]);
         if (a < 0 || b < 0 || c < 0) return 500;
         int st = a * 100 + b * 10 + c;
-        return st >= 100 && st <= 599 ? st : 500;
+        /* final statuses only: a 1xx would leave the client waiting for the real answer */
+        return st >= 200 && st <= 599 ? st : 500;
     }
     if (!strcmp(s, "23505") || !strcmp(s, "23503")) return 409;
     if (!strcmp(s, "23502") || !strcmp(s, "23514")) return 400;

@@ -87,6 +87,7 @@ def cleanup():
     if URL is None:
         return
     psql("DELETE FROM keel_cache_tests.items WHERE id BETWEEN %d AND %d" % (BASE, BASE + 99999))
+    psql("DELETE FROM keel_cache_tests.claims WHERE item_id BETWEEN %d AND %d" % (BASE, BASE + 99999))
     psql("DELETE FROM keel_cache_tests.execs WHERE substring(k from ':([0-9]+)')::bigint BETWEEN %d AND %d"
          % (BASE, BASE + 99999))
 
@@ -568,28 +569,102 @@ def test_read_after_write_does_not_join_older_fill():
         c2.close()
 
 
-def test_write_with_oversized_notify_payload():
-    """The invalidation NOTIFY shares the write's transaction: when it fails (payload over
-    PostgreSQL's 8000 bytes) the write is rolled back, and keel must not report success."""
-    c = Conn(A)
+def test_long_value_invalidates_its_tag_and_nothing_else():
+    """A ~7 KB @invalidates value: its tags (name:{name}, was:{name}) travel as digests, so
+    the NOTIFY stays small and the write commits. It evicts the entry cached under the same
+    long name on both shards and in the other process, and nothing else: the payload used to
+    pass PostgreSQL's 8000-byte limit and be replaced by "*", evicting everything everywhere."""
+    a, b = shard_pair(A)
+    pb = Conn(B)
+    conns = (a, b, pb)
     try:
-        i = nid()
-        item = "/ct/items/%d" % i
-        c.jget(item)
-        st, _, body = c.req("POST", "/ct/items/%d/rename?name=short-%d" % (i, i))
-        assert st == 200 and json.loads(body)["name"] == "short-%d" % i, (st, body)
-        assert c.jget(item)[1]["name"] == "short-%d" % i  # the route works and evicts
-        long_name = "L" * 4100  # tags name:{name} and was:{name}: > 8000 payload bytes
-        st, _, body = c.req("POST", "/ct/items/%d/rename?name=%s" % (i, long_name))
-        stored = name_of(i)
-        if 200 <= st < 300:
-            assert stored == long_name, ("keel answered %d %s but the row still holds %r: the "
-                                         "transaction was rolled back" % (st, body[:80], stored))
-        else:
-            assert stored == "short-%d" % i, (st, stored[:40])
-            assert c.jget(item)[1]["name"] == stored
+        i, j = nid(), nid()
+        long_name = "%d-" % i + "L" * 6980
+        by_name = "/ct/by_name/%d?name=%s" % (i, long_name)  # @tags name:{name}
+        others = ("/ct/untagged/%d" % j, "/ct/items/%d" % j)
+        before = {}
+        for c in conns:
+            for p in (by_name,) + others:
+                before[c, p] = c.jget(p)[1]
+            assert before[c, by_name]["named"] is False, before[c, by_name]
+        for c in conns:  # all hits now
+            for p in (by_name,) + others:
+                assert c.jget(p)[1] == before[c, p], (c.shard, p)
+        st, _, body = a.req("POST", "/ct/items/%d/rename?name=%s" % (i, long_name))
+        assert st == 200 and json.loads(body)["name"] == long_name, (st, body[:200])
+        assert name_of(i) == long_name
+        assert a.jget(by_name)[1]["named"] is True  # the writer's shard evicted before answering
+        for c in (b, pb):  # the other shard and the other process, through the NOTIFY
+            assert wait_until(lambda: c.jget(by_name)[1]["named"], 2.0 * SLACK), \
+                "the entry tagged with the long name was not evicted (shard %d)" % c.shard
+        for c in conns:
+            for p in others:
+                assert c.jget(p)[1] == before[c, p], ("an unrelated entry was evicted", c.shard, p)
     finally:
-        c.close()
+        for c in conns:
+            c.close()
+
+
+def test_star_value_does_not_evict_everything():
+    """@invalidates {tag} with the value "*": the tag is "%2A", never the payload "*" that
+    means evict everything on every instance."""
+    a, b = shard_pair(A)
+    pb = Conn(B)
+    conns = (a, b, pb)
+    try:
+        j, k = nid(), nid()
+        others = ("/ct/untagged/%d" % j, "/ct/items/%d" % j)
+        marker = "/ct/items/%d" % k
+        before = {}
+        for c in conns:
+            for p in others + (marker,):
+                before[c, p] = c.jget(p)[1]
+        for tag in ("*", "%2A"):  # '*' raw and percent-encoded in the query string
+            st, _, body = a.req("POST", "/ct/touch?tag=" + tag)
+            assert st == 200 and json.loads(body) == {"tag": "*"}, (st, body)
+        # A later write's NOTIFY: PostgreSQL delivers them in commit order, so once its
+        # eviction is seen everywhere the "*" ones have been handled too.
+        st, _, body = a.req("POST", "/ct/touch?tag=item:%d" % k)
+        assert st == 200, (st, body)
+        for c in conns:
+            assert wait_until(lambda: c.jget(marker)[1]["execs"] != before[c, marker]["execs"], 2.0 * SLACK), \
+                "item:%d was not evicted (shard %d)" % (k, c.shard)
+            for p in others:
+                assert c.jget(p)[1] == before[c, p], ("evicted by a client's '*'", c.shard, p)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_write_failing_at_commit_evicts_nothing():
+    """The error of a transaction's last step wins over the statement's success: a deferred
+    unique violation fails at commit, after the statement and its NOTIFY ran, and the write
+    answers 409 and evicts nothing, locally or through the (rolled back) NOTIFY."""
+    a, b = shard_pair(A)
+    try:
+        i, other = nid(), nid()
+        key = "claim-%d" % i
+        # A claim that commits evicts item:{id} everywhere. (Another item than the one
+        # checked below: each shard hears every NOTIFY once per connection, so a re-cached
+        # entry could still be evicted by a late copy of this one.)
+        first = {c: c.jget("/ct/items/%d" % other)[1] for c in (a, b)}
+        st, _, body = a.req("POST", "/ct/items/%d/claim?k=%s" % (other, key))
+        assert st == 201 and json.loads(body) == {"id": other, "k": key}, (st, body)
+        for c in (a, b):
+            assert wait_until(lambda: c.jget("/ct/items/%d" % other)[1]["execs"] != first[c]["execs"],
+                              2.0 * SLACK), c.shard
+        item = "/ct/items/%d" % i
+        cached = {c: c.jget(item)[1] for c in (a, b)}
+        st, _, body = a.req("POST", "/ct/items/%d/claim?k=%s" % (i, key))  # the key is taken
+        err = json.loads(body)
+        assert st == 409 and err["statusCode"] == 409 and "duplicate key" in err["message"], (st, body)
+        time.sleep(0.3 * SLACK)  # a NOTIFY (there must be none) would have arrived
+        for c in (a, b):
+            assert c.jget(item)[1] == cached[c], ("evicted by a write that rolled back", c.shard)
+        assert psql("SELECT count(*) FROM keel_cache_tests.claims WHERE k = '%s'" % key) == "1"
+    finally:
+        a.close()
+        b.close()
 
 
 # ---- ETags and 304 --------------------------------------------------------------------

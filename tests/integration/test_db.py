@@ -424,8 +424,8 @@ def test_route_file_errors_stop_startup():
 def test_the_real_routes_start_and_cache():
     # The unfiltered bounties routes, with their @cache/@tags, start and answer with cache headers.
     env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL}
-    # ready first: a fill that races the first connection's on_connect eviction is answered
-    # without being stored (and so without Cache-Control)
+    # Ready first: a fill queued before the first connection is up is not stored (the
+    # connection's arrival clears the cache and every fill under way), so it has no Cache-Control.
     with kit.Keel(env=env, ready_path="/ready") as k:
         st, h, body = k.request(path="/api/bounties/7")
         assert st == 200 and json.loads(body)["id"] == 7
@@ -439,16 +439,41 @@ def test_unix_socket_database_url():
     unix = pg("url", "unix").strip()
     assert "host=/" in unix and "127.0.0.1" not in unix, unix
     with kit.Keel(env={"KEEL_ROUTES": ROUTES, "DATABASE_URL": unix, "KEEL_SHARDS": "2",
-                       "KEEL_DB_CONNS_PER_SHARD": "2"}, ready_path="/ready") as k:
-        st, _, body = k.request(path="/ready")
-        ready = json.loads(body)
-        assert st == 200 and [s["dbConnections"] for s in ready["shards"]] == [2, 2], (st, body)
+                       "KEEL_DB_CONNS_PER_SHARD": "2"}) as k:
+        # started means /health answers; the four connections come up right after
+        every = lambda: [s["dbConnections"] for s in ready(k)[1]["shards"]] == [2, 2]
+        assert wait_until(every, 5) is not None, ready(k)
         assert get_json("/api/bounties/11", k=k)[1]["id"] == 11
         inodes = socket_inodes(k)
         with open("/proc/net/unix") as f:
             unix_inodes = {line.split()[6] for line in f.readlines()[1:]}
         assert len(inodes & unix_inodes) == 4, (inodes, len(inodes & unix_inodes))
         assert not pg_client_ports(inodes), "keel connected over TCP"
+
+
+def test_database_url_options_reach_pooled_connections():
+    # The startup check and every pooled connection run the SQL under the same settings:
+    # DATABASE_URL's own options (here a search_path to a schema only one route's table is
+    # in, and a statement_timeout that keel's own setting overrides) are merged with keel's,
+    # not replaced, and libpq's precedence holds (the URL's options over PGOPTIONS).
+    routes = os.path.join(MINE, "routes_search_path")
+    url = URL + "?options=-c%20search_path%3Dkeel_db_app,public%20-c%20statement_timeout%3D60s"
+    env = {"KEEL_ROUTES": routes, "DATABASE_URL": url, "KEEL_SHARDS": "2", "KEEL_STATEMENT_TIMEOUT": "750ms",
+           "PGOPTIONS": "-c search_path=public"}
+    with kit.Keel(env=env) as k:
+        assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, (ready(k), k.stderr()[-2000:])
+        for _ in range(8):  # over several connections
+            assert get_json("/t/only_here", k=k)[1] == {"v": "only in keel_db_app"}
+            _, s = get_json("/t/settings", k=k)
+            assert s == {"search_path": "keel_db_app,public", "statement_timeout": "750ms"}, s
+    # No options in the URL: PGOPTIONS applies, to the startup check and the pool alike.
+    env.update(DATABASE_URL=URL, PGOPTIONS="-c search_path=keel_db_app,public")
+    with kit.Keel(env=env) as k:
+        assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, (ready(k), k.stderr()[-2000:])
+        for _ in range(4):
+            assert get_json("/t/only_here", k=k)[1] == {"v": "only in keel_db_app"}
+            _, s = get_json("/t/settings", k=k)
+            assert s == {"search_path": "keel_db_app,public", "statement_timeout": "750ms"}, s
 
 
 def test_empty_or_missing_routes_folder():
@@ -488,6 +513,24 @@ def test_kh_code_out_of_range_is_500_without_internals():
         assert "secret" not in msg, (code, msg)
     time.sleep(0.1)
     assert '"sqlstate":"P0001"' in keel.stderr() and "secret internals" in keel.stderr()
+
+
+def test_kh_1xx_is_500_and_the_connection_stays_usable():
+    # A 1xx is not a final status: answering one would leave the client waiting for the real
+    # response and take the next one for it. KH100..KH199 are unknown errors (500, logged).
+    with keel.connect() as s:
+        r = kit.Reader(s)
+        for code in ("KH101", "KH100", "KH199"):
+            s.sendall(kit.build("GET", "/t/raise?code=%s&msg=early" % code))
+            st, h, body = r.response()
+            assert st == 500, (code, st, h, body)
+            err = json.loads(body)
+            assert err["statusCode"] == 500 and "early" not in err["message"], (code, err)
+            s.sendall(kit.build("GET", "/t/echo/next"))  # the same connection still frames right
+            st, h, body = r.response()
+            assert st == 200 and json.loads(body) == {"s": "next", "q": ""}, (code, st, body)
+    time.sleep(0.1)
+    assert '"sqlstate":"KH101"' in keel.stderr(), keel.stderr()[-2000:]
 
 
 def test_unique_fk_check_notnull_violations():
@@ -741,24 +784,69 @@ def backend_pids(k):
 
 
 def test_unresponsive_backend_is_503_within_its_deadline():
-    # The server stops answering (its backend is SIGSTOPped): the query fails with 503 once
-    # statement_timeout plus keel's slack has passed, and a new connection takes over.
-    with kit.Keel(env=db_env(KEEL_STATEMENT_TIMEOUT="500ms", KEEL_DB_ACQUIRE_TIMEOUT="1s", **ONE_CONN)) as k:
+    # The server stops answering (its backend is SIGSTOPped): the queries in flight on its
+    # connection (three, pipelined) fail with 503 once the oldest one's statement_timeout
+    # plus keel's slack has passed, and a new connection takes over.
+    env = db_env(KEEL_STATEMENT_TIMEOUT="500ms", KEEL_DB_ACQUIRE_TIMEOUT="1s", KEEL_SHARDS="1",
+                 KEEL_DB_CONNS_PER_SHARD="1")
+    with kit.Keel(env=env) as k:
         assert get_json("/api/bounties/5", k=k)[1]["id"] == 5
         pids = backend_pids(k)
         assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGSTOP)
         try:
-            st, took, h, body = timed(k.port, "/api/bounties/5", 15)
+            res = burst(k.port, ["/api/bounties/5", "/api/bounties/6", "/t/sleep?ms=0"], 15)
         finally:
             os.kill(pids[0], signal.SIGCONT)
-        assert st == 503, (st, took, body)
-        assert_503(h, body)
-        assert 0.5 < took < 0.5 + 3.0 + SLACK, took
+        for st, took, h, body in res:
+            assert st == 503, (st, took, body)
+            assert "connection lost" in assert_503(h, body), body
+            assert 0.5 < took < 0.5 + 3.0 + SLACK, took
         assert wait_until(lambda: ready(k)[0] == 200, 5) is not None, ready(k)
         assert get_json("/api/bounties/6", k=k)[1]["id"] == 6
         assert backend_pids(k) != pids
         assert "no response from the database" in k.stderr()
+
+
+def staggered(port, paths, gap, timeout):
+    """Sends paths[i] at i * gap seconds, one thread and connection each; returns the
+    results in order (see timed)."""
+    out = [None] * len(paths)
+    t0 = time.monotonic()
+
+    def one(i):
+        time.sleep(max(0.0, t0 + i * gap - time.monotonic()))
+        out[i] = timed(port, paths[i], timeout)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(paths))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout + len(paths) * gap + 15)
+    assert all(o is not None for o in out), "a request thread did not finish"
+    return out
+
+
+def test_queries_behind_slow_ones_are_not_failed():
+    # One connection, answers in order: a quick query sent behind slow ones (a route with a
+    # longer @timeout) waits for them. Its response deadline (statement_timeout + keel's 3 s
+    # slack, 3.25 s here) counts from when it reaches the head of the pipeline, not from its
+    # send: else it gives up on a healthy connection and every query in flight fails with 503.
+    env = db_env(KEEL_STATEMENT_TIMEOUT="250ms", KEEL_SHARDS="1", KEEL_DB_CONNS_PER_SHARD="1")
+    with kit.Keel(env=env) as k:
+        for slow in (["/t/sleep_long?ms=3700"], ["/t/sleep_long?ms=2000"] * 2):  # one slow, two in a row
+            paths = slow + ["/t/sleep?ms=0"] * 4
+            res = staggered(k.port, paths, 0.1, timeout=15)
+            got = [(r[0], round(r[1], 2), r[3][:60]) for r in res]
+            assert all(r[0] == 200 for r in res), got
+            for p, r in zip(paths, res):
+                assert json.loads(r[3]) == {"slept": int(p.split("=")[1])}, (p, r[3])
+            quick = [r[1] for r in res[len(slow):]]
+            # the first quick one waited behind the slow ones longer than a deadline counted
+            # from its send would have allowed
+            assert quick[0] > 3.3 and max(quick) < 3.8 + SLACK, got
+        assert ready(k)[1]["shards"][0]["dbConnections"] == 1
+        assert "database connection down" not in k.stderr(), k.stderr()[-2000:]
 
 
 # ---- slow-query log ------------------------------------------------------------------

@@ -1,7 +1,6 @@
 #include <errno.h>
 
 #include "app/router.h"
-#include "app/tags.h"
 #include "core/alloc.h"
 #include "kt.h"
 
@@ -117,48 +116,10 @@ static void duplicates_are_refused(void) {
     kl_router_free(&t);
 }
 
-static void tags_expand_parameters(void) {
-    const char *f = "-- @route GET /b/{id:int}\n-- @query status text default open\n-- @cache 10s\n"
-                    "-- @tags bounty:{id} list:{status}:x plain\nSELECT :id::int, :status";
-    kl_route_def_t d;
-    char err[256];
-    KT_EQ(kl_routefile_parse("t.sql", f, strlen(f), &d, err, sizeof(err)), 0);
-    kl_recycler_t rc;
-    kl_recycler_init(&rc, 4096, 1);
-    kl_arena_t a;
-    kl_arena_init(&a, &rc);
-    const char *values[2];
-    values[d.segments[1].param] = "42";
-    values[d.query[0].param] = "in\nprogress"; /* the separator never leaks into a tag */
-    KT_CHECK(!strcmp(kl_tags_expand(&a, &d, values, d.tags[0]), "bounty:42"));
-    KT_CHECK(!strcmp(kl_tags_expand(&a, &d, values, d.tags[1]), "list:inprogress:x"));
-    KT_CHECK(!strcmp(kl_tags_join(&a, &d, values, d.tags, d.n_tags), "bounty:42\nlist:inprogress:x\nplain"));
-    kl_arena_reset(&a);
-    kl_recycler_destroy(&rc);
-    kl_routefile_free(&d);
-}
-
-static void tag_lists_iterate(void) {
-    const char *list = "\nbounty:42\n\nlist:x\nplain\n", *c = list;
-    kl_str_t t;
-    KT_CHECK(kl_tags_next(&c, &t));
-    KT_STREQ(t.base, t.len, "bounty:42");
-    KT_CHECK(kl_tags_next(&c, &t)); /* empty elements are skipped */
-    KT_STREQ(t.base, t.len, "list:x");
-    KT_CHECK(kl_tags_next(&c, &t));
-    KT_STREQ(t.base, t.len, "plain");
-    KT_CHECK(!kl_tags_next(&c, &t));
-    KT_CHECK(!kl_tags_next(&c, &t)); /* stays at the end */
-    c = "";
-    KT_CHECK(!kl_tags_next(&c, &t));
-}
-
 int main(void) {
     KT_RUN(literal_beats_parameter_and_types_filter);
     KT_RUN(methods_head_and_allow);
     KT_RUN(segment_edge_cases);
     KT_RUN(duplicates_are_refused);
-    KT_RUN(tags_expand_parameters);
-    KT_RUN(tag_lists_iterate);
     return KT_DONE();
 }
