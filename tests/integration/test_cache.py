@@ -657,7 +657,7 @@ def test_write_failing_at_commit_evicts_nothing():
         cached = {c: c.jget(item)[1] for c in (a, b)}
         st, _, body = a.req("POST", "/ct/items/%d/claim?k=%s" % (i, key))  # the key is taken
         err = json.loads(body)
-        assert st == 409 and err["statusCode"] == 409 and "duplicate key" in err["message"], (st, body)
+        assert st == 409 and err["message"] == "the request conflicts with existing data (SQLSTATE 23505)", (st, body)
         time.sleep(0.3 * SLACK)  # a NOTIFY (there must be none) would have arrived
         for c in (a, b):
             assert c.jget(item)[1] == cached[c], ("evicted by a write that rolled back", c.shard)

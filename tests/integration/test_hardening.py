@@ -444,7 +444,9 @@ def test_ten_thousand_hostile_connections_stay_within_the_memory_bound():
               "well-behaved /health: %s" % (base, peak, bound, still_open,
                                            ", ".join("%s %.0fms" % (st, t * 1000) for st, t in probes[:6])),
               file=sys.stderr)
-        assert peak < bound, "RSS grew by %d kB, bound %d kB" % (peak, bound)
+        # (ASan's redzones and 256 MB quarantine make RSS meaningless there; the attack still
+        # runs under it, for memory errors.)
+        assert kit.ASAN or peak < bound, "RSS grew by %d kB, bound %d kB" % (peak, bound)
         assert all(st == 200 and t < 3.0 * SLACK for st, t in probes), probes
         assert still_open >= n // 2, still_open  # the attack really held its connections
 
