@@ -260,7 +260,11 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     make_room(c, charged, NULL);
 
     size_t links = nuniq * sizeof(kl_cache_taglink_t);
-    kl_cache_entry_t *e = kl_malloc(sizeof *e + links + key_len + in->body_len);
+    kl_cache_entry_t *e = kl_trymalloc(sizeof *e + links + key_len + in->body_len);
+    if (!e) { /* out of memory: the answer still goes out, it is just not kept */
+        c->stats.refused++;
+        return -ENOMEM;
+    }
     memset(e, 0, sizeof *e);
     e->_links = (kl_cache_taglink_t *)(e + 1);
     char *kp = (char *)(e + 1) + links;
@@ -325,7 +329,11 @@ int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t
     }
     touch(c, e);
     make_room(c, len, e);
-    char *g = kl_malloc(len);
+    char *g = kl_trymalloc(len);
+    if (!g) {
+        c->stats.refused++;
+        return -ENOMEM;
+    }
     memcpy(g, gz, len);
     e->gzip = g;
     e->gzip_len = len;

@@ -120,14 +120,16 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
  * one is detached), evicting least-recently-used entries until it fits, and computing both
  * ETags; *out (may be NULL) gets the new most-recently-used entry. Returns 0; -EFBIG when
  * the entry would be charged more than budget/8 (not stored, and any old entry for the key
- * is removed: it is superseded); -EINVAL for a too-long content type, too many tags or an
- * empty tag (nothing changes). */
+ * is removed: it is superseded); -ENOMEM when memory ran out (not stored, old entry
+ * removed); -EINVAL for a too-long content type, too many tags or an empty tag (nothing
+ * changes). */
 int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_put_t *in, uint64_t now_ms,
                  kl_cache_entry_t **out);
 /** Attaches a copy of the gzip variant gz[0..len) to e (a current entry) and makes e most
  * recently used, evicting other entries to stay within budget. Returns 0; -EEXIST when e
  * already has one; -EFBIG when e would then be charged more than budget/8 (e unchanged);
- * -ESTALE when e has left the cache (held and detached); -EINVAL when len is 0. */
+ * -ESTALE when e has left the cache (held and detached); -ENOMEM when memory ran out (e
+ * unchanged); -EINVAL when len is 0. */
 int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t len);
 /** Removes key's entry; true when there was one. Counts in no counter. */
 bool kl_cache_remove(kl_cache_t *c, const void *key, size_t key_len);

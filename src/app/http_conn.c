@@ -58,7 +58,14 @@ static const kl_request_ops_t req_ops = {.write = req_write, .done = req_done, .
 static kl_conn_t *conn_of(kl_stream_t *s) { return kl_container_of(s, kl_conn_t, s); }
 
 void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
-    kl_conn_t *c = kl_calloc(sizeof(*c));
+    /* Low on memory (the emergency reserve is spent): no new connections until it is back. */
+    kl_conn_t *c = kl_alloc_pressure() ? NULL : kl_trymalloc(sizeof(*c));
+    if (!c) {
+        close(fd);
+        kl_shard_conn_closed(as->shard);
+        return;
+    }
+    memset(c, 0, sizeof(*c));
     c->as = as;
     kl_arena_init(&c->arena, &as->shard->recycler);
     kl_list_push(&as->conns, &c->link);
@@ -153,6 +160,12 @@ static void accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
      * would be taken for the next request. */
     c->body_unread = h->body != KL_HTTP1_BODY_NONE;
 
+    if (kl_alloc_pressure()) {
+        /* An allocation failed and the reserve paid for it: shed work until it is back. */
+        c->keep_alive = false;
+        kl_respond_error(r, 503, "the server is low on memory", "Retry-After: 1\r\n");
+        return;
+    }
     const char *allow = NULL;
     int st = kl_dispatch_resolve(as, r, &c->handler, &allow);
     if (st != 0) {

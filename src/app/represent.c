@@ -14,8 +14,8 @@ void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
     if (!rep->gzip.len) {
         /* Room for no more than the body itself: a body gzip cannot shrink goes as identity. */
         size_t cap = rep->body.len;
-        char *out = kl_arena_alloc(r->arena, cap);
-        ssize_t n = kl_gzip_compress(gz, rep->body.base, rep->body.len, out, cap);
+        char *out = kl_arena_tryalloc(r->arena, cap); /* out of memory: send it as it is */
+        ssize_t n = out ? kl_gzip_compress(gz, rep->body.base, rep->body.len, out, cap) : 0;
         if (n <= 0) {
             rep->use_gzip = false;
             return;

@@ -44,7 +44,9 @@ static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status) {
     if (as->log_cap - as->log_len < (size_t)n) {
         size_t cap = as->log_cap ? as->log_cap * 2 : 65536;
         while (cap - as->log_len < (size_t)n) cap *= 2;
-        as->log = kl_realloc(as->log, cap);
+        char *log = kl_tryrealloc(as->log, cap);
+        if (!log) return; /* out of memory: this line is dropped, the request is not */
+        as->log = log;
         as->log_cap = cap;
     }
     memcpy(as->log + as->log_len, line, (size_t)n);

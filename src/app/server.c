@@ -20,6 +20,9 @@
  * default. A connection that stops reading (its request busy, its output unread) then holds
  * at most this much it did not ask for. */
 #define RECV_BURST (16u * 1024)
+/* Memory held back for the first allocation that fails, so that it and the shedding after it
+ * complete instead of aborting (alloc.h). */
+#define RESERVE_BYTES (8u << 20)
 
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
@@ -66,7 +69,10 @@ static void on_tick(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     time_t sec = as->date_sec;
     kl_app_shard_tick_date(as);
-    if (as->date_sec != sec) kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
+    if (as->date_sec != sec) {
+        kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
+        if (kl_alloc_pressure()) kl_alloc_reserve(0); /* ends the shedding once memory is back */
+    }
     if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);
 }
@@ -120,6 +126,10 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     else CPU_ZERO(&cpus);
     unsigned n = cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)ncpu;
 
+    if (kl_alloc_reserve(RESERVE_BYTES) < 0) {
+        fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
+        return 1;
+    }
     int lfd = kl_listen_tcp(cfg->listen, (int)cfg->port, 4096);
     if (lfd < 0) {
         fprintf(stderr, "keel: cannot listen on %s:%lld: %s\n", cfg->listen, (long long)cfg->port, strerror(-lfd));

@@ -1,5 +1,6 @@
 #include "app/sql_answer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,16 +45,16 @@ void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_quer
     kl_respond_error(r, q->status, msg, extra);
 }
 
-bool kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {
+int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {
     int rows = PQntuples(res), cols = PQnfields(res);
     switch (d->returns) {
     case KL_ROUTE_RETURNS_NONE:
         *out = (kl_str_t){"", 0};
-        return true;
+        return 0;
     case KL_ROUTE_RETURNS_ONE:
-        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) return false;
+        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) return -ENOENT;
         *out = (kl_str_t){PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)};
-        return true;
+        return 0;
     case KL_ROUTE_RETURNS_MANY:
         break;
     }
@@ -61,7 +62,8 @@ bool kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, k
     size_t len = 2;
     for (int i = 0; i < rows && cols > 0; i++)
         if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
-    char *b = kl_arena_alloc(a, len), *p = b;
+    char *b = kl_arena_tryalloc(a, len), *p = b;
+    if (!b) return -ENOMEM;
     *p++ = '[';
     for (int i = 0; i < rows && cols > 0; i++) {
         if (PQgetisnull(res, i, 0)) continue;
@@ -72,5 +74,10 @@ bool kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, k
     }
     *p++ = ']';
     *out = (kl_str_t){b, (size_t)(p - b)};
-    return true;
+    return 0;
+}
+
+void kl_sql_answer_no_body(kl_request_t *r, int rc) {
+    if (rc == -ENOENT) kl_respond_error(r, 404, "Not Found", NULL);
+    else kl_respond_error(r, 503, "the server is low on memory", "Retry-After: 1\r\n");
 }

@@ -2,6 +2,7 @@
  * because their query may outlive every request that waits on it. */
 #include "app/sql_cache.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,14 +96,18 @@ static void fetch_done(kl_db_query_t *q) {
     kl_arena_t tmp;
     kl_arena_init(&tmp, &as->shard->recycler);
     kl_str_t body;
+    int rc = q->status ? 0 : kl_sql_answer_body(&tmp, d, q->res, &body);
     /* A waiter's request (and the waiter itself, in its arena) is gone once answered, so
      * each is unlinked before it is served. */
     if (q->status) {
         while ((w = next_waiter(f)) != NULL) kl_sql_answer_error(w->r, f->route, q);
         kl_cache_end_refresh(as->cache, f->key, f->keylen); /* the stale entry may try again */
-    } else if (!kl_sql_answer_body(&tmp, d, q->res, &body)) {
+    } else if (rc == -ENOMEM) {
+        while ((w = next_waiter(f)) != NULL) kl_sql_answer_no_body(w->r, rc);
+        kl_cache_end_refresh(as->cache, f->key, f->keylen);
+    } else if (rc < 0) {
         kl_cache_remove(as->cache, f->key, f->keylen); /* the row is gone */
-        while ((w = next_waiter(f)) != NULL) kl_respond_error(w->r, 404, "Not Found", NULL);
+        while ((w = next_waiter(f)) != NULL) kl_sql_answer_no_body(w->r, rc);
     } else if (f->superseded) {
         /* The rows may predate a write that committed meanwhile: answer those who asked
          * before it, keep nothing. */

@@ -157,8 +157,9 @@ static void on_result(kl_db_query_t *q) {
     for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
         kl_sql_cache_invalidate(as, tag, false);
     kl_str_t body;
-    if (!kl_sql_answer_body(r->arena, d, q->res, &body)) {
-        kl_respond_error(r, 404, "Not Found", NULL);
+    int rc = kl_sql_answer_body(r->arena, d, q->res, &body);
+    if (rc < 0) {
+        kl_sql_answer_no_body(r, rc);
         return;
     }
     if (d->returns == KL_ROUTE_RETURNS_NONE) {

@@ -1,5 +1,6 @@
 #include "core/arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -46,30 +47,33 @@ void kl_arena_init(kl_arena_t *a, kl_recycler_t *r) {
     a->_cur = a->_end = NULL;
 }
 
-static void *alloc_large(kl_arena_t *a, size_t n) {
-    kl_arena_chunk_t *c = kl_malloc(n > SIZE_MAX - HDR ? SIZE_MAX : HDR + n);
+static void *alloc_large(kl_arena_t *a, size_t n, bool try) {
+    size_t size = n > SIZE_MAX - HDR ? SIZE_MAX : HDR + n;
+    kl_arena_chunk_t *c = try ? kl_trymalloc(size) : kl_malloc(size);
+    if (!c) return NULL;
     c->size = n;
     c->next = a->_large;
     a->_large = c;
     return (char *)c + HDR;
 }
 
-void *kl_arena_alloc(kl_arena_t *a, size_t n) {
+static void *arena_alloc(kl_arena_t *a, size_t n, bool try) {
     size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    if (need < n) need = SIZE_MAX; /* absurd n: let kl_malloc report the failure */
+    if (need < n) need = SIZE_MAX; /* absurd n: let the allocator report the failure */
     if ((size_t)(a->_end - a->_cur) >= need && a->_cur) {
         void *p = a->_cur;
         a->_cur += need;
         return p;
     }
     kl_recycler_t *r = a->recycler;
-    if (need > (r->chunk_size - HDR) / 4) return alloc_large(a, need);
+    if (need > (r->chunk_size - HDR) / 4) return alloc_large(a, need, try);
     kl_arena_chunk_t *c = r->_free;
     if (c) {
         r->_free = c->next;
         r->count--;
     } else {
-        c = kl_malloc(r->chunk_size);
+        c = try ? kl_trymalloc(r->chunk_size) : kl_malloc(r->chunk_size);
+        if (!c) return NULL;
         c->size = r->chunk_size - HDR;
     }
     c->next = a->_chunks;
@@ -78,6 +82,10 @@ void *kl_arena_alloc(kl_arena_t *a, size_t n) {
     a->_end = (char *)c + HDR + c->size;
     return (char *)c + HDR;
 }
+
+void *kl_arena_alloc(kl_arena_t *a, size_t n) { return arena_alloc(a, n, false); }
+
+void *kl_arena_tryalloc(kl_arena_t *a, size_t n) { return arena_alloc(a, n, true); }
 
 char *kl_arena_strndup(kl_arena_t *a, const char *s, size_t n) {
     char *d = kl_arena_alloc(a, n + 1);

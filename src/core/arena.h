@@ -35,6 +35,9 @@ void kl_recycler_destroy(kl_recycler_t *r);
 void kl_arena_init(kl_arena_t *a, kl_recycler_t *r);
 /** Returns n bytes aligned to 16, valid until the next reset; aborts on OOM. */
 void *kl_arena_alloc(kl_arena_t *a, size_t n);
+/** Like kl_arena_alloc, but returns NULL when memory is exhausted: for allocations whose
+ * size a request decides (a body, a result), so that running out fails that request only. */
+void *kl_arena_tryalloc(kl_arena_t *a, size_t n);
 /** Copies n bytes into the arena and NUL-terminates them. */
 char *kl_arena_strndup(kl_arena_t *a, const char *s, size_t n);
 /** Releases everything allocated: standard chunks go to the recycler, large ones are freed. */

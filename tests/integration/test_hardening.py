@@ -451,4 +451,51 @@ def test_ten_thousand_hostile_connections_stay_within_the_memory_bound():
         assert still_open >= n // 2, still_open  # the attack really held its connections
 
 
+def test_running_out_of_memory_sheds_load_instead_of_aborting():
+    # keel's address space is capped at what it uses plus 24 MiB, then 40 clients ask for
+    # 0.5-0.9 MiB answers (each cached, gzipped, copied to the socket buffers). Allocations
+    # fail: those requests get 503 or their connection closed, new connections are shed
+    # while the emergency reserve is spent, and keel keeps running and serves /health again
+    # once memory is back. (Before: "out of memory" and abort(), every shard gone.)
+    if kit.ASAN:
+        return  # ASan reserves terabytes of shadow address space: RLIMIT_AS cannot apply
+    import resource
+    import threading
+    with keel(KEEL_SHARDS="2") as k:
+        vm = [int(l.split()[1]) for l in open("/proc/%d/status" % k.proc.pid) if l.startswith("VmSize:")][0]
+        limit = (vm + 24 * 1024) * 1024
+        resource.prlimit(k.proc.pid, resource.RLIMIT_AS, (limit, limit))
+        outcome = {}
+        lock = threading.Lock()
+
+        def client(i):
+            for j in range(10):
+                kb = 500 + (i * 10 + j) % 400
+                try:
+                    st, _, _ = k.request(path="/h/big?kb=%d" % kb, headers={"Accept-Encoding": "gzip"}, timeout=10)
+                except (OSError, EOFError, ValueError, IndexError) as e:
+                    st = type(e).__name__
+                with lock:
+                    outcome[st] = outcome.get(st, 0) + 1
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert k.proc.poll() is None, "keel died: %s" % k.stderr()[-2000:]
+        shed = sum(n for st, n in outcome.items() if st != 200)
+        assert shed > 0, "no allocation failed: the test did not reach the limit (%s)" % outcome
+        assert outcome.get(200, 0) > 0, outcome
+        ok = False
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and not ok:
+            try:
+                ok = k.request(path="/health", timeout=2)[0] == 200
+            except (OSError, EOFError):
+                time.sleep(0.2)
+        assert ok, "/health never answered again"
+        assert "out of memory" not in k.stderr(), k.stderr()[-2000:]
+        print("  under a 24 MiB headroom: %s" % outcome, file=sys.stderr)
+
+
 kit.main(globals(), servers=lambda: _shared)
