@@ -45,6 +45,7 @@ static const opt_t opts[] = {
     {"db-pipeline-depth", "KEEL_DB_PIPELINE_DEPTH", T_INT, O(db_depth), "64", 1, 4096, "queries in flight per connection"},
     {"db-queue", "KEEL_DB_QUEUE", T_INT, O(db_queue), "1024", 0, 1 << 20, "queries waiting for a connection, per shard (503 beyond)"},
     {"db-acquire-timeout", "KEEL_DB_ACQUIRE_TIMEOUT", T_DURATION, O(db_acquire_ms), "2s", 1, 600000, "longest wait for a connection (503 with Retry-After beyond)"},
+    {"db-queue-target", "KEEL_DB_QUEUE_TARGET", T_DURATION, O(db_queue_target_ms), "20ms", 0, 600000, "overload: once queued queries wait longer than this for 100 ms, the excess gets 503 at once (CoDel); 0 = off"},
     {"statement-timeout", "KEEL_STATEMENT_TIMEOUT", T_DURATION, O(statement_timeout_ms), "5s", 1, 3600000, "statement_timeout on every connection (504 beyond); @timeout overrides per route"},
     {"cache-mb", "KEEL_CACHE_MB", T_INT, O(cache_mb), "64", 0, 1 << 20, "response cache in MiB, split across shards; 0 = off"},
     {"gzip-level", "KEEL_GZIP_LEVEL", T_INT, O(gzip_level), "1", 1, 12, "gzip level for responses of 1 KiB and more (1 fastest, 12 smallest)"},

@@ -33,6 +33,7 @@ typedef struct {
     int64_t db_depth;          /**< queries in flight per connection (KEEL_DB_PIPELINE_DEPTH) */
     int64_t db_queue;          /**< queries waiting for a connection per shard (KEEL_DB_QUEUE) */
     int64_t db_acquire_ms;     /**< longest wait for a connection before 503 (KEEL_DB_ACQUIRE_TIMEOUT) */
+    int64_t db_queue_target_ms; /**< shed with 503 once queue waits stand above this (KEEL_DB_QUEUE_TARGET) */
     int64_t statement_timeout_ms; /**< statement_timeout per connection (KEEL_STATEMENT_TIMEOUT) */
     int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
     int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */

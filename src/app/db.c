@@ -17,6 +17,7 @@
 #define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up
                                   (db.h states it) */
 #define MAX_RETRIES 3          /* serialization failures / deadlocks */
+#define SHED_INTERVAL_MS 100   /* how long waits must stand above the target before shedding (CoDel's interval) */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
 
@@ -62,6 +63,8 @@ struct kl_db {
     _Atomic int broken;      /* a route's statement failed to prepare */
     kl_db_stats_t stats;
     void *ctx;               /* for the config's callbacks */
+    uint64_t above_until;    /* shedding starts if waits stay above the target until then; 0: they are not */
+    bool shedding;           /* waits stood above the target for a whole interval */
     bool stopping;
 };
 
@@ -513,13 +516,37 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     mark_flush(c);
 }
 
+/* CoDel's rule on the wait queue: a query leaving it after waiting under the target ends
+ * any shedding; waits above it that persist for a whole interval start shedding. Returns
+ * whether q, which waited `waited` ms, is shed. */
+static bool shed(kl_db_t *db, uint64_t waited) {
+    uint64_t target = (uint64_t)db->cfg.queue_target_ms, now = db->sh->now_ms;
+    if (!target || waited < target) {
+        db->above_until = 0;
+        db->shedding = false;
+        return false;
+    }
+    if (!db->above_until) db->above_until = now + SHED_INTERVAL_MS;
+    else if (now >= db->above_until) db->shedding = true;
+    return db->shedding;
+}
+
 static void pump(kl_db_t *db) {
     kl_db_conn_t *c;
     while (!kl_list_empty(&db->waitq) && (c = pick(db)) != NULL) {
         kl_db_query_t *q = kl_container_of(kl_list_shift(&db->waitq), kl_db_query_t, _link);
         db->waiting--;
         kl_wheel_del(&db->sh->wheel, &q->_timer);
+        if (shed(db, db->sh->now_ms - q->_queued_ms)) {
+            db->stats.shed++;
+            fail(q, 503, "the database is overloaded; try again shortly");
+            continue;
+        }
         send_query(c, q);
+    }
+    if (kl_list_empty(&db->waitq)) { /* no standing queue any more */
+        db->above_until = 0;
+        db->shedding = false;
     }
 }
 
@@ -544,12 +571,18 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
         send_query(c, q);
         return;
     }
+    if (db->shedding) { /* it would wait longer than the target: fail it fast */
+        db->stats.shed++;
+        fail(q, 503, "the database is overloaded; try again shortly");
+        return;
+    }
     if (db->waiting >= db->cfg.queue_max) {
         db->stats.rejected_queue_full++;
         fail(q, 503, "too many requests are waiting for the database");
         return;
     }
     kl_list_push(&db->waitq, &q->_link);
+    q->_queued_ms = db->sh->now_ms;
     db->waiting++;
     kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)db->cfg.acquire_ms);
 }

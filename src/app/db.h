@@ -5,7 +5,10 @@
  * PQsendQueryPrepared + its own PQpipelineSync, so one failing query never aborts its
  * neighbours. Every wait is bounded: a query that cannot get onto a connection (all
  * down, or every pipeline at its depth) waits in a bounded queue for at most the acquire
- * deadline, then fails with 503. Answers arrive in order, so only the oldest unanswered
+ * deadline, then fails with 503. Overload is shed by time spent queued, as CoDel does: once
+ * the queries leaving the queue have waited longer than the target for 100 ms, those that
+ * waited longer are failed with 503 instead of sent, and new ones fail at once, until one
+ * leaves below the target or the queue empties. Answers arrive in order, so only the oldest unanswered
  * query of a connection has a response deadline: its statement_timeout (the route's or the
  * connection's) plus 3 s of slack, counted from when it became the oldest (its send, or
  * the answer to the query ahead of it), as PostgreSQL starts a statement's timeout only
@@ -42,6 +45,7 @@ typedef struct {
     int pipeline_depth;         /**< queries in flight per connection */
     int queue_max;              /**< queries waiting for a connection, per shard */
     int acquire_ms;             /**< longest wait in that queue */
+    int queue_target_ms;        /**< shed (503) once waits stay above this for 100 ms; 0 = never */
     int statement_timeout_ms;   /**< per connection; routes may lower or raise it per query */
     int slow_ms;                /**< queries slower than this are logged */
     const kl_db_stmt_t *stmts;  /**< prepared on every connection, in order */
@@ -85,6 +89,7 @@ struct kl_db_query {
     kl_list_t _link;
     kl_timer_t _timer;
     kl_db_t *_db;
+    uint64_t _queued_ms;        /* when it entered the wait queue (shard clock) */
     kl_db_conn_t *_conn;
     uint64_t _sent_ns;
     int _retries;
@@ -107,6 +112,7 @@ int kl_db_live(const kl_db_t *db);
 /** Counters for metrics, owned by the shard. */
 typedef struct {
     uint64_t queries, errors, timeouts_acquire, rejected_queue_full, reconnects, slow;
+    uint64_t shed; /**< failed fast with 503 because the queue stood above its target */
 } kl_db_stats_t;
 /** The pool's counters. */
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db);

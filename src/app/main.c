@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
         .pipeline_depth = (int)cfg.db_depth,
         .queue_max = (int)cfg.db_queue,
         .acquire_ms = (int)cfg.db_acquire_ms,
+        .queue_target_ms = (int)cfg.db_queue_target_ms,
         .statement_timeout_ms = (int)cfg.statement_timeout_ms,
         .slow_ms = (int)cfg.slow_query_ms,
         .stmts = routes.stmts,

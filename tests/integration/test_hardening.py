@@ -498,4 +498,46 @@ def test_running_out_of_memory_sheds_load_instead_of_aborting():
         print("  under a 24 MiB headroom: %s" % outcome, file=sys.stderr)
 
 
+# ---- 16. overload ----------------------------------------------------------------------------
+
+def test_overload_is_shed_fast_by_time_queued():
+    # One connection, one query at a time, 50 ms each: capacity 20/s. 200 requests at once
+    # would queue for 10 s. Once queued queries have waited over the target (20 ms) for
+    # 100 ms, the excess gets 503 + Retry-After at once, and what is accepted stays quick.
+    # (Before: every request waited its turn, up to the 10 s acquire deadline.)
+    import threading
+    with keel(KEEL_DB_CONNS_PER_SHARD="1", KEEL_DB_PIPELINE_DEPTH="1", KEEL_DB_ACQUIRE_TIMEOUT="10s",
+              KEEL_DB_QUEUE_TARGET="20ms") as k:
+        results = []
+        lock = threading.Lock()
+
+        def one():
+            t = time.monotonic()
+            try:
+                st, h, _ = k.request(path="/h/sleep?ms=50", timeout=15)
+            except OSError as e:
+                st, h = type(e).__name__, {}
+            with lock:
+                results.append((st, time.monotonic() - t, h.get("retry-after")))
+        threads = [threading.Thread(target=one) for _ in range(200)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        ok = [r for r in results if r[0] == 200]
+        shed = [r for r in results if r[0] == 503]
+        assert len(ok) + len(shed) == 200 and ok, results
+        assert len(shed) >= 100, "only %d shed" % len(shed)
+        assert all(r[2] for r in shed), "503 without Retry-After"
+        slowest_shed = max(r[1] for r in shed)
+        slowest_ok = max(r[1] for r in ok)
+        print("  200 at once on 20/s: %d served (slowest %.2fs), %d shed (slowest %.2fs)" %
+              (len(ok), slowest_ok, len(shed), slowest_shed), file=sys.stderr)
+        assert slowest_shed < 1.0 * SLACK, slowest_shed
+        assert slowest_ok < 2.0 * SLACK, slowest_ok
+        # The overload is over: the next request is served at once.
+        t = time.monotonic()
+        assert k.request(path="/h/sleep?ms=50")[0] == 200 and time.monotonic() - t < 1.0 * SLACK
+
+
 kit.main(globals(), servers=lambda: _shared)
