@@ -6,8 +6,10 @@
 //!   tests/unit/**/test_*.c     -> one test binary each (zig-out/tests/)
 //!   bench/micro/*.c            -> one microbenchmark each (zig-out/bench/)
 //!   fuzz/*.c                   -> one libFuzzer driver each (clang, zig-out/fuzz/)
-//! The ASan+UBSan build uses Debian's clang-14 because zig cc ships no sanitizer
-//! runtimes and traps on UB without a report; it lands in zig-out/asan/.
+//! The ASan+UBSan build and the fuzz drivers use a system clang (-Dclang, default
+//! Debian's clang-14) because zig cc ships no sanitizer or libFuzzer runtimes and traps on
+//! UB without a report; they land in zig-out/asan/ and zig-out/fuzz/.
+//! Options: -Doptimize, -Dclang, -Dllvm-ar, -Dpg-include (see README.md, Build).
 const std = @import("std");
 
 const cflags = [_][]const u8{
@@ -17,7 +19,6 @@ const cflags = [_][]const u8{
     "-fno-strict-aliasing",
 };
 const syslibs = [_][]const u8{ "uring", "pq", "deflate", "mimalloc", "pthread", "m" };
-const clang = "clang-14";
 
 fn listC(b: *std.Build, dir: []const u8, recursive: bool, prefix: ?[]const u8) [][]const u8 {
     var out = std.ArrayList([]const u8).init(b.allocator);
@@ -49,26 +50,80 @@ fn linkAll(c: *std.Build.Step.Compile) void {
     for (syslibs) |l| c.linkSystemLibrary(l);
 }
 
+/// The system clang and archiver that build the sanitized variants, and the libpq headers.
+const Toolchain = struct {
+    clang: []const u8,
+    llvm_ar: []const u8,
+    pg_include: []const u8,
+};
+
+/// Compiles srcs with the system clang (cflags plus extra) and archives the objects as
+/// `name`. An archive, not loose objects: a program that #includes a .c under test must win
+/// over that file's object, which then is never pulled in.
+fn clangArchive(b: *std.Build, tc: Toolchain, srcs: []const []const u8, extra: []const []const u8, name: []const u8) std.Build.LazyPath {
+    const ar = b.addSystemCommand(&.{ tc.llvm_ar, "rcs" });
+    const archive = ar.addOutputFileArg(b.fmt("lib{s}.a", .{name}));
+    for (srcs) |src| {
+        // Named for the whole path: src/core/x.c and src/app/x.c must not share a member name.
+        const obj = std.mem.replaceOwned(u8, b.allocator, src[0 .. src.len - 2], "/", "-") catch @panic("oom");
+        const cc = b.addSystemCommand(&.{ tc.clang, "-c" });
+        cc.addArgs(&cflags);
+        cc.addArgs(extra);
+        cc.addPrefixedDirectoryArg("-I", b.path("src"));
+        cc.addArg(b.fmt("-isystem{s}", .{tc.pg_include}));
+        cc.addFileArg(b.path(src));
+        // Headers are inputs too: the depfile makes a header change rebuild the object.
+        cc.addArgs(&.{ "-MD", "-MF" });
+        _ = cc.addDepFileOutputArg(b.fmt("{s}.d", .{obj}));
+        cc.addArg("-o");
+        ar.addFileArg(cc.addOutputFileArg(b.fmt("{s}.o", .{obj})));
+    }
+    return archive;
+}
+
+/// Compiles and links one program from main_src with the system clang against archive and
+/// the system libraries; returns the executable.
+fn clangProgram(b: *std.Build, tc: Toolchain, main_src: []const u8, name: []const u8, extra: []const []const u8, archive: std.Build.LazyPath) std.Build.LazyPath {
+    const ld = b.addSystemCommand(&.{tc.clang});
+    ld.addArgs(&cflags);
+    ld.addArgs(extra);
+    for ([_][]const u8{ "src", "tests/unit", "bench/keel-bench" }) |d| ld.addPrefixedDirectoryArg("-I", b.path(d));
+    ld.addArg(b.fmt("-isystem{s}", .{tc.pg_include}));
+    ld.addFileArg(b.path(main_src));
+    ld.addArgs(&.{ "-MD", "-MF" });
+    _ = ld.addDepFileOutputArg(b.fmt("{s}.d", .{name}));
+    ld.addFileArg(archive);
+    for (syslibs) |l| ld.addArg(b.fmt("-l{s}", .{l}));
+    ld.addArg("-o");
+    return ld.addOutputFileArg(name);
+}
+
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "default ReleaseFast") orelse .ReleaseFast;
+    const tc = Toolchain{
+        .clang = b.option([]const u8, "clang", "clang with ASan/UBSan and libFuzzer runtimes (default clang-14)") orelse "clang-14",
+        .llvm_ar = b.option([]const u8, "llvm-ar", "archiver for the clang objects (default llvm-ar-14)") orelse "llvm-ar-14",
+        .pg_include = b.option([]const u8, "pg-include", "folder holding libpq-fe.h (default /usr/include/postgresql)") orelse "/usr/include/postgresql",
+    };
 
-    var lib_srcs = std.ArrayList([]const u8).init(b.allocator);
+    // Every src/{core,proto,app} source but src/app/main.c: the objects of libkeel.
+    var libkeel_srcs = std.ArrayList([]const u8).init(b.allocator);
     for ([_][]const u8{ "src/core", "src/proto", "src/app" }) |dir| {
         for (listC(b, dir, false, null)) |f| {
-            if (!std.mem.eql(u8, f, "src/app/main.c")) lib_srcs.append(f) catch @panic("oom");
+            if (!std.mem.eql(u8, f, "src/app/main.c")) libkeel_srcs.append(f) catch @panic("oom");
         }
     }
-    const bench_srcs = listC(b, "bench/keel-bench", false, null);
+    const keel_bench_srcs = listC(b, "bench/keel-bench", false, null);
     const unit_srcs = listC(b, "tests/unit", true, "test_");
     const micro_srcs = listC(b, "bench/micro", false, null);
-    const fuzz_srcs = listC(b, "fuzz", false, null);
+    const fuzz_drivers = listC(b, "fuzz", false, null);
 
     const lib = b.addStaticLibrary(.{ .name = "keel", .target = target, .optimize = optimize });
-    lib.addCSourceFiles(.{ .files = lib_srcs.items, .flags = &cflags });
+    lib.addCSourceFiles(.{ .files = libkeel_srcs.items, .flags = &cflags });
     lib.addIncludePath(b.path("src"));
     // Headers only: linking system libraries into a static lib would bundle the .so files.
-    lib.addSystemIncludePath(.{ .cwd_relative = "/usr/include/postgresql" });
+    lib.addSystemIncludePath(.{ .cwd_relative = tc.pg_include });
     lib.linkLibC();
 
     const exe = b.addExecutable(.{ .name = "keel", .target = target, .optimize = optimize });
@@ -78,12 +133,12 @@ pub fn build(b: *std.Build) void {
     linkAll(exe);
     b.installArtifact(exe);
 
-    const has_bench_main = for (bench_srcs) |f| {
+    const has_bench_main = for (keel_bench_srcs) |f| {
         if (std.mem.endsWith(u8, f, "/main.c")) break true;
     } else false;
     if (has_bench_main) {
         const kb = b.addExecutable(.{ .name = "keel-bench", .target = target, .optimize = optimize });
-        kb.addCSourceFiles(.{ .files = bench_srcs, .flags = &cflags });
+        kb.addCSourceFiles(.{ .files = keel_bench_srcs, .flags = &cflags });
         kb.addIncludePath(b.path("src"));
         kb.addIncludePath(b.path("bench/keel-bench"));
         kb.linkLibrary(lib);
@@ -124,66 +179,26 @@ pub fn build(b: *std.Build) void {
         bench_step.dependOn(&r.step);
     }
 
-    // ASan+UBSan build with clang-14: every lib object once, then keel and each unit test.
+    // ASan+UBSan build with the system clang: every libkeel object once, then keel and each unit test.
     const asan_step = b.step("asan", "ASan+UBSan build of keel and the unit tests (zig-out/asan)");
     const san = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g", "-O1" };
-    var asan_objs = std.ArrayList(std.Build.LazyPath).init(b.allocator);
-    for (lib_srcs.items) |src| {
-        const cc = b.addSystemCommand(&.{ clang, "-c" });
-        cc.addArgs(&cflags);
-        cc.addArgs(&san);
-        cc.addPrefixedDirectoryArg("-I", b.path("src"));
-        cc.addArg("-isystem/usr/include/postgresql");
-        cc.addFileArg(b.path(src));
-        // Headers are inputs too: the depfile makes a header change rebuild the object.
-        cc.addArgs(&.{ "-MD", "-MF" });
-        _ = cc.addDepFileOutputArg(b.fmt("{s}.d", .{stem(src)}));
-        cc.addArg("-o");
-        asan_objs.append(cc.addOutputFileArg(b.fmt("{s}.o", .{stem(src)}))) catch @panic("oom");
-    }
-    const asan_mains = [_][]const u8{"src/app/main.c"};
-    var asan_targets = std.ArrayList([]const u8).init(b.allocator);
-    asan_targets.appendSlice(&asan_mains) catch @panic("oom");
-    asan_targets.appendSlice(unit_srcs) catch @panic("oom");
-    // An archive, not loose objects: a test that #includes a .c must win over its object.
-    const ar = b.addSystemCommand(&.{ "llvm-ar-14", "rcs" });
-    const archive = ar.addOutputFileArg("libkeel-asan.a");
-    for (asan_objs.items) |o| ar.addFileArg(o);
-    for (asan_targets.items) |src| {
+    const asan_lib = clangArchive(b, tc, libkeel_srcs.items, &san, "keel-asan");
+    var asan_mains = std.ArrayList([]const u8).init(b.allocator);
+    asan_mains.append("src/app/main.c") catch @panic("oom");
+    asan_mains.appendSlice(unit_srcs) catch @panic("oom");
+    for (asan_mains.items) |src| {
         const name = if (std.mem.eql(u8, src, "src/app/main.c")) "keel" else stem(src);
-        const ld = b.addSystemCommand(&.{clang});
-        ld.addArgs(&cflags);
-        ld.addArgs(&san);
-        for ([_][]const u8{ "src", "tests/unit", "bench/keel-bench" }) |d| ld.addPrefixedDirectoryArg("-I", b.path(d));
-        ld.addArg("-isystem/usr/include/postgresql");
-        ld.addFileArg(b.path(src));
-        ld.addArgs(&.{ "-MD", "-MF" });
-        _ = ld.addDepFileOutputArg(b.fmt("{s}.d", .{name}));
-        ld.addFileArg(archive);
-        for (syslibs) |l| ld.addArg(b.fmt("-l{s}", .{l}));
-        ld.addArg("-o");
-        const out = ld.addOutputFileArg(name);
-        const inst = b.addInstallFileWithDir(out, .{ .custom = "asan" }, name);
-        asan_step.dependOn(&inst.step);
+        const out = clangProgram(b, tc, src, name, &san, asan_lib);
+        asan_step.dependOn(&b.addInstallFileWithDir(out, .{ .custom = "asan" }, name).step);
     }
 
-    // libFuzzer drivers (clang-14, -fsanitize=fuzzer,address,undefined) over the proto sources.
+    // libFuzzer drivers: libkeel instrumented for coverage (fuzzer-no-link) and archived, so a
+    // driver links only what it reaches (src/app included) and may #include a .c for its statics.
     const fuzz_step = b.step("fuzz", "build libFuzzer drivers into zig-out/fuzz");
-    var proto_srcs = std.ArrayList([]const u8).init(b.allocator);
-    for (lib_srcs.items) |f| if (std.mem.startsWith(u8, f, "src/proto/") or std.mem.startsWith(u8, f, "src/core/")) proto_srcs.append(f) catch @panic("oom");
-    for (fuzz_srcs) |src| {
-        const cc = b.addSystemCommand(&.{ clang, "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined", "-g", "-O1", "-std=c11", "-D_GNU_SOURCE" });
-        cc.addPrefixedDirectoryArg("-I", b.path("src"));
-        cc.addArg("-isystem/usr/include/postgresql");
-        cc.addFileArg(b.path(src));
-        for (proto_srcs.items) |p| cc.addFileArg(b.path(p));
-        cc.addArgs(&.{ "-MD", "-MF" });
-        _ = cc.addDepFileOutputArg(b.fmt("{s}.d", .{stem(src)}));
-        for (syslibs) |l| cc.addArg(b.fmt("-l{s}", .{l}));
-        cc.addArg("-o");
-        const out = cc.addOutputFileArg(stem(src));
-        const inst = b.addInstallFileWithDir(out, .{ .custom = "fuzz" }, stem(src));
-        fuzz_step.dependOn(&inst.step);
+    const fuzz_lib = clangArchive(b, tc, libkeel_srcs.items, &(san ++ [_][]const u8{"-fsanitize=fuzzer-no-link"}), "keel-fuzz");
+    for (fuzz_drivers) |src| {
+        const out = clangProgram(b, tc, src, stem(src), &(san ++ [_][]const u8{"-fsanitize=fuzzer"}), fuzz_lib);
+        fuzz_step.dependOn(&b.addInstallFileWithDir(out, .{ .custom = "fuzz" }, stem(src)).step);
     }
 
     const run_cmd = b.addRunArtifact(exe);

@@ -21,6 +21,7 @@
 #include "proto/base64url.h"
 #include "proto/jwt.h"
 #include "proto/sha256.h"
+#include "utf8_check.h"
 
 #define NOW ((int64_t)1700000100)
 static const char secret[] = "fuzz-secret-0123456789";
@@ -41,30 +42,6 @@ static size_t sign(const uint8_t *h, size_t hl, const uint8_t *p, size_t pl, cha
     out[n++] = '.';
     n += kl_base64url_encode(mac, 32, out + n, cap - n);
     return n;
-}
-
-static int utf8_ok(const unsigned char *s) {
-    while (*s) {
-        unsigned c = *s;
-        size_t need;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) need = 1;
-        else if (c >= 0xe0 && c <= 0xef) need = 2;
-        else if (c >= 0xf0 && c <= 0xf4) need = 3;
-        else return 0;
-        unsigned cp = c & (0x3f >> need);
-        for (size_t i = 1; i <= need; i++) {
-            if ((s[i] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        s += need + 1;
-    }
-    return 1;
 }
 
 static void check_text(const kl_jwt_claims_t *c, uint16_t off) {
@@ -90,8 +67,8 @@ static int verify(const char *t, size_t len, int64_t now, kl_jwt_claims_t *c) {
         if (kl_jwt_claim_index(c, kl_jwt_claim_name(c, i)) != (int)i) abort(); /* no duplicates */
         kl_jwt_type_t ty = kl_jwt_claim_type(c, i);
         if (ty < KL_JWT_STRING || ty > KL_JWT_ARRAY) abort();
-        if (!utf8_ok((const unsigned char *)kl_jwt_claim_name(c, i))) abort();
-        if (ty == KL_JWT_STRING && !utf8_ok((const unsigned char *)kl_jwt_claim_value(c, i))) abort();
+        if (!fuzz_utf8_ok((const unsigned char *)kl_jwt_claim_name(c, i))) abort();
+        if (ty == KL_JWT_STRING && !fuzz_utf8_ok((const unsigned char *)kl_jwt_claim_value(c, i))) abort();
         if (ty != KL_JWT_STRING && kl_jwt_claim_value(c, i)[0] == 0) abort();
     }
     int s = kl_jwt_claim_index(c, "sub");

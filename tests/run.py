@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """keel's test runner: unit tests (normal and ASan+UBSan builds), fuzz corpus replay and
-integration tests against the real binary. Every test program prints "ok NAME" or
-"FAIL NAME" lines; this runner counts them and ends with "N passed, N failed".
+integration tests against the real binary. Every test program prints "ok NAME",
+"FAIL NAME" or "skip NAME: why" lines; this runner counts them, prints "N skipped" and
+ends with "N passed, N failed" (CI reads that last line: keep its format).
+A program that exits 77 (liburing's convention: what it needs is not there) is skipped,
+not failed; its ok/FAIL/skip lines still count.
 
 usage: tests/run.py [FILTER...]   run only the programs whose label contains a FILTER
+KEEL_TEST_ROOT=DIR runs the tree at DIR instead of this one (the runner's own test uses it).
 """
 import os
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.environ.get("KEEL_TEST_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "zig-out")
+SKIP_EXIT = 77
 passed = 0
 failed = 0
+skipped = 0
 failures = []
 
 
@@ -23,8 +29,9 @@ def wanted(label):
 
 
 def run(label, argv, timeout, env=None, parse=True):
-    """Runs one test program; counts its ok/FAIL lines (or its exit code when parse=False)."""
-    global passed, failed
+    """Runs one test program; counts its ok/FAIL/skip lines (or only its exit code when
+    parse=False)."""
+    global passed, failed, skipped
     if not wanted(label):
         return
     t0 = time.monotonic()
@@ -39,7 +46,7 @@ def run(label, argv, timeout, env=None, parse=True):
         err = (ex.stderr.decode(errors="replace") if isinstance(ex.stderr, bytes) else (ex.stderr or ""))
         err += "\n[runner] timed out after %ds" % timeout
         rc = -1
-    n_ok = n_fail = 0
+    n_ok = n_fail = n_skip = 0
     if parse:
         for line in out.splitlines():
             if line.startswith("ok "):
@@ -49,24 +56,26 @@ def run(label, argv, timeout, env=None, parse=True):
                 n_fail += 1
                 print("FAIL %s: %s" % (label, line[5:]))
                 failures.append("%s: %s" % (label, line[5:]))
-        if rc != 0 and n_fail == 0:
-            n_fail = 1
-            print("FAIL %s: exited %d" % (label, rc))
-            failures.append("%s: exit %d" % (label, rc))
-    else:
-        if rc == 0:
-            n_ok = 1
-            print("ok   %s" % label)
-        else:
-            n_fail = 1
-            print("FAIL %s: exited %d" % (label, rc))
-            failures.append(label)
+            elif line.startswith("skip "):
+                n_skip += 1
+                print("skip %s: %s" % (label, line[5:]))
+    if rc == SKIP_EXIT:
+        n_skip += 1
+        print("skip %s: exited %d" % (label, rc))
+    elif rc != 0 and n_fail == 0:
+        n_fail = 1
+        print("FAIL %s: exited %d" % (label, rc))
+        failures.append("%s: exit %d" % (label, rc))
+    elif not parse and rc == 0:
+        n_ok = 1
+        print("ok   %s" % label)
     if n_fail:
         tail = "\n".join((err or "").splitlines()[-40:])
         print("---- %s stderr (last lines) ----\n%s\n----" % (label, tail))
     passed += n_ok
     failed += n_fail
-    print("     %s: %d ok, %d failed in %.1fs" % (label, n_ok, n_fail, time.monotonic() - t0))
+    skipped += n_skip
+    print("     %s: %d ok, %d failed, %d skipped in %.1fs" % (label, n_ok, n_fail, n_skip, time.monotonic() - t0))
     sys.stdout.flush()
 
 
@@ -99,6 +108,7 @@ def main():
                     env=dict(asan_env, KEEL_BIN=os.path.join(OUT, "asan", "keel"), KEEL_ASAN="1"))
     if failures:
         print("\nfailed:\n  " + "\n  ".join(failures))
+    print("%d skipped" % skipped)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

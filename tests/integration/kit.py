@@ -1,7 +1,9 @@
 """Integration-test kit: start the real keel binary on 127.0.0.1 and talk raw HTTP to it.
 
 Each test file defines test_* functions and ends with `kit.main(globals())`, which runs
-them in order, prints "ok NAME" / "FAIL NAME" and exits 1 when any failed.
+them in order, prints "ok NAME" / "FAIL NAME" / "skip NAME: why" and exits 1 when any
+failed. A test skips itself by raising kit.Skip("why") (what it needs is not there);
+tests/run.py counts it as skipped, neither passed nor failed.
 """
 import os
 import resource
@@ -239,6 +241,10 @@ def read_response(sock, head=False):
 _failed = 0
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here; the message says why."""
+
+
 def main(tests, servers=lambda: ()):
     """Runs the test_* functions of tests, then stops servers() (the keel processes the
     file shares between tests) and counts a sanitizer problem of any of them as a failure."""
@@ -254,6 +260,8 @@ def main(tests, servers=lambda: ()):
         try:
             fn()
             print("ok %s (%.1fs)" % (name, time.monotonic() - t0))
+        except Skip as e:
+            print("skip %s: %s" % (name, e))
         except Exception:
             _failed += 1
             print("FAIL %s" % name)

@@ -1,0 +1,3 @@
+-- @route POST /b
+-- @body json max 64k
+SELECT :body::jsonb

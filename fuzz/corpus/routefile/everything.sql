@@ -1,0 +1,11 @@
+-- @route PUT /w/{id:int}/{u:uuid}
+-- @query n text default "a b" min 0 max 10
+-- @query c text default x one-of x|y|z
+-- @query f bool default true
+-- @auth optional
+-- @returns none status 202
+-- @timeout 2s
+-- @rate 5/sec
+-- @invalidates w:{id} w:{auth.sub}/{n}
+SELECT /* :no /* nested */ */ :id::bigint, :u, :n, :c, :f, :auth.sub, 'it''s :x', E'\' :x', "q""", $t$ :x $t$, $$:y$$, a[1 : 2], :id;
+-- trailing comment

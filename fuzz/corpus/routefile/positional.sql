@@ -1,0 +1,2 @@
+-- @route GET /p
+SELECT $1

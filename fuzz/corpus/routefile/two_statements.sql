@@ -1,0 +1,2 @@
+-- @route GET /ping
+SELECT 1; SELECT 2
