@@ -20,6 +20,9 @@
  * default. A connection that stops reading (its request busy, its output unread) then holds
  * at most this much it did not ask for. */
 #define RECV_BURST (16u * 1024)
+/* Unsent output the kernel may hold per connection (TCP_NOTSENT_LOWAT): with our own
+ * --max-pending-output, what a client that never reads can make us hold. */
+#define NOTSENT_LOWAT (64 * 1024)
 /* Memory held back for the first allocation that fails, so that it and the shedding after it
  * complete instead of aborting (alloc.h). */
 #define RESERVE_BYTES (8u << 20)
@@ -176,7 +179,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         started++;
     }
     kl_acceptor_t acc;
-    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns);
+    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT);
     if (r < 0) {
         fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
         goto out;

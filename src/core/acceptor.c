@@ -72,6 +72,12 @@ static int least_loaded(kl_acceptor_t *a) {
 static void hand_off(kl_acceptor_t *a, int fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* The kernel holds at most this much of our output that the peer has not been sent: a
+     * client that never reads then costs a bounded socket buffer, not one autotuned to
+     * megabytes (whose filling also stalls the shard doing it), while one that reads gets
+     * its next bytes as fast as before: only the unsent queue is capped, not the window. */
+    if (a->notsent_lowat)
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &a->notsent_lowat, sizeof(a->notsent_lowat));
     int i = least_loaded(a);
     if (i < 0) {
         close(fd);
@@ -128,8 +134,9 @@ static void *thread_main(void *arg) {
 }
 
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard) {
+                      unsigned max_per_shard, int notsent_lowat) {
     memset(a, 0, sizeof(*a));
+    a->notsent_lowat = notsent_lowat;
     a->listen_fd = listen_fd;
     a->shards = shards;
     a->nshards = nshards;

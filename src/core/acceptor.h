@@ -18,6 +18,7 @@ typedef struct {
     kl_shard_t *shards;         /**< the shards to hand connections to */
     unsigned nshards;
     unsigned max_per_shard;     /**< open connections per shard before new ones are refused */
+    int notsent_lowat;          /**< TCP_NOTSENT_LOWAT for accepted sockets; 0 = the kernel's */
     uint64_t *handed;           /**< per shard: connections handed (acceptor-private) */
     _Atomic uint64_t accepted;  /**< connections handed to shards */
     _Atomic uint64_t refused;   /**< connections closed at once: every shard was full */
@@ -30,9 +31,10 @@ typedef struct {
 /** Creates a TCP socket listening on host:port (SO_REUSEADDR, given backlog).
  * Returns the fd or -errno. */
 int kl_listen_tcp(const char *host, int port, int backlog);
-/** Starts the acceptor thread on listen_fd (taken over). Returns 0 or -errno. */
+/** Starts the acceptor thread on listen_fd (taken over); accepted sockets get TCP_NODELAY
+ * and, when notsent_lowat > 0, that TCP_NOTSENT_LOWAT. Returns 0 or -errno. */
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard);
+                      unsigned max_per_shard, int notsent_lowat);
 /** Stops accepting: closes the listening socket and joins the thread. */
 void kl_acceptor_stop(kl_acceptor_t *a);
 
