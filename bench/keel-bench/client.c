@@ -195,7 +195,9 @@ static void complete_one(worker_t *w, conn_t *c, uint64_t now) {
     inflight_t *f = &c->inflight[c->ndone++];
     kb_stats_t *s = &w->stats[f->stage];
     int status = c->resp.status;
-    kb_hist_record(&s->hist, now > f->origin_ns ? now - f->origin_ns : 0);
+    uint64_t took = now > f->origin_ns ? now - f->origin_ns : 0;
+    kb_hist_record(&s->hist, took);
+    if (status < 400) kb_hist_record(&s->hist_ok, took);
     s->responses++;
     if (status >= 100 && status < 600) s->status[status]++;
     if (status >= 400) w->n_fail++;

@@ -108,6 +108,14 @@ static void details(FILE *f, const char *title, const kb_stats_t *s, bool open_m
     fmt_ms(v[7], sizeof v[7], (uint64_t)kb_hist_mean(&s->hist), any);
     fprintf(f, "  latency  min %s  p50 %s  p90 %s  p95 %s  p99 %s  p99.9 %s  max %s  mean %s\n", v[0], v[1], v[2], v[3],
             v[4], v[5], v[6], v[7]);
+    if (s->hist_ok.count != s->hist.count) { /* some were refused: what the accepted ones saw */
+        bool ok_any = s->hist_ok.count > 0;
+        fmt_ms(v[0], sizeof v[0], kb_hist_percentile(&s->hist_ok, 50), ok_any);
+        fmt_ms(v[1], sizeof v[1], kb_hist_percentile(&s->hist_ok, 99), ok_any);
+        fmt_ms(v[2], sizeof v[2], s->hist_ok.max, ok_any);
+        fprintf(f, "  ok       latency of the %llu successful responses alone (status < 400, as measured): p50 %s  p99 %s  max %s\n",
+                (unsigned long long)s->hist_ok.count, v[0], v[1], v[2]);
+    }
     char in[32], out[32];
     fmt_bytes(in, sizeof in, (double)s->bytes_rx / sec);
     fmt_bytes(out, sizeof out, (double)s->bytes_tx / sec);
@@ -236,6 +244,8 @@ static void jstats(FILE *f, const kb_stats_t *s, bool open_model, const kb_hist_
     jlatency(f, &s->hist);
     fprintf(f, ",\n%s\"latency_measured_ms\": ", ind);
     jlatency(f, measured);
+    fprintf(f, ",\n%s\"latency_ok_ms\": ", ind);
+    jlatency(f, &s->hist_ok);
     fprintf(f, ",\n%s\"co_interval_ms\": ", ind);
     if (interval_ns) fprintf(f, "%.6f", ms(interval_ns));
     else fprintf(f, "null");

@@ -8,10 +8,12 @@ const char *const kb_err_names[KB_ERR_KINDS] = {"connect", "write", "read", "pro
 void kb_stats_init(kb_stats_t *s) {
     memset(s, 0, sizeof *s);
     kb_hist_init(&s->hist);
+    kb_hist_init(&s->hist_ok);
 }
 
 void kb_stats_merge(kb_stats_t *dst, const kb_stats_t *src) {
     kb_hist_merge(&dst->hist, &src->hist);
+    kb_hist_merge(&dst->hist_ok, &src->hist_ok);
     dst->sent += src->sent;
     dst->responses += src->responses;
     for (int i = 0; i < KB_ERR_KINDS; i++) dst->errors[i] += src->errors[i];

@@ -22,6 +22,9 @@ extern const char *const kb_err_names[KB_ERR_KINDS];
 typedef struct {
     kb_hist_t hist;                  /**< latency (ns) of every complete response, any status; after
                                           kb_stats_co_correct, corrected for coordinated omission */
+    kb_hist_t hist_ok;               /**< latency (ns) of the successful responses (status < 400)
+                                          alone, never corrected: what accepted requests saw
+                                          when others were refused (e.g. shed with 503) */
     uint64_t sent;                   /**< requests begun (connect or send started) */
     uint64_t responses;              /**< complete responses, any status */
     uint64_t errors[KB_ERR_KINDS];   /**< requests that got no complete response, by cause */

@@ -496,6 +496,10 @@ def test_server_answering_500_and_thresholds():
         check(t["errors"]["status_5xx"] == t["responses"] and t["errors"]["read"] == 0, "errors %r" % t["errors"])
         check(t["error_rate"] == 1.0 and t["ok"] == 0, "error rate %r" % t["error_rate"])
         check("status 500: %d" % t["responses"] in p.stdout, "breakdown missing:\n" + p.stdout)
+        # the latency of successful responses alone is kept apart: here there are none
+        check(t["latency_ok_ms"]["p99"] is None and t["latency_ms"]["p99"] is not None,
+              "latency_ok_ms %r" % t["latency_ok_ms"])
+        check("0 successful responses alone" in p.stdout, "ok line missing:\n" + p.stdout)
         p, d, _ = bench(["-c", "2", "-d", "500ms", "--threshold", "errors<1%", "--threshold", "p99<10s", srv.url])
         check(p.returncode == 3, "every response a 500: exit %d" % p.returncode)
         check(d["thresholds_passed"] is False, "thresholds_passed %r" % d["thresholds_passed"])
