@@ -21,7 +21,7 @@
 #include "proto/base64url.h"
 #include "proto/jwt.h"
 #include "proto/sha256.h"
-#include "utf8_check.h"
+#include "jwt_checks.h"
 
 #define NOW ((int64_t)1700000100)
 static const char secret[] = "fuzz-secret-0123456789";
@@ -77,16 +77,6 @@ static int verify(const char *t, size_t len, int64_t now, kl_jwt_claims_t *c) {
     return 0;
 }
 
-/* Same members, types and text (the storage past the used part holds older inputs). */
-static int same_claims(const kl_jwt_claims_t *a, const kl_jwt_claims_t *b) {
-    if (a->count != b->count) return 0;
-    for (uint32_t i = 0; i < a->count; i++)
-        if (a->_type[i] != b->_type[i] || strcmp(kl_jwt_claim_name(a, i), kl_jwt_claim_name(b, i)) != 0 ||
-            strcmp(kl_jwt_claim_value(a, i), kl_jwt_claim_value(b, i)) != 0)
-            return 0;
-    return 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -113,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!n) return 0;
         int r = verify(tok, n, NOW, &claims);
         if (verify(tok, n, NOW, &claims2) != r) abort();
-        if (r == 0 && !same_claims(&claims, &claims2)) abort();
+        if (r == 0 && !fuzz_same_claims(&claims, &claims2)) abort();
         const char *exp = r == 0 ? kl_jwt_claim(&claims, "exp") : NULL;
         if (exp) {
             double d = strtod(exp, NULL); /* an independent, approximate reading */

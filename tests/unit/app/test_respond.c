@@ -4,11 +4,11 @@
 #include "app/represent.h"
 #include "app/respond.h"
 
-#include <libdeflate.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "kt.h"
+#include "kt_gunzip.h"
 
 typedef struct {
     char out[65536];
@@ -179,17 +179,6 @@ static size_t big_body(char *out, size_t cap) {
     return n;
 }
 
-static bool gunzip_equals(const char *gz, size_t len, const char *want, size_t n) {
-    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-    char *back = malloc(n + 1);
-    size_t got = 0;
-    bool ok = libdeflate_gzip_decompress(d, gz, len, back, n + 1, &got) == LIBDEFLATE_SUCCESS && got == n &&
-              !memcmp(back, want, n);
-    free(back);
-    libdeflate_free_decompressor(d);
-    return ok;
-}
-
 static void representations_gzip_etag_304(void) {
     static char body[4096];
     size_t n = big_body(body, sizeof body), got;
@@ -222,7 +211,7 @@ static void representations_gzip_etag_304(void) {
     KT_CHECK(!strcmp(field("Content-Encoding", v, sizeof v), "gzip"));
     KT_CHECK(!strcmp(field("Age", v, sizeof v), ""));
     b = body_of(&got);
-    KT_CHECK(gunzip_equals(b, got, body, n));
+    KT_CHECK(kt_gunzip_equals(b, got, body, n));
 
     /* If-None-Match is compared with the representation that would be sent */
     const char *inm_gz[] = {"Accept-Encoding", "gzip", "If-None-Match", etag_gz};

@@ -1,7 +1,13 @@
-/* utf8_check.h - an independent UTF-8 validator for the fuzz drivers' checks, written
- * apart from the decoders under test so that the two do not share a mistake. */
-#ifndef FUZZ_UTF8_CHECK_H
-#define FUZZ_UTF8_CHECK_H
+/* jwt_checks.h - what the two JWT drivers check alike: an independent UTF-8 validator,
+ * written apart from the decoders under test so that the two do not share a mistake, and
+ * claim-set equality. */
+#ifndef FUZZ_JWT_CHECKS_H
+#define FUZZ_JWT_CHECKS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "proto/jwt.h"
 
 /** True when the C string s is valid UTF-8 (RFC 3629: shortest form, no surrogates,
  * nothing above U+10FFFF). */
@@ -26,6 +32,16 @@ static inline int fuzz_utf8_ok(const unsigned char *s) {
             return 0;
         s += need + 1;
     }
+    return 1;
+}
+
+/** Same members, types and text (the storage past the used part may hold older inputs). */
+static inline int fuzz_same_claims(const kl_jwt_claims_t *a, const kl_jwt_claims_t *b) {
+    if (a->count != b->count) return 0;
+    for (uint32_t i = 0; i < a->count; i++)
+        if (a->_type[i] != b->_type[i] || strcmp(kl_jwt_claim_name(a, i), kl_jwt_claim_name(b, i)) != 0 ||
+            strcmp(kl_jwt_claim_value(a, i), kl_jwt_claim_value(b, i)) != 0)
+            return 0;
     return 1;
 }
 
