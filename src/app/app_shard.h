@@ -48,6 +48,9 @@ struct kl_app_shard {
     char id_prefix[32];       /**< "<start time>-<pid>-<shard>-": makes generated ids unique */
     kl_app_stats_t stats;
     char allow[160];          /**< scratch for a 405's Allow value (used at once) */
+    kl_db_query_t purge;      /**< shard 0: the expired idempotency keys' purge, once a minute */
+    bool purging;             /**< that query is under way */
+    time_t purged_at;         /**< wall-clock second it last started */
     char *log;                /**< access-log lines not yet written */
     size_t log_len, log_cap;
 };

@@ -379,12 +379,13 @@ static void read_query_results(kl_db_conn_t *c) {
             complete(c, q);
             continue;
         }
-        if (q->_skip_first) { /* the set_config() in front of the statement */
-            q->_skip_first = false;
+        if (q->_skip > 0) { /* a statement in front of the query's own (set_config, pre) */
+            q->_skip--;
             if (st != PGRES_FATAL_ERROR) {
                 PQclear(r);
                 continue;
             }
+            q->_skip = 0; /* its error answers; what follows was aborted */
         }
         /* Keep the statement's result, but an error later in the same transaction (the
          * NOTIFY, or the commit itself) rolled everything back: it wins. */
@@ -484,7 +485,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
     q->_conn = c;
     q->_sent_ns = kl_clock_ns();
-    q->_skip_first = false;
+    q->_skip = 0;
     q->res = NULL;
     bool head = kl_list_empty(&c->inflight);
     kl_list_push(&c->inflight, &q->_link);
@@ -495,7 +496,12 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         snprintf(ms, sizeof(ms), "%d", q->timeout_ms);
         const char *v[1] = {ms};
         ok = PQsendQueryPrepared(c->pg, TIMEOUT_STMT, 1, v, NULL, NULL, 0);
-        q->_skip_first = true;
+        q->_skip++;
+    }
+    for (int i = 0; i < q->npre; i++) {
+        const kl_db_call_t *p = &q->pre[i];
+        ok = ok && PQsendQueryPrepared(c->pg, db->cfg.stmts[p->stmt].name, p->nparams, p->values, NULL, NULL, 0);
+        q->_skip++;
     }
     ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
     /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs

@@ -66,12 +66,24 @@ typedef struct {
  * derives it from a request (tags.h); an operator may, by hand, to purge every instance. */
 #define KL_DB_NOTIFY_ALL "*"
 
+/** A statement run in front of a query, in its transaction (e.g. claiming an idempotency
+ * key, setting per-request settings). */
+typedef struct {
+    int stmt;                   /**< index into the config's stmts */
+    int nparams;
+    const char *const *values;  /**< text parameters; must live until the query is done */
+} kl_db_call_t;
+
 struct kl_db_query {
     /* set by the caller */
     int stmt;                   /**< index into the config's stmts */
     int nparams;
     const char *const *values;  /**< text parameters (NULL = SQL NULL); must live until done */
     int timeout_ms;             /**< statement_timeout for this query; 0 = the connection's */
+    const kl_db_call_t *pre;    /**< run first, in the same transaction; their results are
+                                     dropped, but the first error among them answers for the
+                                     query (which PostgreSQL then skips); NULL = none */
+    int npre;
     const char *notify;         /**< '\n'-separated lines to NOTIFY on KL_DB_CHANNEL in the same
                                      transaction, delivered only if it commits: as many NOTIFYs
                                      as needed, each of whole lines under KL_DB_NOTIFY_MAX bytes;
@@ -94,7 +106,7 @@ struct kl_db_query {
     uint64_t _sent_ns;
     int _retries;
     bool _got_result;
-    bool _skip_first;
+    int _skip;                  /* results of the statements in front of it still to drop */
 };
 
 /** Creates the shard's pool and starts connecting (never blocks); ctx is passed to the

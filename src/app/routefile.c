@@ -147,6 +147,12 @@ static int finish(kl_routefile_parser_t *p) {
         if ((r = check_refs(p, d->tags[k], p->tag_line[k], KL_ROUTE_ANN_TAGS)) != 0) return r;
     for (size_t k = 0; k < d->n_invalidates; k++)
         if ((r = check_refs(p, d->invalidates[k], p->inv_line[k], KL_ROUTE_ANN_INVALIDATES)) != 0) return r;
+    if (d->idempotent != KL_ROUTE_IDEMPOTENT_NO) {
+        int at = d->ann_line[KL_ROUTE_ANN_IDEMPOTENT];
+        if (d->method == KL_ROUTE_GET) return kl_routefile_lex_fail(p, at, "@idempotent applies to writes, not GET");
+        if (d->returns == KL_ROUTE_RETURNS_MANY)
+            return kl_routefile_lex_fail(p, at, "@idempotent needs @returns one or none (its response is stored)");
+    }
     if (!p->status_set) d->status = d->returns == KL_ROUTE_RETURNS_NONE ? 204 : 200;
     return 0;
 }

@@ -21,6 +21,8 @@
  *   -- @invalidates T...                        {param} references as in @tags
  *   -- @rate    N/sec|min|hour                 also written s, second, m, minute, h
  *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
+ *   -- @idempotent required|optional [ttl DURATION]   Idempotency-Key (default ttl 24h);
+ *                 not on GET, with @returns one or none, without @cache
  *
  * References in tags are {name} (a path or query parameter) or {auth.claim} (needs @auth).
  * @query, @tags and @invalidates may repeat; every other annotation appears at most once;
@@ -82,6 +84,12 @@ typedef enum {
 } kl_route_auth_t;
 
 typedef enum {
+    KL_ROUTE_IDEMPOTENT_NO,       /**< no @idempotent: Idempotency-Key is not looked at */
+    KL_ROUTE_IDEMPOTENT_OPTIONAL, /**< a request with a key is run once per key */
+    KL_ROUTE_IDEMPOTENT_REQUIRED, /**< a request without a key is refused (400) */
+} kl_route_idempotent_t;
+
+typedef enum {
     KL_ROUTE_RETURNS_ONE,  /**< first column of the one row; no row -> 404 (the default) */
     KL_ROUTE_RETURNS_MANY, /**< a JSON array of the rows' first columns */
     KL_ROUTE_RETURNS_NONE, /**< no body */
@@ -99,6 +107,7 @@ typedef enum {
     KL_ROUTE_ANN_INVALIDATES,
     KL_ROUTE_ANN_RATE,
     KL_ROUTE_ANN_TIMEOUT,
+    KL_ROUTE_ANN_IDEMPOTENT,
     KL_ROUTE_ANN_COUNT_,
 } kl_route_ann_t;
 
@@ -153,6 +162,8 @@ typedef struct {
     uint32_t rate_count;      /**< @rate: requests allowed per rate_period_ms; 0: no limit */
     uint64_t rate_period_ms;  /**< @rate period: 1000, 60000 or 3600000 */
     uint64_t timeout_ms;      /**< @timeout; 0: the server's statement_timeout */
+    kl_route_idempotent_t idempotent; /**< @idempotent */
+    uint64_t idempotent_ttl_ms; /**< @idempotent ttl: how long a key's stored response is kept */
     int ann_line[KL_ROUTE_ANN_COUNT_]; /**< line of each annotation kind (first one); 0: absent */
     const char *sql;          /**< the statement with $n parameters, trimmed, no final ';' */
     size_t sql_len;           /**< strlen(sql) */

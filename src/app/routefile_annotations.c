@@ -494,6 +494,26 @@ static int ann_timeout(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na,
     return 0;
 }
 
+/* @idempotent required|optional [ttl DURATION]: requests carrying an Idempotency-Key run
+ * once per key; the effect and the stored response commit together (idempotency.h). */
+static int ann_idempotent(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
+    kl_route_def_t *d = p->def;
+    if (na > 0 && kl_str_eq(arg[0], "required")) d->idempotent = KL_ROUTE_IDEMPOTENT_REQUIRED;
+    else if (na > 0 && kl_str_eq(arg[0], "optional")) d->idempotent = KL_ROUTE_IDEMPOTENT_OPTIONAL;
+    else return kl_routefile_lex_fail(p, line, "@idempotent takes required or optional");
+    d->idempotent_ttl_ms = 24 * 3600 * 1000;
+    if (na > 1 && kl_str_eq(arg[1], "ttl")) {
+        uint64_t v;
+        if (na < 3 || !parse_duration(arg[2], &v) || v < 1000 || v > 366ull * 24 * 3600 * 1000)
+            return kl_routefile_lex_fail(p, line, "@idempotent ttl takes a duration from 1s to 366 days (e.g. 24h)");
+        d->idempotent_ttl_ms = v;
+        if (na > 3) return extra(p, line, KL_ROUTE_ANN_IDEMPOTENT, arg[3]);
+        return 0;
+    }
+    if (na > 1) return extra(p, line, KL_ROUTE_ANN_IDEMPOTENT, arg[1]);
+    return 0;
+}
+
 /* The annotations, in kl_route_ann_t order. A row that is not `once` may repeat, each line
  * adding to what the earlier ones gave. */
 const kl_routefile_annotations_row_t kl_routefile_annotations_table[KL_ROUTE_ANN_COUNT_] = {
@@ -507,6 +527,7 @@ const kl_routefile_annotations_row_t kl_routefile_annotations_table[KL_ROUTE_ANN
     [KL_ROUTE_ANN_INVALIDATES] = {"@invalidates", false, ann_invalidates}, /* tags a success evicts */
     [KL_ROUTE_ANN_RATE] = {"@rate", true, ann_rate},          /* rate limit */
     [KL_ROUTE_ANN_TIMEOUT] = {"@timeout", true, ann_timeout}, /* statement_timeout */
+    [KL_ROUTE_ANN_IDEMPOTENT] = {"@idempotent", true, ann_idempotent}, /* Idempotency-Key */
 };
 
 int kl_routefile_annotations_parse(kl_routefile_parser_t *p, const char *a, size_t n, int line) {

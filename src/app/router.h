@@ -15,13 +15,17 @@
 typedef struct {
     kl_route_def_t def; /**< the parsed route file */
     int stmt;           /**< index into the table's statements */
+    int stmt_idem;      /**< @idempotent: the statement wrapped to store its response
+                             (idempotency.h); -1 otherwise */
 } kl_route_t;
 
 typedef struct {
     kl_route_t *routes;  /**< in matching order */
     size_t n;
-    kl_db_stmt_t *stmts; /**< one per route */
+    kl_db_stmt_t *stmts; /**< one per route, one more per @idempotent route, then keel's own */
     size_t nstmts;
+    int stmt_idem_claim, stmt_idem_lookup, stmt_idem_purge; /**< keel's own when a route is
+                                                                  @idempotent; -1 otherwise */
 } kl_route_table_t;
 
 /** Orders the routes for matching and reports two that answer the same requests in err

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/idempotency.h"
 #include "core/alloc.h"
 
 /* Annotations whose behaviour arrives with later work: a route using one fails startup
@@ -14,6 +15,16 @@
 static const kl_route_ann_t not_yet[] = {
     KL_ROUTE_ANN_RATE,
 };
+
+/* Appends a statement (sql already allocated, taken over); returns its index. */
+static int add_stmt(kl_route_table_t *t, const char *name, char *sql, int nparams, const char *label) {
+    kl_db_stmt_t *s = &t->stmts[t->nstmts];
+    s->name = kl_strdup(name);
+    s->sql = sql;
+    s->nparams = nparams;
+    s->label = kl_strdup(label);
+    return (int)t->nstmts++;
+}
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -87,7 +98,8 @@ int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, c
     }
     qsort(names, n, sizeof(char *), name_cmp);
     t->routes = kl_calloc(sizeof(kl_route_t) * n);
-    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * n);
+    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (2 * n + 3)); /* see add_stmt's callers */
+    t->stmt_idem_claim = t->stmt_idem_lookup = t->stmt_idem_purge = -1;
     for (size_t i = 0; i < n; i++) {
         kl_route_t *rt = &t->routes[t->n];
         if ((r = load_one(dir, names[i], rt, err, errlen)) < 0) goto out;
@@ -98,17 +110,23 @@ int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, c
             r = -EINVAL;
             goto out;
         }
-        rt->stmt = (int)t->n;
-        char buf[4200];
-        kl_db_stmt_t *s = &t->stmts[t->n];
-        snprintf(buf, sizeof(buf), "keel_r%zu", t->n);
-        s->name = kl_strdup(buf);
-        s->sql = kl_strdup(rt->def.sql);
-        s->nparams = (int)rt->def.n_params;
-        snprintf(buf, sizeof(buf), "%s %s (%s)", rt->def.method_name, rt->def.path, rt->def.file);
-        s->label = kl_strdup(buf);
+        char name[32], label[4200];
+        snprintf(label, sizeof(label), "%s %s (%s)", rt->def.method_name, rt->def.path, rt->def.file);
+        snprintf(name, sizeof(name), "keel_r%zu", t->n);
+        rt->stmt = add_stmt(t, name, kl_strdup(rt->def.sql), (int)rt->def.n_params, label);
+        rt->stmt_idem = -1;
+        if (rt->def.idempotent != KL_ROUTE_IDEMPOTENT_NO) {
+            snprintf(name, sizeof(name), "keel_r%zu_idem", t->n);
+            rt->stmt_idem = add_stmt(t, name, kl_idem_wrap_sql(&rt->def), (int)rt->def.n_params + 3, label);
+        }
         t->n++;
-        t->nstmts++;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->routes[i].stmt_idem < 0) continue;
+        t->stmt_idem_claim = add_stmt(t, "keel_idem_claim", kl_strdup(kl_idem_claim_sql), 5, "keel: idempotency claim");
+        t->stmt_idem_lookup = add_stmt(t, "keel_idem_lookup", kl_strdup(kl_idem_lookup_sql), 3, "keel: idempotency replay");
+        t->stmt_idem_purge = add_stmt(t, "keel_idem_purge", kl_strdup(kl_idem_purge_sql), 0, "keel: idempotency purge");
+        break;
     }
     r = kl_router_build(t, err, errlen);
 out:
@@ -131,6 +149,29 @@ int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int tim
         r = -ECONNREFUSED;
         goto out;
     }
+    if (t->stmt_idem_claim >= 0) { /* keel's own table, before the statements that use it */
+        PGresult *res = PQexec(pg, kl_idem_schema_sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "cannot create keel's idempotency table (schema keel): %s", PQerrorMessage(pg));
+            err[strcspn(err, "\n")] = '\0';
+            PQclear(res);
+            r = -EINVAL;
+            goto out;
+        }
+        PQclear(res);
+        const int own[] = {t->stmt_idem_claim, t->stmt_idem_lookup, t->stmt_idem_purge};
+        for (size_t k = 0; k < 3; k++) {
+            const kl_db_stmt_t *s = &t->stmts[own[k]];
+            res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
+            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok) snprintf(err, errlen, "%s does not prepare: %s", s->label, PQerrorMessage(pg));
+            PQclear(res);
+            if (!ok) {
+                r = -EINVAL;
+                goto out;
+            }
+        }
+    }
     for (size_t i = 0; i < t->n; i++) {
         const kl_route_t *rt = &t->routes[i];
         const kl_db_stmt_t *s = &t->stmts[rt->stmt];
@@ -140,6 +181,19 @@ int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int tim
             const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
             int line = kl_routefile_sql_line(&rt->def, pos ? atol(pos) : 0);
             snprintf(err, errlen, "%s:%d: SQL does not prepare: %s", rt->def.file, line, m ? m : PQerrorMessage(pg));
+            PQclear(res);
+            r = -EINVAL;
+            goto out;
+        }
+        PQclear(res);
+        if (rt->stmt_idem < 0) continue;
+        s = &t->stmts[rt->stmt_idem];
+        res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(err, errlen, "%s:%d: @idempotent: the statement cannot store its response (a SELECT, or "
+                     "INSERT/UPDATE/DELETE with or without RETURNING, is what works): %s",
+                     rt->def.file, rt->def.ann_line[KL_ROUTE_ANN_IDEMPOTENT], m ? m : PQerrorMessage(pg));
             PQclear(res);
             r = -EINVAL;
             goto out;

@@ -68,6 +68,23 @@ static void on_connect(void *ctx) {
 
 static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd); }
 
+static void purged(kl_db_query_t *q) {
+    kl_app_shard_t *as = q->ctx;
+    as->purging = false; /* an error (database down) is simply tried again next time */
+}
+
+/* Shard 0 deletes expired idempotency keys, a batch a minute, through its pool like any
+ * query: never on a request's path, never blocking the shard. */
+static void purge_idempotency_keys(kl_app_shard_t *as) {
+    if (as->shard->id != 0 || !as->db || !as->routes || as->routes->stmt_idem_purge < 0 || as->purging ||
+        as->date_sec - as->purged_at < 60)
+        return;
+    as->purging = true;
+    as->purged_at = as->date_sec;
+    as->purge = (kl_db_query_t){.stmt = as->routes->stmt_idem_purge, .done = purged, .ctx = as};
+    kl_db_submit(as->db, &as->purge);
+}
+
 static void on_tick(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     time_t sec = as->date_sec;
@@ -75,6 +92,7 @@ static void on_tick(kl_shard_t *sh) {
     if (as->date_sec != sec) {
         kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
         if (kl_alloc_pressure()) kl_alloc_reserve(0); /* ends the shedding once memory is back */
+        purge_idempotency_keys(as);
     }
     if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);

@@ -2,11 +2,13 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "app/app_shard.h"
+#include "app/idempotency.h"
 #include "app/represent.h"
 #include "app/router.h"
 #include "app/respond.h"
@@ -23,6 +25,10 @@ typedef struct {
     kl_request_t *r;
     const kl_route_t *route;
     char *invalidates; /* expanded @invalidates tags, '\n'-separated (the NOTIFY payload) */
+    /* @idempotent, for a request that carries a key (idempotency.h) */
+    bool keyed;
+    kl_db_call_t claim;           /* keel.idempotency_claim, in front of the statement */
+    const char *claim_values[5];  /* subject, route, key, fingerprint, ttl in seconds */
 } sql_call_t;
 
 static const char *type_words(kl_route_type_t t) {
@@ -142,11 +148,47 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_c
     return true;
 }
 
+/* The answer an @idempotent request stored (status, and the body or NULL): the same bytes
+ * the first time and on every replay. */
+static void answer_stored(kl_request_t *r, PGresult *res, bool replayed) {
+    const char *extra = replayed ? "Idempotent-Replayed: true\r\n" : NULL;
+    int status = PQntuples(res) == 1 && PQnfields(res) == 2 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    if (status < 200 || status > 599) {
+        /* the row vanished between the claim and this read (purged once expired) */
+        kl_respond_error(r, 503, "the stored response of this Idempotency-Key is gone; retry", "Retry-After: 1\r\n");
+        return;
+    }
+    if (PQgetisnull(res, 0, 1)) {
+        if (status == 404) kl_respond_error(r, 404, "Not Found", extra);
+        else kl_respond(r, status, NULL, extra, NULL, 0);
+        return;
+    }
+    kl_respond(r, status, "application/json", extra, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+}
+
+static void on_replay(kl_db_query_t *q) {
+    sql_call_t *c = q->ctx;
+    if (q->status) kl_sql_answer_error(c->r, c->route, q);
+    else answer_stored(c->r, q->res, true);
+}
+
 static void on_result(kl_db_query_t *q) {
     sql_call_t *c = q->ctx;
     kl_request_t *r = c->r;
     const kl_route_def_t *d = &c->route->def;
     kl_app_shard_t *as = r->as;
+    if (q->status && c->keyed && !strcmp(q->sqlstate, KL_IDEM_REPLAY_SQLSTATE)) {
+        /* The key's request already committed: read its stored answer back. */
+        q->stmt = as->routes->stmt_idem_lookup;
+        q->nparams = 3;
+        q->values = c->claim_values;
+        q->pre = NULL;
+        q->npre = 0;
+        q->notify = NULL;
+        q->done = on_replay;
+        kl_db_submit(as->db, q);
+        return;
+    }
     if (q->status) {
         kl_sql_answer_error(r, c->route, q);
         return;
@@ -156,6 +198,10 @@ static void on_result(kl_db_query_t *q) {
     kl_str_t tag;
     for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
         kl_sql_cache_invalidate(as, tag, false);
+    if (c->keyed) {
+        answer_stored(r, q->res, false);
+        return;
+    }
     kl_str_t body;
     int rc = kl_sql_answer_body(r->arena, d, q->res, &body);
     if (rc < 0) {
@@ -225,6 +271,50 @@ bool kl_sql_precheck(kl_request_t *r, void *ctx) {
     return true;
 }
 
+/* @idempotent: with an Idempotency-Key, c runs the statement that stores its response,
+ * behind the claim of the key (idempotency.h). Returns false after answering 400. */
+static bool keyed(kl_request_t *r, const kl_route_t *rt, sql_call_t *c, const char **values,
+                  const kl_jwt_claims_t *claims) {
+    const kl_route_def_t *d = &rt->def;
+    kl_str_t field = kl_request_header_list(r, "idempotency-key");
+    if (!field.base) {
+        if (d->idempotent == KL_ROUTE_IDEMPOTENT_OPTIONAL) return true;
+        kl_respond_error(r, 400, "this route needs an Idempotency-Key header", NULL);
+        return false;
+    }
+    char *key = kl_arena_alloc(r->arena, KL_IDEM_KEY_MAX + 1);
+    if (kl_idem_parse_key(field, key) < 0) {
+        kl_respond_error(r, 400, "Idempotency-Key must be one string of 1 to 255 visible ASCII characters", NULL);
+        return false;
+    }
+    char *fp = kl_arena_alloc(r->arena, 65), *ttl = kl_arena_alloc(r->arena, 24);
+    kl_idem_fingerprint(r->method, r->target, r->body, fp);
+    snprintf(ttl, 24, "%llu", (unsigned long long)(d->idempotent_ttl_ms / 1000));
+    size_t rlen = strlen(d->method_name) + 1 + strlen(d->path) + 1;
+    char *route = kl_arena_alloc(r->arena, rlen);
+    snprintf(route, rlen, "%s %s", d->method_name, d->path);
+    /* anonymous requests share one namespace of keys per route */
+    const char *subject = claims ? kl_jwt_subject(claims) : "";
+    const char **v = kl_arena_alloc(r->arena, sizeof(char *) * (d->n_params + 3));
+    memcpy(v, values, sizeof(char *) * d->n_params);
+    v[d->n_params] = subject;
+    v[d->n_params + 1] = route;
+    v[d->n_params + 2] = key;
+    c->claim_values[0] = subject;
+    c->claim_values[1] = route;
+    c->claim_values[2] = key;
+    c->claim_values[3] = fp;
+    c->claim_values[4] = ttl;
+    c->claim = (kl_db_call_t){.stmt = r->as->routes->stmt_idem_claim, .nparams = 5, .values = c->claim_values};
+    c->keyed = true;
+    c->q.stmt = rt->stmt_idem;
+    c->q.nparams = (int)d->n_params + 3;
+    c->q.values = v;
+    c->q.pre = &c->claim;
+    c->q.npre = 1;
+    return true;
+}
+
 void kl_sql_handle(kl_request_t *r, void *ctx) {
     const kl_route_t *rt = ctx;
     const kl_route_def_t *d = &rt->def;
@@ -261,6 +351,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.stmt = rt->stmt;
     c->q.nparams = (int)d->n_params;
     c->q.values = values;
+    if (rt->stmt_idem >= 0 && !keyed(r, rt, c, values, claims)) return;
     c->q.timeout_ms = (int)d->timeout_ms;
     c->q.notify = c->invalidates;
     c->q.done = on_result;
