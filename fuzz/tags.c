@@ -83,7 +83,7 @@ static char *plain_expansion(const char *const *values, const char *tpl) {
 
 static void check_expansion(kl_arena_t *a, const char *const *values, const char *tpl, const char *e) {
     if (strchr(e, KL_TAGS_SEP)) abort();
-    if (strcmp(kl_tags_expand(a, &def, values, tpl), e) != 0) abort();
+    if (strcmp(kl_tags_expand(a, &(kl_tags_src_t){.def = &def, .values = values}, tpl), e) != 0) abort();
     if (strchr(tpl, KL_TAGS_SEP)) return; /* a separator in a template is dropped: no affixes to keep */
     const char *open = strchr(tpl, '{'), *close = strrchr(tpl, '}');
     if (!open || !close || close < open) {
@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     kl_arena_init(&a, &recycler);
     const char *e[MAX_TPL];
     for (size_t i = 0; i < n_tpl; i++) {
-        e[i] = kl_tags_expand(&a, &def, values, tpl[i]);
+        e[i] = kl_tags_expand(&a, &(kl_tags_src_t){.def = &def, .values = values}, tpl[i]);
         check_expansion(&a, values, tpl[i], e[i]);
     }
 
@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *const *list = round ? (const char *const *)def.tags : tpl;
         const char *const *exp = round ? e + n_tpl - def.n_tags - def.n_invalidates : e;
         size_t n = round ? def.n_tags : n_tpl;
-        const char *joined = kl_tags_join(&a, &def, values, list, n);
+        const char *joined = kl_tags_join(&a, &(kl_tags_src_t){.def = &def, .values = values}, list, n);
         const char *p = joined;
         for (size_t i = 0; i < n; i++) {
             size_t l = strlen(exp[i]);

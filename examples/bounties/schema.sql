@@ -111,3 +111,101 @@ CREATE INDEX conversation_members_user_id ON conversation_members (user_id, conv
 CREATE INDEX messages_conversation_id ON messages (conversation_id, id DESC);
 -- The users FK on sender_id (a user's deletion) and "messages by this user".
 CREATE INDEX messages_sender_id ON messages (sender_id);
+
+-- ---- write functions ------------------------------------------------------------------
+-- Each write route is one statement; the logic that needs several lives here, so it runs in
+-- that statement's transaction. User-facing failures raise SQLSTATE KHnnn: keel answers
+-- status nnn with the message.
+
+-- POST /api/bounties: a new open bounty of p_user.
+CREATE FUNCTION bounty_create(p_user bigint, p_title text, p_description text, p_amount bigint, p_location text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    result json;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_user) THEN
+        RAISE EXCEPTION 'user % does not exist', p_user USING ERRCODE = 'KH403';
+    END IF;
+    INSERT INTO bounties (user_id, title, description, amount_cents, location)
+    VALUES (p_user, p_title, coalesce(p_description, ''), p_amount, p_location)
+    RETURNING row_to_json((SELECT r FROM (SELECT id, user_id, title, description, amount_cents, location,
+                                                 status, views, created_at) AS r))
+    INTO result;
+    RETURN result;
+END $$;
+
+-- POST /api/wallet/transfers: moves p_amount cents from p_from to p_to. Both balances change
+-- in this transaction, with one transfer_out and one transfer_in row: money is conserved and
+-- no balance goes below zero (the row lock serializes transfers of one user; locking both
+-- users in id order means two opposite transfers never deadlock).
+CREATE FUNCTION wallet_transfer(p_from bigint, p_to bigint, p_amount bigint)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    have bigint;
+    out_id bigint;
+    at timestamptz;
+BEGIN
+    IF p_amount <= 0 THEN
+        RAISE EXCEPTION 'amount_cents must be positive' USING ERRCODE = 'KH400';
+    END IF;
+    IF p_from = p_to THEN
+        RAISE EXCEPTION 'cannot transfer to yourself' USING ERRCODE = 'KH400';
+    END IF;
+    PERFORM 1 FROM users WHERE id IN (p_from, p_to) ORDER BY id FOR UPDATE;
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_to) THEN
+        RAISE EXCEPTION 'user % does not exist', p_to USING ERRCODE = 'KH404';
+    END IF;
+    SELECT balance_cents INTO have FROM users WHERE id = p_from;
+    IF have IS NULL THEN
+        RAISE EXCEPTION 'user % does not exist', p_from USING ERRCODE = 'KH403';
+    END IF;
+    IF have < p_amount THEN
+        RAISE EXCEPTION 'insufficient funds: the balance is % cents, the transfer needs %', have, p_amount
+            USING ERRCODE = 'KH409';
+    END IF;
+    UPDATE users SET balance_cents = balance_cents - p_amount WHERE id = p_from;
+    UPDATE users SET balance_cents = balance_cents + p_amount WHERE id = p_to;
+    INSERT INTO wallet_transactions (user_id, amount_cents, kind)
+    VALUES (p_from, -p_amount, 'transfer_out') RETURNING id, created_at INTO out_id, at;
+    INSERT INTO wallet_transactions (user_id, amount_cents, kind) VALUES (p_to, p_amount, 'transfer_in');
+    RETURN json_build_object('id', out_id, 'from_user_id', p_from, 'to_user_id', p_to,
+                             'amount_cents', p_amount, 'balance_cents', have - p_amount, 'created_at', at);
+END $$;
+
+-- GET /api/conversations/{id}/messages: a page of messages, newest first, as a JSON array;
+-- KH404 for a conversation p_user is not a member of (as if it did not exist).
+CREATE FUNCTION conversation_messages(p_conversation bigint, p_user bigint, p_before bigint, p_limit int)
+RETURNS json LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result json;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM conversation_members
+                   WHERE conversation_id = p_conversation AND user_id = p_user) THEN
+        RAISE EXCEPTION 'conversation % not found', p_conversation USING ERRCODE = 'KH404';
+    END IF;
+    SELECT coalesce('[' || string_agg(row_to_json(m)::text, ',' ORDER BY m.id DESC) || ']', '[]')::json
+    INTO result
+    FROM (SELECT id, conversation_id, sender_id, body, created_at
+          FROM messages
+          WHERE conversation_id = p_conversation
+            AND id < coalesce(nullif(p_before, 0), 9223372036854775807)
+          ORDER BY id DESC
+          LIMIT p_limit) AS m;
+    RETURN result;
+END $$;
+
+-- POST /api/conversations/{id}/messages: p_user's message; KH404 when not a member.
+CREATE FUNCTION message_post(p_conversation bigint, p_user bigint, p_body text)
+RETURNS json LANGUAGE plpgsql AS $$
+DECLARE
+    result json;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM conversation_members
+                   WHERE conversation_id = p_conversation AND user_id = p_user) THEN
+        RAISE EXCEPTION 'conversation % not found', p_conversation USING ERRCODE = 'KH404';
+    END IF;
+    INSERT INTO messages (conversation_id, sender_id, body) VALUES (p_conversation, p_user, p_body)
+    RETURNING row_to_json((SELECT r FROM (SELECT id, conversation_id, sender_id, body, created_at) AS r))
+    INTO result;
+    RETURN result;
+END $$;

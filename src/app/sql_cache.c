@@ -138,9 +138,10 @@ static void fetch_done(kl_db_query_t *q) {
 
 /* Starts the one query that fills key; r (NULL for a background refresh) waits on it. */
 static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *key, size_t klen, uint64_t h,
-                        const char **values, kl_request_t *r, kl_arena_t *a) {
+                        const char **values, const kl_jwt_claims_t *claims, kl_request_t *r, kl_arena_t *a) {
     kl_fetch_t *f = kl_calloc(sizeof(*f));
-    f->tags = kl_strdup(kl_tags_join(a, &rt->def, values, rt->def.tags, rt->def.n_tags));
+    kl_tags_src_t src = {.def = &rt->def, .values = values, .claims = claims};
+    f->tags = kl_strdup(kl_tags_join(a, &src, rt->def.tags, rt->def.n_tags));
     f->as = as;
     f->route = rt;
     f->key = kl_malloc(klen);
@@ -177,8 +178,10 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
     kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
 }
 
-void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const char *subject) {
+void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_jwt_claims_t *claims) {
     kl_app_shard_t *as = r->as;
+    /* private: the subject joins the key, so one user's entry never serves another */
+    const char *subject = rt->def.cache_private && claims ? kl_jwt_subject(claims) : NULL;
     size_t klen;
     char *key = kl_cache_key(r->arena, rt->stmt, values, rt->def.n_params, subject, &klen);
     uint64_t h = kl_hash64(key, klen, as->fills->seed);
@@ -187,7 +190,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
     if (st != KL_CACHE_MISS) {
         bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
         kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
-        if (refresh) start_fetch(as, rt, key, klen, h, values, NULL, r->arena);
+        if (refresh) start_fetch(as, rt, key, klen, h, values, claims, NULL, r->arena);
         serve_entry(r, as, e);
         kl_cache_release(as->cache, e);
         return;
@@ -200,7 +203,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
         kl_list_push(&f->waiters, &w->link);
         return;
     }
-    start_fetch(as, rt, key, klen, h, values, r, r->arena);
+    start_fetch(as, rt, key, klen, h, values, claims, r, r->arena);
 }
 
 static bool has_tag(const char *tags, kl_str_t tag) {

@@ -338,8 +338,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
         return;
     }
     if (d->cache_ms && as->cache && d->returns != KL_ROUTE_RETURNS_NONE) {
-        /* private: the subject joins the key, so one user's entry never serves another */
-        kl_sql_cache_serve(r, rt, values, d->cache_private && claims ? kl_jwt_subject(claims) : NULL);
+        kl_sql_cache_serve(r, rt, values, claims);
         return;
     }
     kl_request_defer(r);
@@ -347,7 +346,8 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     memset(c, 0, sizeof(*c));
     c->r = r;
     c->route = rt;
-    if (d->n_invalidates) c->invalidates = kl_tags_join(r->arena, d, values, d->invalidates, d->n_invalidates);
+    kl_tags_src_t tags = {.def = d, .values = values, .claims = claims};
+    if (d->n_invalidates) c->invalidates = kl_tags_join(r->arena, &tags, d->invalidates, d->n_invalidates);
     c->q.stmt = rt->stmt;
     c->q.nparams = (int)d->n_params;
     c->q.values = values;

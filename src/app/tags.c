@@ -4,7 +4,17 @@
 
 #include "proto/sha256.h"
 
-static const char *lookup(const kl_route_def_t *d, const char *const *values, const char *name, size_t len) {
+static const char *lookup(const kl_tags_src_t *src, const char *name, size_t len) {
+    const kl_route_def_t *d = src->def;
+    const char *const *values = src->values;
+    if (len > 5 && !memcmp(name, "auth.", 5)) {
+        char claim[128];
+        if (!src->claims || len - 5 >= sizeof(claim)) return "";
+        memcpy(claim, name + 5, len - 5);
+        claim[len - 5] = '\0';
+        const char *v = kl_jwt_claim(src->claims, claim);
+        return v ? v : "";
+    }
     for (size_t i = 0; i < d->n_params; i++) {
         const kl_route_param_t *p = &d->params[i];
         if ((p->source == KL_ROUTE_FROM_PATH || p->source == KL_ROUTE_FROM_QUERY) && strlen(p->name) == len &&
@@ -36,11 +46,11 @@ static void emit(sink_t *k, const char *b, size_t len) {
 
 static const char hex_upper[] = "0123456789ABCDEF";
 
-static void expand(sink_t *k, const kl_route_def_t *d, const char *const *values, const char *tpl) {
+static void expand(sink_t *k, const kl_tags_src_t *src, const char *tpl) {
     for (const char *p = tpl; *p;) {
         const char *close;
         if (*p == '{' && (close = strchr(p, '}')) != NULL) {
-            const char *v = lookup(d, values, p + 1, (size_t)(close - p - 1));
+            const char *v = lookup(src, p + 1, (size_t)(close - p - 1));
             while (*v) {
                 size_t run = 0;
                 while (v[run] && !escaped((unsigned char)v[run])) run++;
@@ -60,13 +70,13 @@ static void expand(sink_t *k, const kl_route_def_t *d, const char *const *values
     }
 }
 
-char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *tpl) {
+char *kl_tags_expand(kl_arena_t *a, const kl_tags_src_t *src, const char *tpl) {
     sink_t k = {0};
-    expand(&k, d, values, tpl);
+    expand(&k, src, tpl);
     if (k.n <= KL_TAGS_MAX) {
         char *s = kl_arena_alloc(a, k.n + 1);
         k = (sink_t){.out = s};
-        expand(&k, d, values, tpl);
+        expand(&k, src, tpl);
         s[k.n] = '\0';
         return s;
     }
@@ -74,7 +84,7 @@ char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *
     kl_sha256_t sha;
     kl_sha256_init(&sha);
     k = (sink_t){.sha = &sha};
-    expand(&k, d, values, tpl);
+    expand(&k, src, tpl);
     uint8_t dg[KL_SHA256_LEN];
     kl_sha256_final(&sha, dg);
     static const char hex[] = "0123456789abcdef";
@@ -88,11 +98,11 @@ char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *
     return s;
 }
 
-char *kl_tags_join(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *const *list, size_t n) {
+char *kl_tags_join(kl_arena_t *a, const kl_tags_src_t *src, const char *const *list, size_t n) {
     char **tags = kl_arena_alloc(a, sizeof(char *) * (n ? n : 1));
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {
-        tags[i] = kl_tags_expand(a, d, values, list[i]);
+        tags[i] = kl_tags_expand(a, src, list[i]);
         total += strlen(tags[i]) + 1;
     }
     char *s = kl_arena_alloc(a, total);

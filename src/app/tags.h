@@ -1,5 +1,6 @@
-/* tags.h - cache tags of a request: @tags / @invalidates templates with {param}
- * references filled in from the request's bound parameter values.
+/* tags.h - cache tags of a request: @tags / @invalidates templates with {param} references
+ * filled in from the request's bound path and query values, and {auth.claim} references
+ * from its verified token.
  *
  * Both lists go through the same expansion, so a stored tag and an invalidated tag match
  * exactly when the same template saw the same values. No client-supplied value may widen
@@ -18,6 +19,7 @@
 #include "app/routefile.h"
 #include "core/arena.h"
 #include "core/str.h"
+#include "proto/jwt.h"
 
 /** Separates tags in a NOTIFY payload (never part of an expanded tag). */
 #define KL_TAGS_SEP '\n'
@@ -27,15 +29,23 @@
  * SHA-256 of the whole (escaped) tag; equal long tags get equal digests. */
 #define KL_TAGS_DIGEST_LEN 33
 
+/** What a request's tags are made of. */
+typedef struct {
+    const kl_route_def_t *def;     /**< the route */
+    const char *const *values;     /**< values[i] is $i+1's text (NULL: SQL NULL) */
+    const kl_jwt_claims_t *claims; /**< the verified token's claims; NULL when anonymous */
+} kl_tags_src_t;
+
 /** Expands one template: each {name} becomes the value bound for the path or query
- * parameter `name` (values[i] is $i+1's text), percent-encoded as above; a reference that
- * names no such parameter expands to nothing. Returns an arena string of at most
- * KL_TAGS_MAX bytes: the expansion, or its digest form when longer. */
-char *kl_tags_expand(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *tpl);
+ * parameter `name`, each {auth.claim} the text of that claim of the token, percent-encoded
+ * as above; a reference to nothing (an absent claim, an anonymous request) expands to
+ * nothing. Returns an arena string of at most KL_TAGS_MAX bytes: the expansion, or its
+ * digest form when longer. */
+char *kl_tags_expand(kl_arena_t *a, const kl_tags_src_t *src, const char *tpl);
 /** Steps through a KL_TAGS_SEP-separated list: *cursor starts at the list's first byte.
  * Returns false at the end, else true with the next non-empty tag in *tag. */
 bool kl_tags_next(const char **cursor, kl_str_t *tag);
 /** Expands every template of list (n of them) and joins them with KL_TAGS_SEP. */
-char *kl_tags_join(kl_arena_t *a, const kl_route_def_t *d, const char *const *values, const char *const *list, size_t n);
+char *kl_tags_join(kl_arena_t *a, const kl_tags_src_t *src, const char *const *list, size_t n);
 
 #endif

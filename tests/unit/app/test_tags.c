@@ -8,6 +8,7 @@ static kl_recycler_t rc;
 static kl_arena_t a;
 static kl_route_def_t d;
 static const char *values[3];
+static kl_tags_src_t src = {.def = &d, .values = values};
 
 static void route(const char *tags) {
     char f[512], err[256];
@@ -26,7 +27,7 @@ static void set(const char *id, const char *q, const char *v) {
     values[d.query[1].param] = v;
 }
 
-static const char *tag(size_t i) { return kl_tags_expand(&a, &d, values, d.tags[i]); }
+static const char *tag(size_t i) { return kl_tags_expand(&a, &src, d.tags[i]); }
 
 static bool is_digest(const char *t) {
     if (strlen(t) != KL_TAGS_DIGEST_LEN || t[0] != '#') return false;
@@ -49,7 +50,7 @@ static void tags_expand_parameters(void) {
     KT_CHECK(!strcmp(tag(1), "list:open:x"));
     KT_CHECK(!strcmp(tag(2), "plain"));
     KT_CHECK(!strcmp(tag(3), "42-")); /* an empty value expands to nothing */
-    KT_CHECK(!strcmp(kl_tags_join(&a, &d, values, d.tags, d.n_tags), "bounty:42\nlist:open:x\nplain\n42-"));
+    KT_CHECK(!strcmp(kl_tags_join(&a, &src, d.tags, d.n_tags), "bounty:42\nlist:open:x\nplain\n42-"));
     values[d.segments[1].param] = NULL; /* SQL NULL: nothing */
     KT_CHECK(!strcmp(tag(0), "bounty:"));
 }
@@ -77,7 +78,7 @@ static void star_never_expands_to_evict_all(void) {
             const char *x = tag(t);
             KT_CHECK(strcmp(x, "*") != 0 && strchr(x, '*') == NULL && strchr(x, KL_TAGS_SEP) == NULL);
         }
-        const char *joined = kl_tags_join(&a, &d, values, d.tags, d.n_tags), *c = joined;
+        const char *joined = kl_tags_join(&a, &src, d.tags, d.n_tags), *c = joined;
         kl_str_t t;
         size_t n = 0;
         while (kl_tags_next(&c, &t)) {
@@ -113,7 +114,7 @@ static void long_tags_become_digests(void) {
     /* an 8 KB value: a fixed-size tag, never anywhere near the NOTIFY limit */
     set("1", repeat('L', 8000), "");
     KT_CHECK(is_digest(tag(0)) && is_digest(tag(1)));
-    KT_CHECK(strlen(kl_tags_join(&a, &d, values, d.tags, d.n_tags)) == 2 * KL_TAGS_DIGEST_LEN + 1 + 1);
+    KT_CHECK(strlen(kl_tags_join(&a, &src, d.tags, d.n_tags)) == 2 * KL_TAGS_DIGEST_LEN + 1 + 1);
 }
 
 static void equal_long_tags_match(void) {
@@ -154,6 +155,29 @@ static void tag_lists_iterate(void) {
     KT_CHECK(!kl_tags_next(&c, &t));
 }
 
+/* {auth.claim}: a private entry tagged per user is evicted by that user's own writes only. */
+static void auth_claims(void) {
+    char f[512], err[256];
+    kl_route_def_t ad;
+    memset(&ad, 0, sizeof(ad));
+    snprintf(f, sizeof(f), "-- @route GET /me\n-- @auth required\n-- @cache 10s private\n"
+                           "-- @tags wallet:{auth.sub} t:{auth.tenant}\nSELECT 1");
+    KT_EQ(kl_routefile_parse("a.sql", f, strlen(f), &ad, err, sizeof(err)), 0);
+    kl_jwt_claims_t c;
+    memset(&c, 0, sizeof(c));
+    static const char storage[] = "sub\0user-7\0role\0x*y";
+    memcpy(c._storage, storage, sizeof(storage));
+    c.count = 2;
+    c._name[0] = 0, c._value[0] = 4, c._type[0] = KL_JWT_STRING;
+    c._name[1] = 11, c._value[1] = 16, c._type[1] = KL_JWT_STRING;
+    kl_tags_src_t as = {.def = &ad, .values = values, .claims = &c};
+    KT_CHECK(!strcmp(kl_tags_expand(&a, &as, ad.tags[0]), "wallet:user-7"));
+    KT_CHECK(!strcmp(kl_tags_expand(&a, &as, ad.tags[1]), "t:")); /* absent claim: nothing */
+    as.claims = NULL; /* anonymous */
+    KT_CHECK(!strcmp(kl_tags_expand(&a, &as, ad.tags[0]), "wallet:"));
+    kl_routefile_free(&ad);
+}
+
 int main(void) {
     kl_recycler_init(&rc, 4096, 1);
     kl_arena_init(&a, &rc);
@@ -164,6 +188,7 @@ int main(void) {
     KT_RUN(equal_long_tags_match);
     KT_RUN(digest_form_cannot_be_forged);
     KT_RUN(tag_lists_iterate);
+    KT_RUN(auth_claims);
     kl_routefile_free(&d);
     kl_arena_reset(&a);
     kl_recycler_destroy(&rc);
