@@ -17,6 +17,10 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export DATABASE_URL
 fi
 export KEEL_ROUTES=${KEEL_ROUTES:-examples/bounties/routes}
+# The bounties app has @auth routes: without a secret of your own, a development one
+# (scripts/token.sh mints tokens with it).
+KEEL_JWT_SECRET=${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)}
+export KEEL_JWT_SECRET
 zig-out/bin/keel "$@" &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; }
