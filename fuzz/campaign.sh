@@ -7,6 +7,7 @@
 #   fuzz/campaign.sh [MINUTES]      total CPU minutes to share out (default 125)
 #   MERGE=1 fuzz/campaign.sh ...    also merge what added coverage into fuzz/corpus/ (-merge=1)
 #   JOBS=1 ...                      one driver at a time instead of two
+#   ONLY="url tags" ...              just these drivers (their shares of the budget as listed)
 #
 # Builds the drivers first (scripts/zig build fuzz). Scratch: a temporary folder, removed at
 # the end; findings are copied to fuzz/out/<driver>/ (gitignored) before it goes. Every run
@@ -31,6 +32,11 @@ drivers=(
   "http1_chunked 7 4096 fuzz/http.dict"
   "accept_encoding 6 4096 fuzz/accept_encoding.dict"
 )
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for d in "${drivers[@]}"; do set -- $d; [[ " $ONLY " == *" $1 "* ]] && kept+=("$d"); done
+  drivers=("${kept[@]}")
+fi
 total_weight=0
 for d in "${drivers[@]}"; do set -- $d; total_weight=$((total_weight + $2)); done
 
@@ -69,8 +75,8 @@ for d in "${drivers[@]}"; do
   set -- $d
   dir="$scratch/$1"
   log="$dir/log"
-  time=$(grep -a -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}')
-  line=$(grep -a -E '^#[0-9]+' "$log" | tail -1)
+  time=$(grep -a -o 'Done [0-9]* runs in [0-9]* second' "$log" | tail -1 | awk '{print $5}' || true)
+  line=$(grep -a -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$line")
   ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$line")
   eps=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' <<<"$line")
