@@ -141,7 +141,7 @@ static int loc_expand(loc_sink_t *k, const char *tpl, kl_str_t body, char *scrat
 
 int kl_sql_answer_location_expand(kl_arena_t *a, const char *tpl, kl_str_t body, char **out, const char **why) {
     if (kl_json_validate(body.base, body.len, NULL) != KL_JSON_OBJECT) {
-        *why = "the returned value is not a JSON object with unique member names";
+        *why = "the returned value is not a JSON object keel can read (unique top-level names, nesting at most 64)";
         return -EINVAL;
     }
     char *scratch = kl_arena_tryalloc(a, body.len); /* a decoded string is never longer */

@@ -64,7 +64,7 @@ static void test_route_bugs(void) {
     BUG("/x/{id}", "{\"a\":{\"id\":1}}", "no member"); /* nested members do not count */
     BUG("/x/{id}", "[{\"id\":1}]", "not a JSON object");
     BUG("/x/{id}", "42", "not a JSON object");
-    BUG("/x/{id}", "{\"id\":1,\"id\":2}", "not a JSON object with unique member names");
+    BUG("/x/{id}", "{\"id\":1,\"id\":2}", "not a JSON object keel can read (unique top-level names");
     BUG("/x/{id}", "{\"id\":1", "not a JSON object");
     BUG("/x/{id}", "", "not a JSON object");
 }
