@@ -4,7 +4,9 @@
  * The input is the whole file. Checked with abort(): the result is 0 or -EINVAL; on
  * -EINVAL the message is "fuzz.sql:LINE: reason" with LINE inside the file and *out left
  * zeroed; on 0 the def is consistent: counts within their maxima, every parameter's source
- * index in range and pointing back at it, SQL NUL-terminated with sql_len == strlen and no
+ * index in range and pointing back at it, @field declarations consistent (unique names,
+ * bounds that fit their type, a field the SQL does not bind only beside :body), a
+ * @location only on a non-GET @returns one route, SQL NUL-terminated with sql_len == strlen and no
  * longer than the rewriting can make it, tag templates free of the tag separator with
  * balanced references, kl_routefile_sql_line within the statement's lines and
  * non-decreasing in the position, and the same answer from a second parse. */
@@ -86,6 +88,35 @@ static void check_def(const kl_route_def_t *d, size_t len, size_t lines) {
         if (q->default_value) check_cstr(q->default_value, len);
         if (q->line < 1 || (size_t)q->line > lines) abort();
     }
+    bool whole_body = false;
+    for (size_t i = 0; i < d->n_params; i++) whole_body |= d->params[i].source == KL_ROUTE_FROM_BODY;
+    if (d->n_fields > KL_ROUTE_MAX_FIELDS || (d->n_fields > 0 && !d->has_body)) abort();
+    if (d->body_allow_extra && d->n_fields == 0) abort();
+    for (size_t k = 0; k < d->n_fields; k++) {
+        const kl_route_field_t *f = &d->fields[k];
+        check_cstr(f->name, len);
+        if (strlen(f->name) > KL_ROUTE_MAX_FIELD_NAME || f->line < 1 || (size_t)f->line > lines) abort();
+        if (f->param < 0 ? !whole_body : (size_t)f->param >= d->n_params) abort();
+        if (f->param >= 0 && (d->params[f->param].source != KL_ROUTE_FROM_FIELD || d->params[f->param].index != (int)k))
+            abort();
+        if (f->has_min && f->has_max && f->min > f->max) abort();
+        if (f->minlen >= 0 && f->maxlen >= 0 && f->minlen > f->maxlen) abort();
+        if (f->type == KL_FIELD_INT && ((f->has_min && (f->min < INT32_MIN || f->min > INT32_MAX)) ||
+                                        (f->has_max && (f->max < INT32_MIN || f->max > INT32_MAX))))
+            abort();
+        if ((f->has_min || f->has_max) && f->type != KL_FIELD_INT && f->type != KL_FIELD_BIGINT &&
+            f->type != KL_FIELD_NUMERIC)
+            abort();
+        if ((f->minlen >= 0 || f->maxlen >= 0 || f->n_one_of) && f->type != KL_FIELD_TEXT) abort();
+        if (f->n_one_of > KL_ROUTE_MAX_ONE_OF || (f->n_one_of == 0) != (f->one_of == NULL)) abort();
+        for (size_t i = 0; i < f->n_one_of; i++) check_cstr(f->one_of[i], len);
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(d->fields[j].name, f->name) == 0) abort();
+    }
+    if (d->location) {
+        check_cstr(d->location, len);
+        if (d->location[0] != '/' || d->method == KL_ROUTE_GET || d->returns != KL_ROUTE_RETURNS_ONE) abort();
+    }
     for (size_t i = 0; i < d->n_params; i++) {
         const kl_route_param_t *p = &d->params[i];
         check_cstr(p->name, len);
@@ -102,6 +133,10 @@ static void check_def(const kl_route_def_t *d, size_t len, size_t lines) {
             break;
         case KL_ROUTE_FROM_AUTH:
             if (p->index != -1 || d->auth == KL_ROUTE_AUTH_NONE || p->type != KL_ROUTE_TEXT) abort();
+            break;
+        case KL_ROUTE_FROM_FIELD:
+            if (p->index < 0 || (size_t)p->index >= d->n_fields || d->fields[p->index].param != (int)i) abort();
+            if (!d->has_body || p->type != KL_ROUTE_TEXT || strcmp(p->name, d->fields[p->index].name) != 0) abort();
             break;
         default: abort();
         }

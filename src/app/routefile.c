@@ -38,6 +38,12 @@ static int find_query(const kl_route_def_t *d, kl_str_t name) {
     return -1;
 }
 
+static int find_field(const kl_route_def_t *d, kl_str_t name) {
+    for (size_t k = 0; k < d->n_fields; k++)
+        if (kl_str_eq(name, d->fields[k].name)) return (int)k;
+    return -1;
+}
+
 static int check_refs(kl_routefile_parser_t *p, const char *tag, int line, kl_route_ann_t k) {
     for (const char *c = strchr(tag, '{'); c != NULL; c = strchr(c + 1, '{')) {
         const char *close = strchr(c, '}'); /* add_tag (routefile_annotations.c) checked it */
@@ -85,7 +91,13 @@ static int finish(kl_routefile_parser_t *p) {
     d->sql = p->sql;
     d->sql_len = b - a;
 
-    bool body_used = false;
+    if (d->n_fields > 0 && !d->has_body)
+        return kl_routefile_lex_fail(p, d->fields[0].line, "@field needs @body json");
+    if (d->body_allow_extra && d->n_fields == 0)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_BODY],
+                                     "@body allow-extra needs @field lines (without them no member is checked)");
+
+    bool body_used = false, whole_body_used = false;
     for (size_t k = 0; k < d->n_params; k++) {
         kl_route_param_t *pa = &d->params[k];
         kl_str_t name = p->pnames[k];
@@ -95,6 +107,20 @@ static int finish(kl_routefile_parser_t *p) {
                 return kl_routefile_lex_fail(p, pa->line, ":body is used but the route has no @body json");
             pa->source = KL_ROUTE_FROM_BODY;
             pa->type = KL_ROUTE_JSON;
+            body_used = whole_body_used = true;
+        } else if (name.len > 5 && memcmp(name.base, "body.", 5) == 0) {
+            if (!d->has_body)
+                return kl_routefile_lex_fail(p, pa->line, ":%.*s is used but the route has no @body json",
+                                             kl_routefile_lex_shown(name), name.base);
+            name = (kl_str_t){name.base + 5, name.len - 5};
+            if ((at = find_field(d, name)) < 0)
+                return kl_routefile_lex_fail(p, pa->line, "parameter :body.%.*s is not declared (no @field %.*s)",
+                                             kl_routefile_lex_shown(name), name.base, kl_routefile_lex_shown(name),
+                                             name.base);
+            pa->source = KL_ROUTE_FROM_FIELD;
+            pa->type = KL_ROUTE_TEXT;
+            pa->index = at;
+            d->fields[at].param = (int)k;
             body_used = true;
         } else if (name.len > 5 && memcmp(name.base, "auth.", 5) == 0) {
             if (d->auth == KL_ROUTE_AUTH_NONE)
@@ -131,7 +157,20 @@ static int finish(kl_routefile_parser_t *p) {
                                          d->query[k].name);
     if (d->has_body && !body_used)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_BODY],
-                                     "@body is declared but :body is not used in the SQL");
+                                     "@body is declared but neither :body nor a :body.<field> is used in the SQL");
+    /* a field nobody reads would be validated and then dropped, unless the SQL reads the
+     * whole body (then the field only checks what the SQL takes from the jsonb) */
+    for (size_t k = 0; k < d->n_fields && !whole_body_used; k++)
+        if (d->fields[k].param < 0)
+            return kl_routefile_lex_fail(p, d->fields[k].line,
+                                         "@field %s is not used in the SQL (bind it as :body.%s, or use :body)",
+                                         d->fields[k].name, d->fields[k].name);
+    if (d->location != NULL && d->method == KL_ROUTE_GET)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_LOCATION],
+                                     "@location applies to POST, PUT, PATCH and DELETE routes");
+    if (d->location != NULL && d->returns != KL_ROUTE_RETURNS_ONE)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_LOCATION],
+                                     "@location needs @returns one (its {member}s come from the returned object)");
 
     if (d->has_body && d->method == KL_ROUTE_GET)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_BODY], "a GET route takes no @body");
@@ -174,8 +213,8 @@ int kl_routefile_parse(const char *filename, const char *text, size_t len, kl_ro
      * twice, plus NULs and one-of pointer arrays). */
     size_t fname = strlen(filename) + 1;
     p.sql_cap = len + len / 2 + 16;
-    p.cap = fname + p.sql_cap + 1 + 4 * len + KL_ROUTE_MAX_QUERY * KL_ROUTE_MAX_ONE_OF * sizeof(void *) +
-            1024;
+    p.cap = fname + p.sql_cap + 1 + 4 * len +
+            (KL_ROUTE_MAX_QUERY + KL_ROUTE_MAX_FIELDS) * KL_ROUTE_MAX_ONE_OF * sizeof(void *) + 1024;
     if ((p.mem = malloc(p.cap)) == NULL) return -ENOMEM;
     out->_mem = p.mem;
     out->file = kl_routefile_lex_dup(&p, (kl_str_t){filename, fname - 1});
@@ -226,6 +265,20 @@ const char *kl_routefile_type_name(kl_route_type_t type) {
     case KL_ROUTE_UUID: return "uuid";
     case KL_ROUTE_BOOL: return "bool";
     case KL_ROUTE_JSON: return "json";
+    }
+    return "?";
+}
+
+const char *kl_routefile_field_type_name(kl_route_field_type_t type) {
+    switch (type) {
+    case KL_FIELD_TEXT: return "text";
+    case KL_FIELD_INT: return "int";
+    case KL_FIELD_BIGINT: return "bigint";
+    case KL_FIELD_BOOL: return "bool";
+    case KL_FIELD_NUMERIC: return "numeric";
+    case KL_FIELD_UUID: return "uuid";
+    case KL_FIELD_TIMESTAMPTZ: return "timestamptz";
+    case KL_FIELD_JSON: return "json";
     }
     return "?";
 }

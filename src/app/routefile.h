@@ -12,8 +12,20 @@
  *   -- @query   NAME int|text|uuid|bool [default V] [min N] [max N] [one-of a|b|c]
  *                 no default = required; min/max bound an int's value and a text's length
  *                 in bytes; V may be "double quoted" (no escapes) to hold spaces or be empty
- *   -- @body    json [max 64k]                 bound as :body; size in bytes, or with suffix
- *                                              k or m (x1024); at most 1024m
+ *   -- @body    json [max 64k] [allow-extra]   bound as :body; size in bytes, or with suffix
+ *                                              k or m (x1024); at most 1024m. allow-extra:
+ *                                              members no @field declares are accepted
+ *   -- @field   NAME TYPE required|optional [min N] [max N] [minlen N] [maxlen N] [one-of a|b]
+ *                 one member of the body's top-level object, checked before the database and
+ *                 bound as :body.NAME. TYPE: text, int (32-bit), bigint, bool, numeric (a JSON
+ *                 number, bound as written), uuid, timestamptz (an RFC 3339 date-time string
+ *                 with an offset) or json (any value, bound as its JSON text). min/max bound
+ *                 an int's, bigint's or numeric's value (integers); minlen/maxlen a text's
+ *                 length in characters; one-of lists a text's values. Needs @body json; with
+ *                 any @field the body must be an object, and a member no @field names is
+ *                 refused unless @body allow-extra. JSON null counts as absent: optional
+ *                 binds SQL NULL, required refuses it. NAME is a keel name (letters, digits,
+ *                 _) of at most 63 characters
  *   -- @auth    required|optional              claims bound as :auth.<claim>
  *   -- @returns one|many|none [status 2NN]     default status 200 (none: 204)
  *   -- @cache   DURATION [private] [swr DURATION]   GET only; private needs @auth
@@ -23,22 +35,30 @@
  *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
  *   -- @idempotent required|optional [ttl DURATION]   Idempotency-Key (default ttl 24h);
  *                 not on GET, with @returns one or none, without @cache
+ *   -- @location /path/{member}/...            not GET; needs @returns one: the answer gets a
+ *                                              Location header, each {member} replaced by
+ *                                              that top-level member of the returned object,
+ *                                              percent-encoded (a member that is missing,
+ *                                              null or a container is a 500, logged)
  *
  * References in tags are {name} (a path or query parameter) or {auth.claim} (needs @auth).
- * @query, @tags and @invalidates may repeat; every other annotation appears at most once;
- * only @route is required. Other comments are dropped from the SQL (their newlines are
+ * @query, @field, @tags and @invalidates may repeat; every other annotation appears at most
+ * once; only @route is required. Other comments are dropped from the SQL (their newlines are
  * kept, so a line in `sql` is the same line in the file). Each annotation is one row of
  * kl_routefile_annotations_table (routefile_annotations.c); routefile.c lists the parser's
  * parts.
  *
  * SQL parameters: `:name` (a path or @query parameter), `:body` (needs @body, type json),
- * `:auth.claim` (needs @auth, type text). Each distinct name becomes one $n, numbered in
- * order of first use and reused on repeats. Not parameters: anything inside '...', E'...'
+ * `:body.NAME` (needs @field NAME), `:auth.claim` (needs @auth, type text). Each distinct
+ * name becomes one $n, numbered in order of first use and reused on repeats. Not parameters: anything inside '...', E'...'
  * (backslash escapes), "...", $$...$$ / $tag$...$tag$, -- and (nested) block comments, and
  * `::` casts (`:id::bigint` becomes `$1::bigint`). An array slice must be written with a
  * space after its colon (`a[1 : n]`), or `:n` is read as a parameter. Written $1 is refused.
  * Every parameter the SQL uses must be declared, every declared one used, and the file
- * must hold exactly one statement (a final `;` is optional and dropped).
+ * must hold exactly one statement (a final `;` is optional and dropped). @body needs :body or
+ * a :body.NAME in the SQL; an @field the SQL does not bind is allowed only when the SQL uses
+ * :body (it then only validates what the SQL reads from the jsonb), since otherwise the
+ * value a client sends for it would be checked and then silently dropped.
  */
 #ifndef KL_ROUTEFILE_H
 #define KL_ROUTEFILE_H
@@ -52,6 +72,8 @@
 #define KL_ROUTE_MAX_PARAMS 64   /**< distinct SQL parameters ($1..$64) per route */
 #define KL_ROUTE_MAX_TAGS 16     /**< @tags (and, separately, @invalidates) per route */
 #define KL_ROUTE_MAX_ONE_OF 32   /**< values in one one-of list */
+#define KL_ROUTE_MAX_FIELDS 32   /**< @field lines per route */
+#define KL_ROUTE_MAX_FIELD_NAME 63 /**< longest @field name (PostgreSQL's identifier limit) */
 #define KL_ROUTEFILE_MAX_LEN (1u << 20) /**< longest route file accepted, bytes */
 
 typedef enum {
@@ -75,7 +97,20 @@ typedef enum {
     KL_ROUTE_FROM_QUERY, /**< an @query parameter */
     KL_ROUTE_FROM_BODY,  /**< the request body (:body) */
     KL_ROUTE_FROM_AUTH,  /**< a claim of the verified token (:auth.claim) */
+    KL_ROUTE_FROM_FIELD, /**< a declared member of the JSON body (:body.NAME) */
 } kl_route_source_t;
+
+/** The type of an @field: the JSON value it takes and the text it binds. */
+typedef enum {
+    KL_FIELD_TEXT,        /**< a string, bound decoded (a \u0000 in it is refused) */
+    KL_FIELD_INT,         /**< an integer (no fraction or exponent) within int32, bound as written */
+    KL_FIELD_BIGINT,      /**< an integer within int64, bound as written */
+    KL_FIELD_BOOL,        /**< true or false, bound as "true" / "false" */
+    KL_FIELD_NUMERIC,     /**< any number, bound as written */
+    KL_FIELD_UUID,        /**< a string holding a canonical UUID (8-4-4-4-12 hex digits) */
+    KL_FIELD_TIMESTAMPTZ, /**< a string holding an RFC 3339 date-time with offset (datetime.h) */
+    KL_FIELD_JSON,        /**< any value, bound as its JSON text as written */
+} kl_route_field_type_t;
 
 typedef enum {
     KL_ROUTE_AUTH_NONE, /**< no @auth: tokens are not looked at */
@@ -108,6 +143,8 @@ typedef enum {
     KL_ROUTE_ANN_RATE,
     KL_ROUTE_ANN_TIMEOUT,
     KL_ROUTE_ANN_IDEMPOTENT,
+    KL_ROUTE_ANN_FIELD,
+    KL_ROUTE_ANN_LOCATION,
     KL_ROUTE_ANN_COUNT_,
 } kl_route_ann_t;
 
@@ -131,10 +168,25 @@ typedef struct {
 } kl_route_query_t;
 
 typedef struct {
+    const char *name;             /**< the member's name */
+    kl_route_field_type_t type;   /**< what it takes and binds */
+    bool required;                /**< required: absent or null is a 400; optional: binds NULL */
+    bool has_min, has_max;        /**< whether min / max were given (INT, BIGINT, NUMERIC) */
+    int64_t min, max;             /**< value bounds (inclusive); INT's lie within int32 */
+    int64_t minlen, maxlen;       /**< TEXT: length bounds in characters (inclusive); -1: none */
+    const char **one_of;          /**< TEXT: allowed values, n_one_of of them; NULL: any */
+    size_t n_one_of;              /**< number of values in one_of */
+    int param;                    /**< index in params[] of :body.NAME; -1 when the SQL does not use it */
+    int line;                     /**< line of its @field */
+} kl_route_field_t;
+
+typedef struct {
     kl_route_source_t source; /**< where the value comes from */
-    kl_route_type_t type;     /**< declared type (JSON for :body, TEXT for auth claims) */
-    const char *name;         /**< parameter name; the claim's name without "auth." for AUTH */
-    int index;                /**< PATH: index in segments[]; QUERY: index in query[]; else -1 */
+    kl_route_type_t type;     /**< declared type (JSON for :body, TEXT for auth claims and
+                                   fields: a field's own type is in fields[index]) */
+    const char *name;         /**< parameter name; without "auth." / "body." for AUTH / FIELD */
+    int index;                /**< PATH: index in segments[]; QUERY: index in query[];
+                                   FIELD: index in fields[]; else -1 */
     int line;                 /**< line of its first use in the SQL */
 } kl_route_param_t;
 
@@ -149,6 +201,9 @@ typedef struct {
     size_t n_query;           /**< number of @query parameters */
     bool has_body;            /**< @body given: the route reads a JSON body bound as :body */
     uint64_t body_max;        /**< @body max in bytes; 0 when not given (server default) */
+    bool body_allow_extra;    /**< @body allow-extra: members no @field names are accepted */
+    kl_route_field_t fields[KL_ROUTE_MAX_FIELDS]; /**< @field declarations in file order */
+    size_t n_fields;          /**< number of @field lines; > 0: the body must be an object */
     kl_route_auth_t auth;     /**< @auth */
     kl_route_returns_t returns; /**< @returns (default ONE) */
     int status;               /**< success status: @returns status, else 200 (204 for NONE) */
@@ -164,6 +219,7 @@ typedef struct {
     uint64_t timeout_ms;      /**< @timeout; 0: the server's statement_timeout */
     kl_route_idempotent_t idempotent; /**< @idempotent */
     uint64_t idempotent_ttl_ms; /**< @idempotent ttl: how long a key's stored response is kept */
+    const char *location;     /**< @location template ("/api/things/{id}"); NULL when absent */
     int ann_line[KL_ROUTE_ANN_COUNT_]; /**< line of each annotation kind (first one); 0: absent */
     const char *sql;          /**< the statement with $n parameters, trimmed, no final ';' */
     size_t sql_len;           /**< strlen(sql) */
@@ -194,6 +250,9 @@ bool kl_routefile_conflicts(const kl_route_def_t *a, const kl_route_def_t *b);
 
 /** "int", "text", "uuid", "bool" or "json". */
 const char *kl_routefile_type_name(kl_route_type_t type);
+
+/** The @field type's name as written: "text", "int", "bigint", ... */
+const char *kl_routefile_field_type_name(kl_route_field_type_t type);
 
 /** The annotation's name with its '@' ("@cache"). */
 const char *kl_routefile_ann_name(kl_route_ann_t ann);

@@ -131,6 +131,30 @@ static bool parse_type(kl_str_t s, kl_route_type_t *t) {
 
 /* ---- annotations -------------------------------------------------------------------- */
 
+/* Splits a one-of list "a|b|c" into a NUL-terminated copy of each value, in an array carved
+ * from the def's block. */
+static int split_one_of(kl_routefile_parser_t *p, kl_str_t list, int line, const char ***out, size_t *n_out) {
+    size_t n = 1;
+    for (size_t k = 0; k < list.len; k++) n += list.base[k] == '|';
+    if (n > KL_ROUTE_MAX_ONE_OF)
+        return kl_routefile_lex_fail(p, line, "one-of has more than %d values", KL_ROUTE_MAX_ONE_OF);
+    const char **vals = kl_routefile_lex_carve(p, n * sizeof(*vals), sizeof(void *));
+    if (vals == NULL) return kl_routefile_lex_fail(p, line, "route file too complex");
+    *out = vals;
+    *n_out = 0;
+    for (size_t a = 0;;) {
+        size_t b = a;
+        while (b < list.len && list.base[b] != '|') b++;
+        kl_str_t v = {list.base + a, b - a};
+        if (v.len == 0) return kl_routefile_lex_fail(p, line, "one-of has an empty value");
+        KL_ROUTEFILE_DUP_OR_FAIL(vals[*n_out], p, v, line);
+        (*n_out)++;
+        if (b == list.len) break;
+        a = b + 1;
+    }
+    return 0;
+}
+
 /* The error for a word an annotation does not take. */
 static int extra(kl_routefile_parser_t *p, int line, kl_route_ann_t k, kl_str_t w) {
     return kl_routefile_lex_fail(p, line, "unexpected '%.*s' after %s", kl_routefile_lex_shown(w), w.base,
@@ -293,25 +317,14 @@ static int ann_query(kl_routefile_parser_t *p, const kl_str_t *w, size_t nw, int
         return kl_routefile_lex_fail(p, line, "min %lld is greater than max %lld", (long long)q->min,
                                      (long long)q->max);
     const char *why;
+    int r;
     if (has_one_of) {
-        size_t n = 1;
-        for (size_t k = 0; k < one_of.len; k++) n += one_of.base[k] == '|';
-        if (n > KL_ROUTE_MAX_ONE_OF)
-            return kl_routefile_lex_fail(p, line, "one-of has more than %d values", KL_ROUTE_MAX_ONE_OF);
-        q->one_of = kl_routefile_lex_carve(p, n * sizeof(*q->one_of), sizeof(void *));
-        if (q->one_of == NULL) return kl_routefile_lex_fail(p, line, "route file too complex");
-        for (size_t a = 0;;) {
-            size_t b = a;
-            while (b < one_of.len && one_of.base[b] != '|') b++;
-            kl_str_t v = {one_of.base + a, b - a};
-            if (v.len == 0) return kl_routefile_lex_fail(p, line, "one-of has an empty value");
+        if ((r = split_one_of(p, one_of, line, &q->one_of, &q->n_one_of)) != 0) return r;
+        for (size_t k = 0; k < q->n_one_of; k++) {
+            kl_str_t v = {q->one_of[k], strlen(q->one_of[k])};
             if (!value_ok(q, v, &why))
                 return kl_routefile_lex_fail(p, line, "one-of value '%.*s' %s", kl_routefile_lex_shown(v),
                                              v.base, why);
-            KL_ROUTEFILE_DUP_OR_FAIL(q->one_of[q->n_one_of], p, v, line);
-            q->n_one_of++;
-            if (b == one_of.len) break;
-            a = b + 1;
         }
     }
     if (has_def) {
@@ -361,21 +374,176 @@ static int add_tag(kl_routefile_parser_t *p, kl_str_t t, int line, const char **
     return 0;
 }
 
-/* @body json [max SIZE]: the route reads a JSON request body, bound as :body; max caps its
- * size below the server's limit. */
+/* @body json [max SIZE] [allow-extra]: the route reads a JSON request body, bound as :body;
+ * max caps its size below the server's limit; allow-extra accepts members no @field names. */
 static int ann_body(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
     kl_route_def_t *d = p->def;
     if (na == 0 || !kl_str_eq(arg[0], "json"))
-        return kl_routefile_lex_fail(p, line, "@body takes json: @body json [max 64k]");
+        return kl_routefile_lex_fail(p, line, "@body takes json: @body json [max 64k] [allow-extra]");
     d->has_body = true;
-    if (na >= 2) {
-        if (!kl_str_eq(arg[1], "max")) return extra(p, line, KL_ROUTE_ANN_BODY, arg[1]);
-        if (na == 2 || !parse_size(arg[2], &d->body_max) || d->body_max > (1u << 30))
-            return kl_routefile_lex_fail(p, line, "bad size '%.*s' for @body max (e.g. 65536, 64k, 1m)",
-                                         na == 2 ? 0 : kl_routefile_lex_shown(arg[2]),
-                                         na == 2 ? "" : arg[2].base);
-        if (na > 3) return extra(p, line, KL_ROUTE_ANN_BODY, arg[3]);
+    for (size_t i = 1; i < na; i++) {
+        if (kl_str_eq(arg[i], "allow-extra") && !d->body_allow_extra) {
+            d->body_allow_extra = true;
+        } else if (kl_str_eq(arg[i], "max") && d->body_max == 0) {
+            if (i + 1 == na || !parse_size(arg[i + 1], &d->body_max) || d->body_max > (1u << 30))
+                return kl_routefile_lex_fail(p, line, "bad size '%.*s' for @body max (e.g. 65536, 64k, 1m)",
+                                             i + 1 == na ? 0 : kl_routefile_lex_shown(arg[i + 1]),
+                                             i + 1 == na ? "" : arg[i + 1].base);
+            i++;
+        } else {
+            return extra(p, line, KL_ROUTE_ANN_BODY, arg[i]);
+        }
     }
+    return 0;
+}
+
+static bool parse_field_type(kl_str_t s, kl_route_field_type_t *t) {
+    for (int k = KL_FIELD_TEXT; k <= KL_FIELD_JSON; k++) {
+        if (kl_str_eq(s, kl_routefile_field_type_name((kl_route_field_type_t)k))) {
+            *t = (kl_route_field_type_t)k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Characters (code points) in the UTF-8 text s. */
+static int64_t chars(kl_str_t s) {
+    int64_t n = 0;
+    for (size_t i = 0; i < s.len; i++) n += ((unsigned char)s.base[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* @field NAME TYPE required|optional [min N] [max N] [minlen N] [maxlen N] [one-of a|b]: one
+ * member of the JSON body, validated before the database and bound as :body.NAME. */
+static int ann_field(kl_routefile_parser_t *p, const kl_str_t *w, size_t nw, int line) {
+    kl_route_def_t *d = p->def;
+    int r;
+    if (nw < 2)
+        return kl_routefile_lex_fail(p, line,
+                                     "@field needs a name, a type and required or optional: "
+                                     "@field title text required maxlen 200");
+    if (!kl_routefile_lex_valid_name(w[0]))
+        return kl_routefile_lex_fail(p, line, "invalid @field name '%.*s' (letters, digits and _)",
+                                     kl_routefile_lex_shown(w[0]), w[0].base);
+    if (w[0].len > KL_ROUTE_MAX_FIELD_NAME)
+        return kl_routefile_lex_fail(p, line, "@field name '%.*s' is longer than %d characters",
+                                     kl_routefile_lex_shown(w[0]), w[0].base, KL_ROUTE_MAX_FIELD_NAME);
+    for (size_t k = 0; k < d->n_fields; k++)
+        if (kl_str_eq(w[0], d->fields[k].name))
+            return kl_routefile_lex_fail(p, line, "duplicate @field %.*s (first at line %d)",
+                                         kl_routefile_lex_shown(w[0]), w[0].base, d->fields[k].line);
+    if (d->n_fields == KL_ROUTE_MAX_FIELDS)
+        return kl_routefile_lex_fail(p, line, "more than %d @field lines", KL_ROUTE_MAX_FIELDS);
+    kl_route_field_t *f = &d->fields[d->n_fields];
+    memset(f, 0, sizeof(*f));
+    f->param = -1;
+    f->line = line;
+    f->minlen = f->maxlen = -1;
+    KL_ROUTEFILE_DUP_OR_FAIL(f->name, p, w[0], line);
+    if (!parse_field_type(w[1], &f->type))
+        return kl_routefile_lex_fail(
+            p, line, "unknown type '%.*s' for @field %s (text, int, bigint, bool, numeric, uuid, timestamptz or json)",
+            kl_routefile_lex_shown(w[1]), w[1].base, f->name);
+    const char *tname = kl_routefile_field_type_name(f->type);
+    bool is_int = f->type == KL_FIELD_INT || f->type == KL_FIELD_BIGINT;
+    bool has_req = false, has_one_of = false;
+    kl_str_t one_of = {0};
+    for (size_t i = 2; i < nw; i++) {
+        kl_str_t opt = w[i];
+        if (kl_str_eq(opt, "required") || kl_str_eq(opt, "optional")) {
+            if (has_req)
+                return kl_routefile_lex_fail(p, line, "@field %s is either required or optional, once", f->name);
+            has_req = true;
+            f->required = kl_str_eq(opt, "required");
+            continue;
+        }
+        bool is_min = kl_str_eq(opt, "min"), is_max = kl_str_eq(opt, "max");
+        bool is_minlen = kl_str_eq(opt, "minlen"), is_maxlen = kl_str_eq(opt, "maxlen");
+        bool is_one = kl_str_eq(opt, "one-of");
+        if (!is_min && !is_max && !is_minlen && !is_maxlen && !is_one)
+            return kl_routefile_lex_fail(
+                p, line, "unknown @field option '%.*s' (required, optional, min, max, minlen, maxlen or one-of)",
+                kl_routefile_lex_shown(opt), opt.base);
+        if (i + 1 == nw)
+            return kl_routefile_lex_fail(p, line, "@field option %.*s needs a value", kl_routefile_lex_shown(opt),
+                                         opt.base);
+        kl_str_t v = w[++i];
+        if ((is_min && f->has_min) || (is_max && f->has_max) || (is_minlen && f->minlen >= 0) ||
+            (is_maxlen && f->maxlen >= 0) || (is_one && has_one_of))
+            return kl_routefile_lex_fail(p, line, "@field option %.*s given twice", kl_routefile_lex_shown(opt),
+                                         opt.base);
+        if (is_one) {
+            if (f->type != KL_FIELD_TEXT)
+                return kl_routefile_lex_fail(p, line, "one-of applies to text fields, not %s", tname);
+            one_of = v;
+            has_one_of = true;
+            continue;
+        }
+        int64_t n;
+        if ((is_min || is_max) && !is_int && f->type != KL_FIELD_NUMERIC)
+            return kl_routefile_lex_fail(p, line, "min/max apply to int, bigint and numeric fields, not %s%s", tname,
+                                         f->type == KL_FIELD_TEXT ? " (use minlen/maxlen)" : "");
+        if ((is_minlen || is_maxlen) && f->type != KL_FIELD_TEXT)
+            return kl_routefile_lex_fail(p, line, "minlen/maxlen apply to text fields, not %s", tname);
+        if (!parse_i64(v, &n) || ((is_minlen || is_maxlen) && n < 0) ||
+            (f->type == KL_FIELD_INT && (n < INT32_MIN || n > INT32_MAX)))
+            return kl_routefile_lex_fail(p, line, "bad number '%.*s' for %.*s%s", kl_routefile_lex_shown(v), v.base,
+                                         kl_routefile_lex_shown(opt), opt.base,
+                                         f->type == KL_FIELD_INT ? " (an int holds -2147483648 to 2147483647)" : "");
+        if (is_min) f->has_min = true, f->min = n;
+        else if (is_max) f->has_max = true, f->max = n;
+        else if (is_minlen) f->minlen = n;
+        else f->maxlen = n;
+    }
+    if (!has_req)
+        return kl_routefile_lex_fail(p, line, "@field %s needs required or optional", f->name);
+    if (f->has_min && f->has_max && f->min > f->max)
+        return kl_routefile_lex_fail(p, line, "min %lld is greater than max %lld", (long long)f->min,
+                                     (long long)f->max);
+    if (f->minlen >= 0 && f->maxlen >= 0 && f->minlen > f->maxlen)
+        return kl_routefile_lex_fail(p, line, "minlen %lld is greater than maxlen %lld", (long long)f->minlen,
+                                     (long long)f->maxlen);
+    if (has_one_of) {
+        if ((r = split_one_of(p, one_of, line, &f->one_of, &f->n_one_of)) != 0) return r;
+        for (size_t k = 0; k < f->n_one_of; k++) {
+            int64_t c = chars((kl_str_t){f->one_of[k], strlen(f->one_of[k])});
+            if ((f->minlen >= 0 && c < f->minlen) || (f->maxlen >= 0 && c > f->maxlen))
+                return kl_routefile_lex_fail(p, line, "one-of value '%.*s' has a length outside minlen/maxlen",
+                                             kl_routefile_lex_shown((kl_str_t){f->one_of[k], strlen(f->one_of[k])}),
+                                             f->one_of[k]);
+        }
+    }
+    d->n_fields++;
+    return 0;
+}
+
+/* @location TEMPLATE: the Location header of a success, each {member} filled from the
+ * returned object (a create's 201 names what it created). */
+static int ann_location(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
+    if (na == 0)
+        return kl_routefile_lex_fail(p, line, "@location needs a path template: @location /api/things/{id}");
+    if (na > 1) return extra(p, line, KL_ROUTE_ANN_LOCATION, arg[1]);
+    kl_str_t t = arg[0];
+    if (t.len == 0 || t.base[0] != '/')
+        return kl_routefile_lex_fail(p, line, "@location '%.*s' must start with '/'", kl_routefile_lex_shown(t),
+                                     t.base);
+    for (size_t i = 0; i < t.len; i++) {
+        unsigned char c = (unsigned char)t.base[i];
+        if (c == '{') {
+            const char *close = memchr(t.base + i, '}', t.len - i);
+            kl_str_t name = {t.base + i + 1, close != NULL ? (size_t)(close - t.base) - i - 1 : 0};
+            if (close == NULL || !kl_routefile_lex_valid_name(name))
+                return kl_routefile_lex_fail(p, line, "malformed reference in @location '%.*s': write {member}",
+                                             kl_routefile_lex_shown(t), t.base);
+            i += name.len + 1;
+        } else if (!kl_routefile_lex_name_char(c) && c != '/' && c != '-' && c != '.' && c != '~') {
+            /* unreserved characters only: the header needs no escaping of its literal part */
+            return kl_routefile_lex_fail(p, line, "invalid character '%c' in @location '%.*s'",
+                                         c >= 0x20 && c < 0x7f ? c : '?', kl_routefile_lex_shown(t), t.base);
+        }
+    }
+    KL_ROUTEFILE_DUP_OR_FAIL(p->def->location, p, t, line);
     return 0;
 }
 
@@ -528,6 +696,8 @@ const kl_routefile_annotations_row_t kl_routefile_annotations_table[KL_ROUTE_ANN
     [KL_ROUTE_ANN_RATE] = {"@rate", true, ann_rate},          /* rate limit */
     [KL_ROUTE_ANN_TIMEOUT] = {"@timeout", true, ann_timeout}, /* statement_timeout */
     [KL_ROUTE_ANN_IDEMPOTENT] = {"@idempotent", true, ann_idempotent}, /* Idempotency-Key */
+    [KL_ROUTE_ANN_FIELD] = {"@field", false, ann_field},      /* one member of the JSON body */
+    [KL_ROUTE_ANN_LOCATION] = {"@location", true, ann_location}, /* Location of the answer */
 };
 
 int kl_routefile_annotations_parse(kl_routefile_parser_t *p, const char *a, size_t n, int line) {

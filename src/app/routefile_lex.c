@@ -103,13 +103,12 @@ static int use_param(kl_routefile_parser_t *p, size_t *i, int line) {
     while (j < n && kl_routefile_lex_name_char((unsigned char)s[j])) j++;
     kl_str_t name = {s + *i + 1, j - *i - 1};
     bool dotted = j + 1 < n && s[j] == '.' && kl_routefile_lex_name_start((unsigned char)s[j + 1]);
-    if (kl_str_eq(name, "auth")) {
-        if (!dotted) return kl_routefile_lex_fail(p, line, ":auth needs a claim name, e.g. :auth.sub");
+    if (kl_str_eq(name, "auth") && !dotted)
+        return kl_routefile_lex_fail(p, line, ":auth needs a claim name, e.g. :auth.sub");
+    if ((kl_str_eq(name, "auth") || kl_str_eq(name, "body")) && dotted) { /* :auth.claim, :body.field */
         for (j += 1; j < n && kl_routefile_lex_name_char((unsigned char)s[j]); j++)
             ;
         name.len = j - *i - 1;
-    } else if (kl_str_eq(name, "body") && dotted) {
-        return kl_routefile_lex_fail(p, line, ":body.<field> is not supported: use (:body::jsonb)->>'field'");
     }
     size_t k = 0;
     while (k < p->def->n_params && !str_eq(p->pnames[k], name)) k++;

@@ -75,8 +75,9 @@ typedef int (*kl_routefile_lex_annotation_fn)(kl_routefile_parser_t *p, const ch
 /** Lexes p->text in one pass: calls `annotation` for each annotation where it meets it;
  * appends the statement to p->sql with comments dropped (their newlines kept, so a line of
  * sql is the same line of the file) and its ';' and everything after it dropped; replaces each
- * :name by $n, numbering distinct names in order of first use (sets p->pnames[n-1],
- * def->params[n-1].line, its index to -1, and def->n_params; the caller resolves the rest).
+ * :name (also :auth.claim and :body.field, named with their prefix) by $n, numbering
+ * distinct names in order of first use (sets p->pnames[n-1], def->params[n-1].line, its
+ * index to -1, and def->n_params; the caller resolves the rest).
  * Returns 0, or -EINVAL with p->err set at the first error: a NUL byte, an unterminated
  * quote or comment, a positional $n, a second statement, an annotation after SQL on its
  * line, or any error from `annotation`. */

@@ -8,6 +8,7 @@
 #include "app/respond.h"
 #include "core/log.h"
 #include "proto/json.h"
+#include "proto/json_read.h"
 
 /* What a client is told about a database error it caused: the class of problem and the
  * SQLSTATE. PostgreSQL's own text names constraints, columns and stored values, so it
@@ -80,4 +81,103 @@ int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl
 void kl_sql_answer_no_body(kl_request_t *r, int rc) {
     if (rc == -ENOENT) kl_respond_error(r, 404, "Not Found", NULL);
     else kl_respond_error(r, 503, "the server is low on memory", "Retry-After: 1\r\n");
+}
+
+/* Where an expansion goes: bytes to out (when not NULL); n counts them. */
+typedef struct {
+    char *out;
+    size_t n;
+} loc_sink_t;
+
+static void loc_put(loc_sink_t *k, const char *b, size_t len) {
+    if (k->out) memcpy(k->out + k->n, b, len);
+    k->n += len;
+}
+
+static bool unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+/* One pass of the expansion (sizing when k->out is NULL); the template was checked at
+ * startup, so every '{' has its '}'. */
+static int loc_expand(loc_sink_t *k, const char *tpl, kl_str_t body, char *scratch, const char **why) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (const char *p = tpl; *p;) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (close == NULL) {
+            loc_put(k, p++, 1);
+            continue;
+        }
+        kl_json_member_t m;
+        kl_str_t v;
+        if (!kl_json_find(body.base, body.len, p + 1, (size_t)(close - p - 1), &m)) {
+            *why = "the returned object has no member its @location names";
+            return -EINVAL;
+        }
+        if (m.type == KL_JSON_STRING) {
+            ssize_t n = kl_json_string(m.value.base, m.value.len, scratch, m.value.len, true);
+            if (n < 0) { /* cannot happen after validation; refused rather than trusted */
+                *why = "a @location member is not a valid string";
+                return -EINVAL;
+            }
+            v = (kl_str_t){scratch, (size_t)n};
+        } else if (m.type == KL_JSON_NUMBER || m.type == KL_JSON_TRUE || m.type == KL_JSON_FALSE) {
+            v = m.value;
+        } else {
+            *why = "a member named by @location is null, an array or an object";
+            return -EINVAL;
+        }
+        for (size_t i = 0; i < v.len; i++) {
+            unsigned char c = (unsigned char)v.base[i];
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            if (unreserved(c)) loc_put(k, (const char *)&c, 1);
+            else loc_put(k, e, 3);
+        }
+        p = close + 1;
+    }
+    return 0;
+}
+
+int kl_sql_answer_location_expand(kl_arena_t *a, const char *tpl, kl_str_t body, char **out, const char **why) {
+    if (kl_json_validate(body.base, body.len, NULL) != KL_JSON_OBJECT) {
+        *why = "the returned value is not a JSON object keel can read (unique top-level names, nesting at most 64)";
+        return -EINVAL;
+    }
+    char *scratch = kl_arena_tryalloc(a, body.len); /* a decoded string is never longer */
+    if (scratch == NULL) return -ENOMEM;
+    loc_sink_t k = {0};
+    int rc = loc_expand(&k, tpl, body, scratch, why);
+    if (rc != 0) return rc;
+    if ((k.out = kl_arena_tryalloc(a, k.n + 1)) == NULL) return -ENOMEM;
+    k.n = 0;
+    loc_expand(&k, tpl, body, scratch, why);
+    k.out[k.n] = '\0';
+    *out = k.out;
+    return 0;
+}
+
+bool kl_sql_answer_location(kl_request_t *r, const kl_route_t *rt, kl_str_t body, char **hdr) {
+    const char *why = "";
+    char *path;
+    int rc = kl_sql_answer_location_expand(r->arena, rt->def.location, body, &path, &why);
+    if (rc == -ENOMEM) {
+        kl_sql_answer_no_body(r, rc);
+        return false;
+    }
+    if (rc != 0) {
+        char label[256];
+        kl_json_escape(label, sizeof(label), rt->def.file, strlen(rt->def.file));
+        kl_log(KL_LOG_ERROR, "location failed", "\"route\":\"%s\",\"error\":\"%s\",\"reqId\":\"%s\"", label, why,
+               r->request_id);
+        kl_respond_error(r, 500, "the request was carried out, but the route's @location could not be filled", NULL);
+        return false;
+    }
+    size_t n = strlen(path) + sizeof("Location: \r\n");
+    if ((*hdr = kl_arena_tryalloc(r->arena, n)) == NULL) {
+        kl_sql_answer_no_body(r, -ENOMEM);
+        return false;
+    }
+    snprintf(*hdr, n, "Location: %s\r\n", path);
+    return true;
 }

@@ -1,5 +1,6 @@
 #include "app/sql_handler.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "app/router.h"
 #include "app/respond.h"
 #include "app/sql_answer.h"
+#include "app/sql_body.h"
 #include "app/sql_cache.h"
 #include "app/tags.h"
 #include "core/log.h"
@@ -95,10 +97,11 @@ __attribute__((format(printf, 4, 5))) static bool reject(kl_request_t *r, char *
     return false;
 }
 
-/* Fills values[] for every $n of the route; on a client error answers 400 and returns false.
- * Path segments were type-checked by the router. */
+/* Fills values[] for every $n of the route (fields[k] are the @field values from
+ * kl_sql_body_check); on a client error answers 400 and returns false. Path segments were
+ * type-checked by the router. */
 static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_claims_t *claims,
-                        const char **values) {
+                        const char *const *fields, const char **values) {
     char err[320];
     kl_arena_t *a = r->arena;
     const char *qv[KL_ROUTE_MAX_QUERY] = {0};
@@ -142,6 +145,9 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_c
             break;
         case KL_ROUTE_FROM_AUTH: /* NULL (SQL NULL) when anonymous or the claim is absent */
             values[n] = claims ? kl_jwt_claim(claims, p->name) : NULL;
+            break;
+        case KL_ROUTE_FROM_FIELD: /* NULL (SQL NULL) for an absent or null optional field */
+            values[n] = fields[p->index];
             break;
         }
     }
@@ -212,13 +218,15 @@ static void on_result(kl_db_query_t *q) {
         kl_respond(r, d->status, NULL, NULL, NULL, 0);
         return;
     }
+    char *location = NULL;
+    if (d->location && !kl_sql_answer_location(r, c->route, body, &location)) return;
     if (d->method == KL_ROUTE_GET && d->status == 200) { /* ETag, 304 and gzip for reads */
         kl_rep_t rep = {.status = 200, .body = body, .age_s = -1};
         kl_rep_prepare(r, &rep, as->gzip);
         kl_rep_send(r, &rep);
         return;
     }
-    kl_respond(r, d->status, "application/json", NULL, body.base, body.len);
+    kl_respond(r, d->status, "application/json", location, body.base, body.len);
 }
 
 static void unauthorized(kl_request_t *r, const char *why, bool bad_token) {
@@ -331,8 +339,22 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
             return;
         }
     }
+    /* the body is checked before anything reaches the database (sql_body.h) */
+    const char *fields[KL_ROUTE_MAX_FIELDS];
+    if (d->has_body) {
+        char err[512];
+        int rc = kl_sql_body_check(r->arena, d, r->body, fields, err, sizeof(err));
+        if (rc == -ENOMEM) {
+            kl_sql_answer_no_body(r, rc);
+            return;
+        }
+        if (rc != 0) {
+            kl_respond_error(r, 400, err, NULL);
+            return;
+        }
+    }
     const char **values = kl_arena_alloc(r->arena, sizeof(char *) * (d->n_params + 1));
-    if (!bind_params(r, d, claims, values)) return;
+    if (!bind_params(r, d, claims, fields, values)) return;
     if (!as->db) {
         kl_respond_error(r, 503, "no database is configured", "Retry-After: 1\r\n");
         return;

@@ -1,7 +1,7 @@
 """HTTP/1.1 behaviour of the real keel binary over raw sockets: framing hazards,
 pipelining, keep-alive, HEAD, bodies, Expect, deadlines, request ids, concurrency.
 
-Bodies go to POST /h/len (tests/fixtures/hardening/routes: counts its body's bytes), on a
+Bodies go to POST /h/len (tests/fixtures/hardening/routes: counts its JSON body's bytes), on a
 second keel connected to the private PostgreSQL: keel's own endpoints take no body."""
 import json
 import os
@@ -158,9 +158,9 @@ def test_bodies_are_framed_exactly():
     # a Content-Length body and a chunked body (with extension and trailer), each followed
     # by a pipelined request that must be parsed right where the body ended
     with bodies().connect() as s:
-        s.sendall(POST + b"Content-Length: 11\r\nX-Request-Id: one\r\n\r\nhello world" +
+        s.sendall(POST + b"Content-Length: 11\r\nX-Request-Id: one\r\n\r\n\"hello wor\"" +
                   POST + b"Transfer-Encoding: chunked\r\nX-Request-Id: two\r\n\r\n"
-                  b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-A: x\r\n\r\n"
+                  b"5;ext=1\r\n\"hell\r\n6\r\no wor\"\r\n0\r\nTrailer-A: x\r\n\r\n"
                   b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-Id: three\r\n\r\n")
         r = kit.Reader(s)
         got = [r.response() for _ in range(3)]
@@ -174,7 +174,7 @@ def test_expect_continue():
         r = kit.Reader(s)
         st, _, _ = r.response()
         assert st == 100
-        s.sendall(b"data")
+        s.sendall(b"1234")
         st, _, body = r.response()
         assert st == 200 and json.loads(body) == {"len": 4}
     with keel.connect() as s:  # a request that will be refused gets its final answer, no 100
@@ -203,9 +203,9 @@ def test_pipelined_requests_answered_in_order():
 
 
 def test_byte_by_byte():
-    raw = (POST + b"X-Request-Id: slow\r\nContent-Length: 3\r\n\r\nabc" +
+    raw = (POST + b"X-Request-Id: slow\r\nContent-Length: 3\r\n\r\n123" +
            POST + b"Transfer-Encoding: chunked\r\nX-Request-Id: slow2\r\n\r\n"
-           b"2\r\nab\r\n0\r\n\r\n")
+           b"2\r\n12\r\n0\r\n\r\n")
     with bodies().connect() as s:
         for i in range(len(raw)):
             s.send(raw[i:i + 1])
@@ -368,7 +368,7 @@ def test_graceful_shutdown_with_requests_in_flight():
     ri = kit.Reader(idle)
     assert ri.response()[0] == 200
     busy = k.connect()
-    busy.sendall(POST + b"Content-Length: 6\r\n\r\nabc")  # half a body
+    busy.sendall(POST + b"Content-Length: 6\r\n\r\n123")  # half a body
     time.sleep(0.2)
     t0 = time.monotonic()
     k.send_signal()
@@ -380,7 +380,7 @@ def test_graceful_shutdown_with_requests_in_flight():
     except OSError:
         refused = True
     assert refused, "new connection accepted while draining"
-    busy.sendall(b"def")  # the in-flight request completes and is answered
+    busy.sendall(b"456")  # the in-flight request completes and is answered
     rb = kit.Reader(busy)
     st, h, _ = rb.response()
     assert st == 200 and h.get("connection") == "close"

@@ -358,6 +358,207 @@ static void test_sql_lines(void) {
     kl_routefile_free(&d);
 }
 
+
+/* ---- body fields and @location ------------------------------------------------------ */
+
+static void test_fields(void) {
+    kl_route_def_t d;
+    PARSE_OK("-- @route POST /api/bounties\n"
+             "-- @body json max 16k allow-extra\n"
+             "-- @field title text required minlen 1 maxlen 200\n"
+             "-- @field amount_cents bigint required min 1 max 100000000\n"
+             "-- @field location text optional maxlen 200\n"
+             "-- @field status text optional one-of open|in_progress\n"
+             "-- @field n int optional min -5\n"
+             "-- @field ok bool optional\n"
+             "-- @field price numeric required max 1000\n"
+             "-- @field ref uuid optional\n"
+             "-- @field due timestamptz optional\n"
+             "-- @field meta json optional\n"
+             "-- @returns one status 201\n"
+             "-- @location /api/bounties/{id}\n"
+             "SELECT f(:body.title, :body.amount_cents::bigint, :body.location, :body.title, :body.status,\n"
+             "         :body.n, :body.ok, :body.price, :body.ref, :body.due, :body.meta::jsonb)",
+             &d);
+    KT_CHECK(d.has_body && d.body_allow_extra);
+    KT_EQ(d.body_max, 16384);
+    KT_EQ(d.n_fields, 10);
+    const kl_route_field_t *f = d.fields;
+    KT_CHECK(strcmp(f[0].name, "title") == 0 && f[0].type == KL_FIELD_TEXT && f[0].required);
+    KT_EQ(f[0].minlen, 1);
+    KT_EQ(f[0].maxlen, 200);
+    KT_CHECK(!f[0].has_min && !f[0].has_max);
+    KT_EQ(f[0].line, 3);
+    KT_CHECK(f[1].type == KL_FIELD_BIGINT && f[1].has_min && f[1].min == 1 && f[1].has_max && f[1].max == 100000000);
+    KT_CHECK(!f[2].required && f[2].maxlen == 200 && f[2].minlen == -1);
+    KT_EQ(f[3].n_one_of, 2);
+    KT_CHECK(strcmp(f[3].one_of[0], "open") == 0 && strcmp(f[3].one_of[1], "in_progress") == 0);
+    KT_CHECK(f[4].type == KL_FIELD_INT && f[4].has_min && f[4].min == -5 && !f[4].has_max);
+    KT_EQ(f[5].type, KL_FIELD_BOOL);
+    KT_CHECK(f[6].type == KL_FIELD_NUMERIC && f[6].has_max && f[6].max == 1000 && f[6].required);
+    KT_EQ(f[7].type, KL_FIELD_UUID);
+    KT_EQ(f[8].type, KL_FIELD_TIMESTAMPTZ);
+    KT_EQ(f[9].type, KL_FIELD_JSON);
+    KT_CHECK(strcmp(d.location, "/api/bounties/{id}") == 0);
+    KT_EQ(d.ann_line[KL_ROUTE_ANN_FIELD], 3);
+    KT_EQ(d.ann_line[KL_ROUTE_ANN_LOCATION], 14);
+    /* :body.title twice is one parameter; each field points at its $n and back */
+    SQL_IS(d, "SELECT f($1, $2::bigint, $3, $1, $4,\n         $5, $6, $7, $8, $9, $10::jsonb)");
+    KT_EQ(d.n_params, 10);
+    for (size_t k = 0; k < d.n_fields; k++) {
+        KT_CHECK(d.fields[k].param >= 0 && (size_t)d.fields[k].param < d.n_params);
+        const kl_route_param_t *pa = &d.params[d.fields[k].param];
+        KT_EQ(pa->source, KL_ROUTE_FROM_FIELD);
+        KT_EQ(pa->index, (int)k);
+        KT_CHECK(strcmp(pa->name, d.fields[k].name) == 0);
+    }
+    kl_routefile_free(&d);
+
+    /* fields that only validate what the SQL reads from the whole body */
+    PARSE_OK("-- @route PUT /x\n-- @body json\n-- @field a int required\n-- @field b text optional\n"
+             "SELECT (:body::jsonb)->>'a'",
+             &d);
+    KT_EQ(d.n_fields, 2);
+    KT_EQ(d.fields[0].param, -1);
+    KT_EQ(d.fields[1].param, -1);
+    KT_EQ(d.n_params, 1);
+    kl_routefile_free(&d);
+
+    /* both :body and fields; the options in any order; @returns none with a body */
+    PARSE_OK("-- @route PATCH /x/{id:int}\n-- @body json allow-extra max 1k\n"
+             "-- @field t text maxlen 3 optional one-of ab|c\n-- @returns none\n"
+             "SELECT g(:id::bigint, :body.t, :body::jsonb)",
+             &d);
+    KT_CHECK(d.body_allow_extra && d.body_max == 1024);
+    KT_CHECK(!d.fields[0].required && d.fields[0].maxlen == 3 && d.fields[0].n_one_of == 2);
+    KT_EQ(d.params[1].source, KL_ROUTE_FROM_FIELD);
+    KT_EQ(d.params[2].source, KL_ROUTE_FROM_BODY);
+    KT_EQ(d.status, 204);
+    KT_CHECK(d.location == NULL);
+    kl_routefile_free(&d);
+
+    /* a quoted one-of value may hold spaces; a length counts characters, not bytes */
+    PARSE_OK("-- @route POST /x\n-- @body json\n-- @field s text required maxlen 3 one-of \"\xc3\xa9\xc3\xa9|a b\"\n"
+             "SELECT :body.s",
+             &d);
+    KT_EQ(d.fields[0].n_one_of, 2);
+    KT_CHECK(strcmp(d.fields[0].one_of[1], "a b") == 0);
+    kl_routefile_free(&d);
+
+    /* int bounds at the edges of int32; bigint at int64's */
+    PARSE_OK("-- @route POST /x\n-- @body json\n-- @field a int required min -2147483648 max 2147483647\n"
+             "-- @field b bigint required min -9223372036854775808 max 9223372036854775807\n"
+             "SELECT :body.a, :body.b",
+             &d);
+    KT_EQ(d.fields[0].min, INT32_MIN);
+    KT_EQ(d.fields[1].min, INT64_MIN);
+    kl_routefile_free(&d);
+    /* annotations may follow each other (and the SQL) in any order */
+    PARSE_OK("SELECT :body.a\n-- @field a int required\n-- @body json\n-- @route POST /a\n", &d);
+    KT_EQ(d.fields[0].param, 0);
+    kl_routefile_free(&d);
+    KT_CHECK(strcmp(kl_routefile_field_type_name(KL_FIELD_TIMESTAMPTZ), "timestamptz") == 0);
+    KT_CHECK(strcmp(kl_routefile_ann_name(KL_ROUTE_ANN_FIELD), "@field") == 0);
+}
+
+static void test_err_fields(void) {
+#define B "-- @route POST /a\n-- @body json\n"
+    PARSE_ERR(B "-- @field\nSELECT :body", 3, "@field needs a name, a type and required or optional");
+    PARSE_ERR(B "-- @field a\nSELECT :body", 3, "@field needs a name, a type and required or optional");
+    PARSE_ERR(B "-- @field 1a int required\nSELECT :body", 3, "invalid @field name '1a' (letters, digits and _)");
+    PARSE_ERR(B "-- @field a-b int required\nSELECT :body", 3, "invalid @field name 'a-b'");
+    PARSE_ERR(B "-- @field a234567890123456789012345678901234567890123456789012345678901234 int required\n"
+                "SELECT :body",
+              3, "is longer than 63 characters");
+    PARSE_ERR(B "-- @field a int required\n-- @field a text optional\nSELECT :body", 4,
+              "duplicate @field a (first at line 3)");
+    PARSE_ERR(B "-- @field a integer required\nSELECT :body", 3,
+              "unknown type 'integer' for @field a (text, int, bigint, bool, numeric, uuid, timestamptz or json)");
+    PARSE_ERR(B "-- @field a int\nSELECT :body", 3, "@field a needs required or optional");
+    PARSE_ERR(B "-- @field a int max 5\nSELECT :body", 3, "@field a needs required or optional");
+    PARSE_ERR(B "-- @field a int required optional\nSELECT :body", 3, "@field a is either required or optional, once");
+    PARSE_ERR(B "-- @field a int required required\nSELECT :body", 3, "either required or optional");
+    PARSE_ERR(B "-- @field a int required default 1\nSELECT :body", 3,
+              "unknown @field option 'default' (required, optional, min, max, minlen, maxlen or one-of)");
+    PARSE_ERR(B "-- @field a int required min\nSELECT :body", 3, "@field option min needs a value");
+    PARSE_ERR(B "-- @field a int required min 1 min 2\nSELECT :body", 3, "@field option min given twice");
+    PARSE_ERR(B "-- @field a text required maxlen 1 maxlen 2\nSELECT :body", 3, "@field option maxlen given twice");
+    PARSE_ERR(B "-- @field a text required one-of x one-of y\nSELECT :body", 3, "@field option one-of given twice");
+    PARSE_ERR(B "-- @field a text required max 5\nSELECT :body", 3,
+              "min/max apply to int, bigint and numeric fields, not text (use minlen/maxlen)");
+    PARSE_ERR(B "-- @field a bool required min 0\nSELECT :body", 3,
+              "min/max apply to int, bigint and numeric fields, not bool");
+    PARSE_ERR(B "-- @field a int required maxlen 5\nSELECT :body", 3, "minlen/maxlen apply to text fields, not int");
+    PARSE_ERR(B "-- @field a uuid required one-of x|y\nSELECT :body", 3, "one-of applies to text fields, not uuid");
+    PARSE_ERR(B "-- @field a int required min x\nSELECT :body", 3, "bad number 'x' for min");
+    PARSE_ERR(B "-- @field a int required max 2147483648\nSELECT :body", 3,
+              "bad number '2147483648' for max (an int holds -2147483648 to 2147483647)");
+    PARSE_ERR(B "-- @field a int required min -2147483649\nSELECT :body", 3, "bad number '-2147483649' for min");
+    PARSE_ERR(B "-- @field a bigint required max 9223372036854775808\nSELECT :body", 3, "bad number");
+    PARSE_ERR(B "-- @field a numeric required min 0.5\nSELECT :body", 3, "bad number '0.5' for min");
+    PARSE_ERR(B "-- @field a text required maxlen -1\nSELECT :body", 3, "bad number '-1' for maxlen");
+    PARSE_ERR(B "-- @field a int required min 5 max 1\nSELECT :body", 3, "min 5 is greater than max 1");
+    PARSE_ERR(B "-- @field a text required minlen 5 maxlen 1\nSELECT :body", 3, "minlen 5 is greater than maxlen 1");
+    PARSE_ERR(B "-- @field a text required one-of x||y\nSELECT :body", 3, "one-of has an empty value");
+    PARSE_ERR(B "-- @field a text required maxlen 2 one-of ab|abc\nSELECT :body", 3,
+              "one-of value 'abc' has a length outside minlen/maxlen");
+    PARSE_ERR(B "-- @field a text required minlen 2 one-of a|ab\nSELECT :body", 3,
+              "one-of value 'a' has a length outside minlen/maxlen");
+    PARSE_ERR(B "-- @field s text required one-of "
+                "a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t|u|v|w|x|y|z|aa|bb|cc|dd|ee|ff|gg\nSELECT :body",
+              3, "one-of has more than 32 values");
+    /* whole-file rules */
+    PARSE_ERR("-- @route POST /a\n-- @field a int required\nSELECT 1", 2, "@field needs @body json");
+    PARSE_ERR("-- @route POST /a\nSELECT :body.a", 2, ":body.a is used but the route has no @body json");
+    PARSE_ERR(B "-- @field a int required\nSELECT :body.a, :body.b", 4,
+              "parameter :body.b is not declared (no @field b)");
+    PARSE_ERR(B "-- @field a int required\n-- @field b int optional\nSELECT :body.a", 4,
+              "@field b is not used in the SQL (bind it as :body.b, or use :body)");
+    PARSE_ERR("-- @route POST /a\n-- @body json allow-extra\nSELECT :body", 2,
+              "@body allow-extra needs @field lines (without them no member is checked)");
+    PARSE_ERR(B "-- @field a int required\n-- @field b int optional\n-- @field c int optional\n"
+                "-- @field d int optional\nSELECT :body.a, :body.b, :body.c",
+              6, "@field d is not used in the SQL");
+    /* 33 fields */
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text), B);
+    for (int i = 0; i < 33; i++) n += (size_t)snprintf(text + n, sizeof(text) - n, "-- @field f%d int optional\n", i);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "SELECT :body");
+    KT_CHECK(n < sizeof(text));
+    PARSE_ERR(text, 35, "more than 32 @field lines");
+    /* @body's own words */
+    PARSE_ERR("-- @route POST /a\n-- @body json allow-extra allow-extra\nSELECT :body", 2,
+              "unexpected 'allow-extra' after @body");
+    PARSE_ERR("-- @route POST /a\n-- @body json max 1k max 2k\nSELECT :body", 2, "unexpected 'max' after @body");
+    PARSE_ERR("-- @route POST /a\n-- @body json extra\nSELECT :body", 2, "unexpected 'extra' after @body");
+    PARSE_ERR("-- @route POST /a\n-- @body json allow-extra max\nSELECT :body", 2, "bad size '' for @body max");
+#undef B
+}
+
+static void test_err_location(void) {
+    PARSE_ERR("-- @route POST /a\n-- @location\nSELECT 1", 2,
+              "@location needs a path template: @location /api/things/{id}");
+    PARSE_ERR("-- @route POST /a\n-- @location /a/{id} /b\nSELECT 1", 2, "unexpected '/b' after @location");
+    PARSE_ERR("-- @route POST /a\n-- @location a/{id}\nSELECT 1", 2, "@location 'a/{id}' must start with '/'");
+    PARSE_ERR("-- @route POST /a\n-- @location \"\"\nSELECT 1", 2, "@location '' must start with '/'");
+    PARSE_ERR("-- @route POST /a\n-- @location /a/{id\nSELECT 1", 2,
+              "malformed reference in @location '/a/{id': write {member}");
+    PARSE_ERR("-- @route POST /a\n-- @location /a/{}\nSELECT 1", 2, "malformed reference in @location");
+    PARSE_ERR("-- @route POST /a\n-- @location /a/{x.y}\nSELECT 1", 2, "malformed reference in @location");
+    PARSE_ERR("-- @route POST /a\n-- @location /a?x={id}\nSELECT 1", 2, "invalid character '?' in @location '/a?x={id}'");
+    PARSE_ERR("-- @route POST /a\n-- @location /a/}\nSELECT 1", 2, "invalid character '}'");
+    PARSE_ERR("-- @route POST /a\n-- @location /a\n-- @location /b\nSELECT 1", 3, "duplicate @location (first at line 2)");
+    PARSE_ERR("-- @route POST /a\n-- @returns many status 201\n-- @location /a/{id}\nSELECT 1", 3,
+              "@location needs @returns one (its {member}s come from the returned object)");
+    PARSE_ERR("-- @route DELETE /a\n-- @location /a/{id}\n-- @returns none\nSELECT 1", 2, "@location needs @returns one");
+    PARSE_ERR("-- @route GET /a\n-- @location /a/{id}\nSELECT 1", 2,
+              "@location applies to POST, PUT, PATCH and DELETE routes");
+    kl_route_def_t d;
+    PARSE_OK("-- @route PUT /a\n-- @location /static/path.x-y~z\nSELECT 1", &d);
+    KT_CHECK(strcmp(d.location, "/static/path.x-y~z") == 0);
+    kl_routefile_free(&d);
+}
+
 /* ---- errors ------------------------------------------------------------------------ */
 
 static void test_err_annotations(void) {
@@ -466,11 +667,13 @@ static void test_err_params(void) {
               "path parameter {id} is not used in the SQL");
     PARSE_ERR("-- @route GET /a\n-- @query limit int default 10\nSELECT 1", 2, "@query limit is not used in the SQL");
     PARSE_ERR("-- @route POST /a\nSELECT :body", 2, ":body is used but the route has no @body json");
-    PARSE_ERR("-- @route POST /a\n-- @body json\nSELECT 1", 2, "@body is declared but :body is not used");
+    PARSE_ERR("-- @route POST /a\n-- @body json\nSELECT 1", 2,
+              "@body is declared but neither :body nor a :body.<field> is used in the SQL");
     PARSE_ERR("-- @route GET /a\nSELECT :auth.sub", 2, ":auth.sub is used but the route has no @auth");
     PARSE_ERR("-- @route GET /a\n-- @auth required\nSELECT :auth", 3, ":auth needs a claim name");
     PARSE_ERR("-- @route GET /a\n-- @auth required\nSELECT :auth.", 3, ":auth needs a claim name");
-    PARSE_ERR("-- @route POST /a\n-- @body json\nSELECT :body.name", 3, ":body.<field> is not supported");
+    PARSE_ERR("-- @route POST /a\n-- @body json\nSELECT :body.name", 3,
+              "parameter :body.name is not declared (no @field name)");
     PARSE_ERR("-- @route GET /a/{x}\n-- @query x text\nSELECT :x", 2, "@query x has the name of a path parameter");
     PARSE_ERR("-- @route GET /a\nSELECT $1", 2, "positional parameter $1: use named parameters");
     PARSE_ERR("-- @route GET /a\nSELECT 1;\nSELECT 2", 3, "more than one SQL statement (the first ends with ';' on line 2)");
@@ -693,6 +896,7 @@ static void test_random_inputs(void) {
         "-- @", "--", "\n", "'", "''", "E'", "\\", "\"", "$$", "$a$", "$", "$1", "/*", "*/", ":", "::", ":id",
         ":q", ":auth.sub", ":body", ";", " ", "SELECT ", "{", "}", "\r", "\xc3\xa9", "@", "-- @body json\n",
         "-- @auth required\n", "-- @returns many status 201\n", "-- @rate 1/s\n", "-- @query",
+        "-- @field f text optional\n", ":body.f", ":body.", "-- @location /x/{id}\n", "-- @body json allow-extra\n",
     };
     uint64_t x = 0x9e3779b97f4a7c15ull;
     char buf[512];
@@ -742,6 +946,9 @@ int main(void) {
     KT_RUN(test_err_lexing);
     KT_RUN(test_err_semantics);
     KT_RUN(test_err_buffer);
+    KT_RUN(test_fields);
+    KT_RUN(test_err_fields);
+    KT_RUN(test_err_location);
     KT_RUN(test_example_routes);
     KT_RUN(test_fixtures);
     KT_RUN(test_conflicts);

@@ -9,22 +9,26 @@
 #include "kt.h"
 
 /* Whether each annotation may repeat, two valid lines of it, and SQL that uses what they
- * declare. */
+ * declare; head, when set, replaces the default "@route GET /x" + "@cache 1s" lines (an
+ * annotation that needs a write route). */
 static const struct {
     const char *name;
     bool repeats;
-    const char *first, *second, *sql;
+    const char *first, *second, *sql, *head;
 } samples[] = {
-    {"@route", false, "@route GET /x", "@route GET /y", "SELECT 1"},
-    {"@query", true, "@query a int default 1", "@query b text", "SELECT :a, :b"},
-    {"@body", false, "@body json", "@body json max 1k", "SELECT :body"},
-    {"@auth", false, "@auth required", "@auth optional", "SELECT 1"},
-    {"@returns", false, "@returns many", "@returns none", "SELECT 1"},
-    {"@cache", false, "@cache 1s", "@cache 2s", "SELECT 1"},
-    {"@tags", true, "@tags a", "@tags b:c", "SELECT 1"},
-    {"@invalidates", true, "@invalidates a", "@invalidates b", "SELECT 1"},
-    {"@rate", false, "@rate 1/s", "@rate 2/min", "SELECT 1"},
-    {"@timeout", false, "@timeout 1s", "@timeout 2s", "SELECT 1"},
+    {"@route", false, "@route GET /x", "@route GET /y", "SELECT 1", NULL},
+    {"@query", true, "@query a int default 1", "@query b text", "SELECT :a, :b", NULL},
+    {"@body", false, "@body json", "@body json max 1k", "SELECT :body", NULL},
+    {"@auth", false, "@auth required", "@auth optional", "SELECT 1", NULL},
+    {"@returns", false, "@returns many", "@returns none", "SELECT 1", NULL},
+    {"@cache", false, "@cache 1s", "@cache 2s", "SELECT 1", NULL},
+    {"@tags", true, "@tags a", "@tags b:c", "SELECT 1", NULL},
+    {"@invalidates", true, "@invalidates a", "@invalidates b", "SELECT 1", NULL},
+    {"@rate", false, "@rate 1/s", "@rate 2/min", "SELECT 1", NULL},
+    {"@timeout", false, "@timeout 1s", "@timeout 2s", "SELECT 1", NULL},
+    {"@field", true, "@field a int required", "@field b text optional", "SELECT :body.a, :body.b",
+     "-- @route POST /x\n-- @body json\n"},
+    {"@location", false, "@location /x/{id}", "@location /y", "SELECT 1", "-- @route POST /x\n"},
 };
 
 static void test_table_complete(void) {
@@ -44,7 +48,7 @@ static void test_table_complete(void) {
 }
 
 /* Each annotation twice on lines 1 and 2, then @route and @cache (unless that is the one
- * tested) so that the file is otherwise valid: one that may not repeat must stop at line 2,
+ * tested; or the sample's own head) so that the file is otherwise valid: one that may not repeat must stop at line 2,
  * any other must parse with ann_line = 1. */
 static void test_repeats(void) {
     for (int k = 0; k < KL_ROUTE_ANN_COUNT_; k++) {
@@ -58,9 +62,13 @@ static void test_repeats(void) {
             continue;
         }
         char text[512], err[256], want[128];
-        snprintf(text, sizeof(text), "-- %s\n-- %s\n%s%s%s", samples[s].first, samples[s].second,
-                 k == KL_ROUTE_ANN_ROUTE ? "" : "-- @route GET /x\n",
-                 k == KL_ROUTE_ANN_CACHE ? "" : "-- @cache 1s\n", samples[s].sql);
+        if (samples[s].head)
+            snprintf(text, sizeof(text), "-- %s\n-- %s\n%s%s", samples[s].first, samples[s].second, samples[s].head,
+                     samples[s].sql);
+        else
+            snprintf(text, sizeof(text), "-- %s\n-- %s\n%s%s%s", samples[s].first, samples[s].second,
+                     k == KL_ROUTE_ANN_ROUTE ? "" : "-- @route GET /x\n",
+                     k == KL_ROUTE_ANN_CACHE ? "" : "-- @cache 1s\n", samples[s].sql);
         if (row->once == samples[s].repeats) {
             fprintf(stderr, "  %s: the table says once = %d\n", row->name, row->once);
             kt_failed_checks_++;
