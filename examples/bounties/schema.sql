@@ -168,8 +168,8 @@ BEGIN
     INSERT INTO wallet_transactions (user_id, amount_cents, kind)
     VALUES (p_from, -p_amount, 'transfer_out') RETURNING id, created_at INTO out_id, at;
     INSERT INTO wallet_transactions (user_id, amount_cents, kind) VALUES (p_to, p_amount, 'transfer_in');
-    RETURN json_build_object('id', out_id, 'from_user_id', p_from, 'to_user_id', p_to,
-                             'amount_cents', p_amount, 'balance_cents', have - p_amount, 'created_at', at);
+    RETURN jsonb_build_object('id', out_id, 'from_user_id', p_from, 'to_user_id', p_to,
+                              'amount_cents', p_amount, 'balance_cents', have - p_amount, 'created_at', at)::json;
 END $$;
 
 -- GET /api/conversations/{id}/messages: a page of messages, newest first, as a JSON array;

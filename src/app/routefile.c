@@ -53,6 +53,11 @@ static int check_refs(kl_routefile_parser_t *p, const char *tag, int line, kl_ro
                 return kl_routefile_lex_fail(p, line, "%s tag '%s' uses {%.*s} but the route has no @auth",
                                              kl_routefile_ann_name(k), tag, kl_routefile_lex_shown(ref),
                                              ref.base);
+        } else if (ref.len > 5 && memcmp(ref.base, "body.", 5) == 0) {
+            if (find_field(p->def, (kl_str_t){ref.base + 5, ref.len - 5}) < 0)
+                return kl_routefile_lex_fail(p, line, "%s tag '%s' uses {%.*s}: no such @field",
+                                             kl_routefile_ann_name(k), tag, kl_routefile_lex_shown(ref),
+                                             ref.base);
         } else if (find_segment(p->def, ref) < 0 && find_query(p->def, ref) < 0) {
             return kl_routefile_lex_fail(p, line, "%s tag '%s' uses {%.*s}: no such path or @query parameter",
                                          kl_routefile_ann_name(k), tag, kl_routefile_lex_shown(ref),

@@ -41,7 +41,8 @@
  *                                              percent-encoded (a member that is missing,
  *                                              null or a container is a 500, logged)
  *
- * References in tags are {name} (a path or query parameter) or {auth.claim} (needs @auth).
+ * References in tags are {name} (a path or query parameter), {body.field} (a declared
+ * @field) or {auth.claim} (needs @auth).
  * @query, @field, @tags and @invalidates may repeat; every other annotation appears at most
  * once; only @route is required. Other comments are dropped from the SQL (their newlines are
  * kept, so a line in `sql` is the same line in the file). Each annotation is one row of

@@ -342,8 +342,8 @@ static int ann_query(kl_routefile_parser_t *p, const kl_str_t *w, size_t nw, int
     return 0;
 }
 
-/* Checks a tag template's syntax ({name} / {auth.claim} references are resolved in
- * finish, when every declaration is known) and copies it. */
+/* Checks a tag template's syntax ({name} / {body.field} / {auth.claim} references are
+ * resolved in finish, when every declaration is known) and copies it. */
 static int add_tag(kl_routefile_parser_t *p, kl_str_t t, int line, const char **list, int *lines, size_t *n,
                    kl_route_ann_t k) {
     if (t.len == 0) return kl_routefile_lex_fail(p, line, "empty tag in %s", kl_routefile_ann_name(k));
@@ -356,11 +356,11 @@ static int add_tag(kl_routefile_parser_t *p, kl_str_t t, int line, const char **
             const char *close = memchr(t.base + i, '}', t.len - i);
             kl_str_t ref = {t.base + i + 1, close != NULL ? (size_t)(close - t.base) - i - 1 : 0};
             kl_str_t name = ref;
-            if (ref.len > 5 && memcmp(ref.base, "auth.", 5) == 0)
+            if (ref.len > 5 && (memcmp(ref.base, "auth.", 5) == 0 || memcmp(ref.base, "body.", 5) == 0))
                 name = (kl_str_t){ref.base + 5, ref.len - 5};
             if (close == NULL || !kl_routefile_lex_valid_name(name))
                 return kl_routefile_lex_fail(
-                    p, line, "malformed reference in tag '%.*s': write {name} or {auth.claim}",
+                    p, line, "malformed reference in tag '%.*s': write {name}, {body.field} or {auth.claim}",
                     kl_routefile_lex_shown(t), t.base);
             i += ref.len + 1;
         } else if (!kl_routefile_lex_name_char(c) && c != ':' && c != '.' && c != '-' && c != '/') {

@@ -155,8 +155,8 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_c
 }
 
 /* The answer an @idempotent request stored (status, and the body or NULL): the same bytes
- * the first time and on every replay. */
-static void answer_stored(kl_request_t *r, PGresult *res, bool replayed) {
+ * the first time and on every replay, its Location derived from the stored body. */
+static void answer_stored(kl_request_t *r, const kl_route_t *rt, PGresult *res, bool replayed) {
     const char *extra = replayed ? "Idempotent-Replayed: true\r\n" : NULL;
     int status = PQntuples(res) == 1 && PQnfields(res) == 2 ? atoi(PQgetvalue(res, 0, 0)) : 0;
     if (status < 200 || status > 599) {
@@ -169,13 +169,22 @@ static void answer_stored(kl_request_t *r, PGresult *res, bool replayed) {
         else kl_respond(r, status, NULL, extra, NULL, 0);
         return;
     }
-    kl_respond(r, status, "application/json", extra, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+    kl_str_t body = {PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1)};
+    if (rt->def.location) {
+        char *location = NULL;
+        if (!kl_sql_answer_location(r, rt, body, &location)) return;
+        size_t n = strlen(location) + (extra ? strlen(extra) : 0) + 1;
+        char *both = kl_arena_alloc(r->arena, n);
+        snprintf(both, n, "%s%s", location, extra ? extra : "");
+        extra = both;
+    }
+    kl_respond(r, status, "application/json", extra, body.base, body.len);
 }
 
 static void on_replay(kl_db_query_t *q) {
     sql_call_t *c = q->ctx;
     if (q->status) kl_sql_answer_error(c->r, c->route, q);
-    else answer_stored(c->r, q->res, true);
+    else answer_stored(c->r, c->route, q->res, true);
 }
 
 static void on_result(kl_db_query_t *q) {
@@ -205,7 +214,7 @@ static void on_result(kl_db_query_t *q) {
     for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
         kl_sql_cache_invalidate(as, tag, false);
     if (c->keyed) {
-        answer_stored(r, q->res, false);
+        answer_stored(r, c->route, q->res, false);
         return;
     }
     kl_str_t body;
@@ -368,7 +377,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     memset(c, 0, sizeof(*c));
     c->r = r;
     c->route = rt;
-    kl_tags_src_t tags = {.def = d, .values = values, .claims = claims};
+    kl_tags_src_t tags = {.def = d, .values = values, .fields = fields, .claims = claims};
     if (d->n_invalidates) c->invalidates = kl_tags_join(r->arena, &tags, d->invalidates, d->n_invalidates);
     c->q.stmt = rt->stmt;
     c->q.nparams = (int)d->n_params;

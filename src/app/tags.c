@@ -15,6 +15,12 @@ static const char *lookup(const kl_tags_src_t *src, const char *name, size_t len
         const char *v = kl_jwt_claim(src->claims, claim);
         return v ? v : "";
     }
+    if (len > 5 && !memcmp(name, "body.", 5)) {
+        for (size_t k = 0; src->fields && k < d->n_fields; k++)
+            if (strlen(d->fields[k].name) == len - 5 && !memcmp(d->fields[k].name, name + 5, len - 5))
+                return src->fields[k] ? src->fields[k] : "";
+        return "";
+    }
     for (size_t i = 0; i < d->n_params; i++) {
         const kl_route_param_t *p = &d->params[i];
         if ((p->source == KL_ROUTE_FROM_PATH || p->source == KL_ROUTE_FROM_QUERY) && strlen(p->name) == len &&

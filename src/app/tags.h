@@ -1,6 +1,6 @@
 /* tags.h - cache tags of a request: @tags / @invalidates templates with {param} references
- * filled in from the request's bound path and query values, and {auth.claim} references
- * from its verified token.
+ * filled in from the request's bound path and query values, {body.field} references from its
+ * validated JSON body, and {auth.claim} references from its verified token.
  *
  * Both lists go through the same expansion, so a stored tag and an invalidated tag match
  * exactly when the same template saw the same values. No client-supplied value may widen
@@ -33,11 +33,13 @@
 typedef struct {
     const kl_route_def_t *def;     /**< the route */
     const char *const *values;     /**< values[i] is $i+1's text (NULL: SQL NULL) */
+    const char *const *fields;     /**< fields[k] is @field k's text (NULL: absent); NULL: none */
     const kl_jwt_claims_t *claims; /**< the verified token's claims; NULL when anonymous */
 } kl_tags_src_t;
 
 /** Expands one template: each {name} becomes the value bound for the path or query
- * parameter `name`, each {auth.claim} the text of that claim of the token, percent-encoded
+ * parameter `name`, each {body.field} the text of that validated @field, each {auth.claim}
+ * the text of that claim of the token, percent-encoded
  * as above; a reference to nothing (an absent claim, an anonymous request) expands to
  * nothing. Returns an arena string of at most KL_TAGS_MAX bytes: the expansion, or its
  * digest form when longer. */

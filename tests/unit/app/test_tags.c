@@ -1,5 +1,7 @@
 #include "app/tags.h"
 
+#include <errno.h>
+
 #include "kt.h"
 #include "proto/sha256.h"
 
@@ -178,6 +180,29 @@ static void auth_claims(void) {
     kl_routefile_free(&ad);
 }
 
+/* {body.field}: a write invalidates what its validated body names (the other side of a
+ * transfer), whether or not its SQL binds that field. */
+static void body_fields(void) {
+    char f[512], err[256];
+    kl_route_def_t bd;
+    memset(&bd, 0, sizeof(bd));
+    snprintf(f, sizeof(f), "-- @route POST /t\n-- @body json\n-- @field to int required\n"
+                           "-- @field note text optional\n-- @invalidates user:{body.to} n:{body.note}\nSELECT :body::jsonb");
+    if (kl_routefile_parse("b.sql", f, strlen(f), &bd, err, sizeof(err)) != 0) {
+        fprintf(stderr, "  %s\n", err);
+        KT_CHECK(0);
+        return;
+    }
+    const char *fv[2] = {"42", NULL};
+    kl_tags_src_t bs = {.def = &bd, .values = values, .fields = fv};
+    KT_CHECK(!strcmp(kl_tags_expand(&a, &bs, bd.invalidates[0]), "user:42"));
+    KT_CHECK(!strcmp(kl_tags_expand(&a, &bs, bd.invalidates[1]), "n:")); /* absent optional field */
+    kl_routefile_free(&bd);
+    snprintf(f, sizeof(f), "-- @route POST /t\n-- @body json\n-- @invalidates user:{body.to}\nSELECT :body::jsonb");
+    KT_EQ(kl_routefile_parse("b.sql", f, strlen(f), &bd, err, sizeof(err)), -EINVAL);
+    KT_CHECK(!strcmp(err, "b.sql:3: @invalidates tag 'user:{body.to}' uses {body.to}: no such @field"));
+}
+
 int main(void) {
     kl_recycler_init(&rc, 4096, 1);
     kl_arena_init(&a, &rc);
@@ -189,6 +214,7 @@ int main(void) {
     KT_RUN(digest_form_cannot_be_forged);
     KT_RUN(tag_lists_iterate);
     KT_RUN(auth_claims);
+    KT_RUN(body_fields);
     kl_routefile_free(&d);
     kl_arena_reset(&a);
     kl_recycler_destroy(&rc);

@@ -1,0 +1,11 @@
+-- A conversation's messages, newest first, a page at a time (keyset: ?before= the last id).
+-- Members only: anyone else gets 404, as if the conversation did not exist
+-- (conversation_messages() in schema.sql). Index: messages_conversation_id.
+-- @route   GET /api/conversations/{id:int}/messages
+-- @auth    required
+-- @query   before int default 0 min 0
+-- @query   limit int default 50 min 1 max 200
+-- @returns one
+-- @cache   10s private
+-- @tags    conversation:{id}
+SELECT conversation_messages(:id::bigint, :auth.sub::bigint, :before::bigint, :limit::int);

@@ -1,0 +1,12 @@
+-- Move money from the caller's wallet to another user's, once per Idempotency-Key (a retry
+-- with the same key gets the stored answer). Atomic in wallet_transfer() (schema.sql): both
+-- balances and the two wallet_transactions rows, or nothing; 409 when funds are short.
+-- @route       POST /api/wallet/transfers
+-- @auth        required
+-- @idempotent  required
+-- @body        json max 1k
+-- @field       to_user_id bigint required min 1
+-- @field       amount_cents bigint required min 1 max 100000000
+-- @returns     one status 201
+-- @invalidates user:{auth.sub} user:{body.to_user_id} wallet:{auth.sub} wallet:{body.to_user_id}
+SELECT wallet_transfer(:auth.sub::bigint, :body.to_user_id::bigint, :body.amount_cents::bigint);
