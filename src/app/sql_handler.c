@@ -349,7 +349,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
         }
     }
     /* the body is checked before anything reaches the database (sql_body.h) */
-    const char *fields[KL_ROUTE_MAX_FIELDS];
+    const char *fields[KL_ROUTE_MAX_FIELDS] = {0};
     if (d->has_body) {
         char err[512];
         int rc = kl_sql_body_check(r->arena, d, r->body, fields, err, sizeof(err));
