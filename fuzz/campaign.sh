@@ -30,6 +30,7 @@ drivers=(
   "tags 8 4096 fuzz/routefile.dict"
   "http1_chunked 7 4096 fuzz/http.dict"
   "accept_encoding 6 4096 fuzz/accept_encoding.dict"
+  "ipaddr 6 1024 fuzz/ipaddr.dict"
 )
 total_weight=0
 for d in "${drivers[@]}"; do set -- $d; total_weight=$((total_weight + $2)); done
