@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -51,7 +52,7 @@ kl_clients_t *kl_clients_new(const kl_config_t *cfg, uint64_t max_conns, char *e
     kl_clients_t *c = kl_calloc(sizeof(*c));
     c->trusted = kl_calloc(sizeof(kl_cidr_t) * (n ? n : 1));
     kl_cidr_list_parse(list, strlen(list), c->trusted, n, &c->ntrusted, &bad, &bad_len);
-    bool fwd = strcmp(cfg->forwarded_header, "forwarded") == 0;
+    bool fwd = strcasecmp(cfg->forwarded_header, "forwarded") == 0; /* else x-forwarded-for (config.c checked) */
     c->fwd = fwd ? KL_IP_FWD_FORWARDED : KL_IP_FWD_XFF;
     c->fwd_name = fwd ? "forwarded" : "x-forwarded-for";
     c->cap = cfg->max_conns_per_ip > 0 ? (uint64_t)cfg->max_conns_per_ip : 0;

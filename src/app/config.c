@@ -208,7 +208,7 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
         fprintf(stderr, "keel: --rate-limit-slots must be a power of two, got %lld\n", (long long)cfg->rate_limit_slots);
         return -EINVAL;
     }
-    if (strcmp(cfg->forwarded_header, "x-forwarded-for") != 0 && strcmp(cfg->forwarded_header, "forwarded") != 0) {
+    if (strcasecmp(cfg->forwarded_header, "x-forwarded-for") != 0 && strcasecmp(cfg->forwarded_header, "forwarded") != 0) {
         fprintf(stderr, "keel: --forwarded-header must be x-forwarded-for or forwarded, got '%s'\n", cfg->forwarded_header);
         return -EINVAL;
     }

@@ -86,9 +86,10 @@ static void put_u(out_t *o, uint64_t v) {
 
 static uint32_t left_of(const policy_t *p) { return p->verdict == KL_RATELIMIT_OK ? p->limit - p->hit.count : 0; }
 
-/* RateLimit-Policy and RateLimit items for p[0..n), then the x-ratelimit-* of the one with
- * the least left. */
-static void write_headers(out_t *o, const policy_t *p, size_t n) {
+/* RateLimit-Policy for every policy p[0..n) (the field stays the same from response to
+ * response), RateLimit for those of p[from..to), then the x-ratelimit-* of the one of those
+ * with the least left. */
+static void write_headers(out_t *o, const policy_t *p, size_t n, size_t from, size_t to) {
     put(o, "RateLimit-Policy: ");
     for (size_t i = 0; i < n; i++) {
         put(o, i ? ", \"" : "\"");
@@ -101,10 +102,10 @@ static void write_headers(out_t *o, const policy_t *p, size_t n) {
         }
     }
     put(o, "\r\nRateLimit: ");
-    size_t least = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t least = from;
+    for (size_t i = from; i < to; i++) {
         if (left_of(&p[i]) < left_of(&p[least])) least = i;
-        put(o, i ? ", \"" : "\"");
+        put(o, i > from ? ", \"" : "\"");
         put(o, p[i].name);
         put(o, "\";r=");
         put_u(o, left_of(&p[i]));
@@ -167,12 +168,12 @@ bool kl_rate_check(kl_request_t *req, const kl_route_t *rt, const kl_jwt_claims_
     char *hdr = kl_arena_alloc(req->arena, 512);
     out_t o = {hdr, hdr + 511};
     if (!refused) {
-        write_headers(&o, p, n);
+        write_headers(&o, p, n, 0, n);
         *o.p = '\0';
         req->resp_headers = hdr;
         return true;
     }
-    write_headers(&o, refused, 1);
+    write_headers(&o, p, n, (size_t)(refused - p), (size_t)(refused - p) + 1);
     uint64_t retry = secs_up(refused->hit.reset_ms);
     put(&o, "Retry-After: ");
     put_u(&o, retry);

@@ -18,8 +18,9 @@
  * left, t the seconds until the window ends, rounded up), and as @fastify/rate-limit sends
  * them, for the policy with the least left:
  *   x-ratelimit-limit: 20, x-ratelimit-remaining: 19, x-ratelimit-reset: 42
- * A 429 names only the policy that refused (r=0), with Retry-After (seconds until its
- * window ends) and the body {"statusCode":429,"error":"Too Many Requests","message":...}.
+ * A 429's RateLimit (and x-ratelimit-*) names only the policy that refused (r=0), with
+ * Retry-After (seconds until its window ends) and the body
+ * {"statusCode":429,"error":"Too Many Requests","message":...}.
  * Limits are per instance: each keel process counts alone. */
 #ifndef KL_RATE_CHECK_H
 #define KL_RATE_CHECK_H

@@ -314,7 +314,8 @@ def test_burst_is_a_second_shorter_window():
         assert got == [200, 200, 429], got
         st, h, body = get(k, "/rl/burst", "127.0.0.8")
         assert st == 429 and re.fullmatch(r'"burst";r=0;t=\d+', h["ratelimit"]), h  # the refusing policy alone
-        assert h["ratelimit-policy"] == '"burst";q=3;w=18' and h["x-ratelimit-limit"] == "3", h
+        assert h["ratelimit-policy"] == '"default";q=10;w=60, "burst";q=3;w=18', h  # the same on every response
+        assert h["x-ratelimit-limit"] == "3" and h["x-ratelimit-remaining"] == "0", h
         assert int(h["retry-after"]) <= b_t, (h, b_t)
         # the refusals did not count against the minute: the next burst window's first
         # request finds the minute 4 down from where the first request left it (or a new minute)
