@@ -25,6 +25,7 @@ static const struct {
     {"@invalidates", true, "@invalidates a", "@invalidates b", "SELECT 1"},
     {"@rate", false, "@rate 1/s", "@rate 2/min", "SELECT 1"},
     {"@timeout", false, "@timeout 1s", "@timeout 2s", "SELECT 1"},
+    {"@idempotent", false, "@idempotent required", "@idempotent optional", "SELECT 1"},
 };
 
 static void test_table_complete(void) {
