@@ -40,6 +40,10 @@ typedef struct {
     int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
     char *jwt_secret;          /**< HS256 key for @auth routes; "" = none (KEEL_JWT_SECRET) */
     bool expose_db_errors;     /**< 4xx answers carry PostgreSQL's own message (KEEL_EXPOSE_DB_ERRORS) */
+    char *trusted_proxies;     /**< CIDR list whose forwarded header is believed; "" = none (KEEL_TRUSTED_PROXIES) */
+    char *forwarded_header;    /**< "x-forwarded-for" or "forwarded" (KEEL_FORWARDED_HEADER) */
+    int64_t max_conns_per_ip;  /**< open connections per client address; 0 = no cap (KEEL_MAX_CONNS_PER_IP) */
+    int64_t rate_limit_slots;  /**< @rate table slots, a power of two (KEEL_RATE_LIMIT_SLOTS) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

@@ -184,6 +184,10 @@ static int finish(kl_routefile_parser_t *p) {
     if (d->cache_private && d->auth == KL_ROUTE_AUTH_NONE)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE],
                                      "@cache private needs @auth (the key is the subject)");
+    if ((d->rate_per == KL_ROUTE_RATE_SUB || d->rate_per == KL_ROUTE_RATE_CLAIM) && d->auth == KL_ROUTE_AUTH_NONE)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_RATE],
+                                     "@rate per %s needs @auth (it counts by the token)",
+                                     d->rate_per == KL_ROUTE_RATE_SUB ? "sub" : "claim");
     if (d->n_tags > 0 && d->cache_ms == 0)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_TAGS],
                                      "@tags without @cache: tags label cached responses");

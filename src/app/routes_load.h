@@ -9,8 +9,7 @@
 #include "app/router.h"
 
 /** Parses every *.sql file in dir (sorted by name) into t and orders it for matching.
- * Refuses annotations whose behaviour keel does not have yet, and @auth routes when no
- * JWT secret is configured. Returns 0, or -EINVAL / -errno with err = "file:line: reason"
+ * Refuses @auth routes when no JWT secret is configured. Returns 0, or -EINVAL / -errno with err = "file:line: reason"
  * (or "dir: reason"). */
 int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, char *err, size_t errlen);
 

@@ -10,6 +10,7 @@
 
 #include "app/app_shard.h"
 #include "app/idempotency.h"
+#include "app/rate_check.h"
 #include "app/represent.h"
 #include "app/router.h"
 #include "app/respond.h"
@@ -277,6 +278,7 @@ bool kl_sql_precheck(kl_request_t *r, void *ctx) {
     kl_jwt_claims_t *claims;
     if (!authenticate(r, d, r->as->cfg, &claims)) return false;
     r->state = claims; /* self-contained (no pointers into the head), so it survives detach */
+    if (d->rate_count && !kl_rate_check(r, ctx, claims)) return false; /* before body, cache, database */
     if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||

@@ -397,7 +397,7 @@ def test_route_file_errors_stop_startup():
     classes = fixture_classes()
     names = {c for c, _, _ in classes}
     for need in ("unknown_annotation", "bad_type", "undeclared_param", "unused_param", "duplicate_route",
-                 "bad_sql", "unsupported_rate", "sql_line"):
+                 "bad_sql", "rate_needs_auth", "sql_line"):
         assert need in names, "missing fixture class %s (have %s)" % (need, sorted(names))
     for cls, d, want in classes:
         code, err = start_fails(d)
@@ -417,7 +417,7 @@ def test_route_file_errors_stop_startup():
     spelled = {"unknown_annotation": ("route.sql", 3, "@cahce"), "bad_type": ("route.sql", 1, "integer"),
                "undeclared_param": ("route.sql", 4, ":limit"), "unused_param": ("route.sql", 2, "not used"),
                "duplicate_route": ("b.sql", 2, "duplicate route"), "bad_sql": ("route.sql", 5, "no_such_table"),
-               "unsupported_rate": ("route.sql", 4, "@rate"), "sql_line": ("route.sql", 7, "syntax error")}
+               "rate_needs_auth": ("route.sql", 4, "@rate per sub"), "sql_line": ("route.sql", 7, "syntax error")}
     by = {c: d for c, d, _ in classes}
     for cls, (f, n, word) in spelled.items():
         _, err = start_fails(by[cls])
