@@ -32,6 +32,7 @@ enum { OP_NONE, OP_CONNECT, OP_SEND, OP_RECV, OP_CANCEL };
 typedef struct {
     uint64_t origin_ns; /* latency is measured from here: start (closed) or intended time (open) */
     uint32_t stage;     /* the stage the request is accounted to */
+    uint32_t route;     /* its scenario route (kb_request_t.route) */
     bool head;          /* HEAD request: its response has no body */
 } inflight_t;
 
@@ -64,6 +65,7 @@ typedef struct {
     conn_t *conns;
     uint32_t nconns;
     kb_stats_t *stats;
+    kb_route_stats_t *routes; /* scenario->nroutes entries: the whole run, by route */
     kb_progress_t *prog;
     uint64_t rng;
     int fatal;
@@ -184,6 +186,7 @@ static void finish_batch(worker_t *w, conn_t *c) {
 static void fail_rest(worker_t *w, conn_t *c, kb_err_kind_t kind, uint64_t now) {
     for (uint32_t k = c->ndone; k < c->nbatch; k++) {
         w->stats[c->inflight[k].stage].errors[kind]++;
+        w->routes[c->inflight[k].route].errors[kind]++;
         touch_end(w, c->inflight[k].stage, now);
         w->n_fail++;
     }
@@ -198,6 +201,7 @@ static void complete_one(worker_t *w, conn_t *c, uint64_t now) {
     uint64_t took = now > f->origin_ns ? now - f->origin_ns : 0;
     kb_hist_record(&s->hist, took);
     if (status < 400) kb_hist_record(&s->hist_ok, took);
+    kb_route_response(&w->routes[f->route], status, took);
     s->responses++;
     if (status >= 100 && status < 600) s->status[status]++;
     if (status >= 400) w->n_fail++;
@@ -258,7 +262,8 @@ static void start_batch(worker_t *w, conn_t *c, uint64_t now, uint64_t origin, u
             c->req_cap = ncap;
             w->rng = saved; /* render the same request again */
         }
-        c->inflight[k] = (inflight_t){.origin_ns = origin, .stage = w->cur, .head = rq->is_head};
+        c->inflight[k] = (inflight_t){.origin_ns = origin, .stage = w->cur, .route = rq->route, .head = rq->is_head};
+        w->routes[rq->route].sent++;
     }
     s->sent += n;
     c->nbatch = n;
@@ -504,9 +509,10 @@ static int ring_init(worker_t *w, unsigned entries, char *err, size_t errcap) {
     return rc;
 }
 
-int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_progress_t *prog, char *err, size_t errcap) {
+int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_route_stats_t *routes, kb_progress_t *prog,
+                  char *err, size_t errcap) {
     const kb_config_t *cfg = sh->cfg;
-    worker_t w0 = {.sh = sh, .cfg = cfg, .index = index, .stats = stats, .prog = prog, .free_head = -1};
+    worker_t w0 = {.sh = sh, .cfg = cfg, .index = index, .stats = stats, .routes = routes, .prog = prog, .free_head = -1};
     worker_t *w = &w0;
     int rc;
     uint64_t acc = sh->t0_ns;

@@ -366,10 +366,17 @@ int main(int argc, char **argv) {
     static kb_stats_t stages[KB_MAX_STAGES], total;
     bool interrupted = false;
     bool progress = !quiet && isatty(STDERR_FILENO);
-    rc = kb_run(&cfg, stages, progress, &interrupted_flag, &interrupted, err, sizeof err);
+    kb_route_stats_t *routes = calloc(sc.nroutes, sizeof *routes);
+    if (!routes) {
+        fprintf(stderr, "keel-bench: out of memory for %zu routes\n", sc.nroutes);
+        kb_scenario_free(&sc);
+        return EXIT_RUNTIME;
+    }
+    rc = kb_run(&cfg, stages, routes, progress, &interrupted_flag, &interrupted, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "keel-bench: %s\n", err);
         if (json && json != stdout) fclose(json);
+        free(routes);
         kb_scenario_free(&sc);
         return EXIT_RUNTIME;
     }
@@ -397,7 +404,7 @@ int main(int argc, char **argv) {
         verdicts[i] = kb_threshold_verdict(&thr[i], values[i], ok);
         all &= verdicts[i] == KB_VERDICT_PASS;
     }
-    kb_report_t rep = {.cfg = &cfg, .url = url, .scenario_path = scenario_path, .stages = stages, .total = &total,
+    kb_report_t rep = {.cfg = &cfg, .url = url, .scenario_path = scenario_path, .stages = stages, .total = &total, .routes = routes,
                        .measured = cfg.open_model ? NULL : measured, .measured_total = &measured_total,
                        .co_interval_ns = co_interval, .co_corrected = co_correct && !cfg.open_model,
                        .thresholds = thr, .values = values, .verdicts = verdicts, .nthresholds = nthr,
@@ -419,6 +426,7 @@ int main(int argc, char **argv) {
         }
         if (json != stdout && fclose(json) != 0) exit_code = EXIT_RUNTIME;
     }
+    free(routes);
     kb_scenario_free(&sc);
     return exit_code;
 }

@@ -148,6 +148,41 @@ static void details(FILE *f, const char *title, const kb_stats_t *s, bool open_m
     if (co->measured) co_details(f, s, co);
 }
 
+/* s with '|' escaped, so a route name stays in its markdown cell. */
+static void md_cell(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+/* One row per route: what each kind of request got over the whole run. */
+static void route_table(FILE *f, const kb_report_t *r) {
+    const kb_scenario_t *sc = r->cfg->scenario;
+    double sec = kb_stats_seconds(r->total);
+    fprintf(f, "\nper route, whole run (latency as measured, not corrected; errors: transport + status >= 400):\n\n");
+    fprintf(f, "| route | requests | RPS | p50 | p99 | max | 2xx | 3xx | 4xx | 5xx | transport | errors |\n");
+    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < sc->nroutes; i++) {
+        const kb_route_stats_t *rt = &r->routes[i];
+        char p50[32], p99[32], mx[32];
+        bool any = rt->hist.count > 0;
+        fmt_ms(p50, sizeof p50, kb_hist_percentile(&rt->hist, 50), any);
+        fmt_ms(p99, sizeof p99, kb_hist_percentile(&rt->hist, 99), any);
+        fmt_ms(mx, sizeof mx, rt->hist.max, any);
+        uint64_t transport = 0, fin = kb_route_finished(rt);
+        for (int k = 0; k < KB_ERR_KINDS; k++) transport += rt->errors[k];
+        double rps = (double)rt->responses / sec;
+        fprintf(f, "| ");
+        md_cell(f, sc->routes[i].name);
+        fprintf(f, " | %llu | %.*f | %s | %s | %s | %llu | %llu | %llu | %llu | %llu | %.2f%% |\n",
+                (unsigned long long)rt->sent, rps < 100 ? 1 : 0, rps, p50, p99, mx,
+                (unsigned long long)rt->classes[2], (unsigned long long)rt->classes[3],
+                (unsigned long long)rt->classes[4], (unsigned long long)rt->classes[5], (unsigned long long)transport,
+                fin ? 100.0 * (double)kb_route_failed(rt) / (double)fin : 0.0);
+    }
+}
+
 void kb_report_table(FILE *f, const kb_report_t *r) {
     const kb_config_t *cfg = r->cfg;
     char stage[48], users[24];
@@ -180,6 +215,7 @@ void kb_report_table(FILE *f, const kb_report_t *r) {
         co.interval_ns = 0;
         details(f, "all stages", r->total, cfg->open_model, &co);
     }
+    if (r->routes && cfg->scenario->nroutes > 1) route_table(f, r);
     fprintf(f, "  (percentiles within %.3f%% of the value they stand for)\n", 100 * kb_hist_error_bound());
     if (r->nthresholds) fprintf(f, "\nthresholds:\n");
     for (size_t i = 0; i < r->nthresholds; i++) {
@@ -301,7 +337,27 @@ int kb_report_json(FILE *f, const kb_report_t *r) {
     fprintf(f, "  ],\n  \"total\": {\n");
     jstats(f, r->total, cfg->open_model, r->measured ? r->measured_total : &r->total->hist,
            r->measured && cfg->nstages == 1 ? r->co_interval_ns[0] : 0, "    ");
-    fprintf(f, "  },\n  \"thresholds\": [");
+    fprintf(f, "  },\n  \"routes\": [");
+    for (size_t i = 0; r->routes && i < cfg->scenario->nroutes; i++) {
+        const kb_sc_route_t *sr = &cfg->scenario->routes[i];
+        const kb_route_stats_t *rt = &r->routes[i];
+        uint64_t fin = kb_route_finished(rt), failed = kb_route_failed(rt);
+        fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+        jstr(f, sr->name);
+        fprintf(f, ", \"line\": %u, \"request_lines\": %u, \"requests\": %llu, \"responses\": %llu, \"ok\": %llu, "
+                   "\"failed\": %llu, \"error_rate\": %.6f, \"rps\": %.3f,\n     \"latency_measured_ms\": ",
+                sr->line, sr->nreqs, (unsigned long long)rt->sent, (unsigned long long)rt->responses,
+                (unsigned long long)(rt->responses - rt->classes[4] - rt->classes[5]), (unsigned long long)failed,
+                fin ? (double)failed / (double)fin : 0.0, (double)rt->responses / kb_stats_seconds(r->total));
+        jlatency(f, &rt->hist);
+        fprintf(f, ",\n     \"errors\": {");
+        for (int k = 0; k < KB_ERR_KINDS; k++) fprintf(f, "\"%s\": %llu, ", kb_err_names[k], (unsigned long long)rt->errors[k]);
+        fprintf(f, "\"status_4xx\": %llu, \"status_5xx\": %llu}, \"status_classes\": {", (unsigned long long)rt->classes[4],
+                (unsigned long long)rt->classes[5]);
+        for (int c = 1; c < 6; c++) fprintf(f, "%s\"%dxx\": %llu", c > 1 ? ", " : "", c, (unsigned long long)rt->classes[c]);
+        fprintf(f, "}}");
+    }
+    fprintf(f, "%s],\n  \"thresholds\": [", r->routes && cfg->scenario->nroutes ? "\n  " : "");
     bool all = true;
     for (size_t i = 0; i < r->nthresholds; i++) {
         const kb_threshold_t *t = &r->thresholds[i];

@@ -24,6 +24,7 @@ typedef struct {
     const char *scenario_path;       /**< NULL when the request came from the command line */
     const kb_stats_t *stages;        /**< cfg->nstages merged results; hist holds the headline latencies */
     const kb_stats_t *total;         /**< every stage merged (corrected stage histograms, when corrected) */
+    const kb_route_stats_t *routes;  /**< cfg->scenario->nroutes: the whole run by route (latencies as measured) */
     const kb_hist_t *measured;       /**< closed model: cfg->nstages as-measured latencies; NULL in the open model */
     const kb_hist_t *measured_total; /**< closed model: the measured histograms of every stage merged */
     const uint64_t *co_interval_ns;  /**< closed model: each stage's expected interval (kb_stats_co_interval) */
@@ -38,7 +39,8 @@ typedef struct {
 /** The value of t's metric in s (ns for latencies, a fraction for errors/late, req/s). */
 double kb_report_metric(const kb_stats_t *s, const kb_threshold_t *t);
 
-/** Writes the markdown table, per-stage details and threshold verdicts to f. */
+/** Writes the markdown table, per-stage details, the per-route table (when the scenario has
+ * several routes) and threshold verdicts to f. */
 void kb_report_table(FILE *f, const kb_report_t *r);
 
 /** Writes the JSON document to f. Returns 0 or -EIO when writing failed. */

@@ -12,6 +12,7 @@ typedef struct {
     kb_shared_t *sh;
     unsigned index;
     kb_stats_t *stats; /* nstages entries, owned by this worker until it returns */
+    kb_route_stats_t *routes; /* scenario->nroutes entries, likewise */
     kb_progress_t prog;
     int rc;
     char err[256];
@@ -19,7 +20,7 @@ typedef struct {
 
 static void *worker_main(void *arg) {
     slot_t *s = arg;
-    s->rc = kb_worker_run(s->sh, s->index, s->stats, &s->prog, s->err, sizeof s->err);
+    s->rc = kb_worker_run(s->sh, s->index, s->stats, s->routes, &s->prog, s->err, sizeof s->err);
     atomic_store_explicit(&s->prog.done, 1, memory_order_release);
     return NULL;
 }
@@ -45,7 +46,7 @@ static void draw_progress(const kb_config_t *cfg, slot_t *slots, uint64_t t0, ui
     fflush(stderr);
 }
 
-int kb_run(const kb_config_t *cfg, kb_stats_t *stages, bool progress, volatile sig_atomic_t *interrupt,
+int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes, bool progress, volatile sig_atomic_t *interrupt,
            bool *interrupted, char *err, size_t errcap) {
     int rc = 0;
     unsigned started = 0;
@@ -53,16 +54,20 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, bool progress, volatile s
     slot_t *slots = calloc(cfg->threads, sizeof *slots);
     pthread_t *tids = calloc(cfg->threads, sizeof *tids);
     kb_stats_t *per = calloc((size_t)cfg->threads * cfg->nstages, sizeof *per);
+    size_t nroutes = cfg->scenario->nroutes;
+    kb_route_stats_t *per_route = calloc((size_t)cfg->threads * nroutes, sizeof *per_route);
     *interrupted = false;
-    if (!slots || !tids || !per) {
+    if (!slots || !tids || !per || !per_route) {
         snprintf(err, errcap, "out of memory for %u threads x %zu stages of statistics", cfg->threads, cfg->nstages);
         rc = -ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < (size_t)cfg->threads * cfg->nstages; i++) kb_stats_init(&per[i]);
+    for (size_t i = 0; i < (size_t)cfg->threads * nroutes; i++) kb_route_init(&per_route[i]);
     sh.t0_ns = kb_now_ns();
     for (unsigned i = 0; i < cfg->threads; i++) {
-        slots[i] = (slot_t){.sh = &sh, .index = i, .stats = per + (size_t)i * cfg->nstages};
+        slots[i] = (slot_t){.sh = &sh, .index = i, .stats = per + (size_t)i * cfg->nstages,
+                            .routes = per_route + (size_t)i * nroutes};
         int e = pthread_create(&tids[i], NULL, worker_main, &slots[i]);
         if (e) {
             snprintf(err, errcap, "pthread_create: %s", strerror(e));
@@ -100,6 +105,10 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, bool progress, volatile s
         kb_stats_init(&stages[s]);
         for (unsigned i = 0; i < started; i++) kb_stats_merge(&stages[s], &per[(size_t)i * cfg->nstages + s]);
     }
+    for (size_t r = 0; r < nroutes; r++) {
+        kb_route_init(&routes[r]);
+        for (unsigned i = 0; i < started; i++) kb_route_merge(&routes[r], &per_route[(size_t)i * nroutes + r]);
+    }
     for (unsigned i = 0; i < started; i++) {
         if (slots[i].rc < 0 && rc == 0) {
             rc = slots[i].rc;
@@ -107,6 +116,7 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, bool progress, volatile s
         }
     }
 out:
+    free(per_route);
     free(per);
     free(tids);
     free(slots);

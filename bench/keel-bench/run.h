@@ -11,10 +11,10 @@
 #include "stats.h"
 
 /** Runs cfg's plan on cfg->threads workers and merges their results into stages[0..nstages)
- * (initialised here). progress: redraw a one-line status on stderr every second. interrupt:
+ * and routes[0..cfg->scenario->nroutes) (initialised here). progress: redraw a one-line status on stderr every second. interrupt:
  * polled every 100 ms; once non-zero the workers stop and the partial results are kept
  * (*interrupted set). Returns 0, or -errno with a reason in err when a worker failed. */
-int kb_run(const kb_config_t *cfg, kb_stats_t *stages, bool progress, volatile sig_atomic_t *interrupt,
+int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes, bool progress, volatile sig_atomic_t *interrupt,
            bool *interrupted, char *err, size_t errcap);
 
 #endif

@@ -121,6 +121,38 @@ static int parse_list_tmpl(parser_t *p, uint32_t off, uint32_t len, ctx_t ctx) {
     return add_part(p, (kb_part_t){.kind = KB_PART_LIST, .first_item = first, .nitems = (uint32_t)sc->nitems - first});
 }
 
+/* {env:NAME} with s pointing after "{env:" and len bytes before the '}': the variable's value,
+ * copied into sc->env now, so the run does not depend on the environment changing. */
+static int parse_env_tmpl(parser_t *p, const char *s, size_t len, ctx_t ctx) {
+    kb_scenario_t *sc = p->sc;
+    char name[128];
+    bool ok = len > 0 && len < sizeof name && !(s[0] >= '0' && s[0] <= '9');
+    for (size_t i = 0; ok && i < len; i++)
+        ok = s[i] == '_' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z');
+    if (!ok) return fail(p, "bad {env:NAME} '{env:%.*s}': NAME is letters, digits and '_'", (int)(len < 200 ? len : 200), s);
+    memcpy(name, s, len);
+    name[len] = 0;
+    const char *v = getenv(name);
+    if (!v) return fail(p, "{env:%s}: the environment variable %s is not set", name, name);
+    size_t vlen = strlen(v);
+    if (vlen > KB_SC_MAX_FILE || sc->env_len + vlen > KB_SC_MAX_FILE)
+        return fail(p, "{env:%s}: the environment values used exceed %u bytes", name, KB_SC_MAX_FILE);
+    for (size_t i = 0; i < vlen; i++)
+        if (!char_ok(ctx, (unsigned char)v[i]))
+            return fail(p, "{env:%s}: character 0x%02x not allowed in a %s", name, (unsigned char)v[i], ctx_name(ctx));
+    if (sc->env_len + vlen > sc->_cap_env) {
+        size_t ncap = (sc->env_len + vlen) * 2 + 64;
+        char *n = realloc(sc->env, ncap);
+        if (!n) return -ENOMEM;
+        sc->env = n;
+        sc->_cap_env = ncap;
+    }
+    if (vlen) memcpy(sc->env + sc->env_len, v, vlen);
+    kb_part_t part = {.kind = KB_PART_ENV, .span = {(uint32_t)sc->env_len, (uint32_t)vlen}};
+    sc->env_len += vlen;
+    return add_part(p, part);
+}
+
 /* Parses text[off .. off+len) as a template into consecutive parts. */
 static int parse_tmpl(parser_t *p, uint32_t off, uint32_t len, ctx_t ctx, kb_tmpl_t *out) {
     const char *t = p->sc->text;
@@ -137,12 +169,16 @@ static int parse_tmpl(parser_t *p, uint32_t off, uint32_t len, ctx_t ctx, kb_tmp
         }
         bool is_int = t[i] == '{' && end - i >= 5 && memcmp(t + i + 1, "int:", 4) == 0;
         bool is_list = t[i] == '{' && end - i >= 6 && memcmp(t + i + 1, "list:", 5) == 0;
-        if (is_int || is_list) {
+        bool is_env = t[i] == '{' && end - i >= 5 && memcmp(t + i + 1, "env:", 4) == 0;
+        if (is_int || is_list || is_env) {
+            const char *kind = is_int ? "int" : is_list ? "list" : "env";
             const char *close = memchr(t + i, '}', end - i);
-            if (!close) return fail(p, "unterminated {%s:...} (missing '}')", is_int ? "int" : "list");
+            if (!close) return fail(p, "unterminated {%s:...} (missing '}')", kind);
             if ((rc = add_text(p, lit, i - lit)) < 0) return rc;
-            uint32_t inner = i + (is_int ? 5 : 6), ilen = (uint32_t)(close - t) - inner;
-            rc = is_int ? parse_int_tmpl(p, t + inner, ilen) : parse_list_tmpl(p, inner, ilen, ctx);
+            uint32_t inner = i + 2 + (uint32_t)strlen(kind), ilen = (uint32_t)(close - t) - inner;
+            rc = is_int    ? parse_int_tmpl(p, t + inner, ilen)
+                 : is_list ? parse_list_tmpl(p, inner, ilen, ctx)
+                           : parse_env_tmpl(p, t + inner, ilen, ctx);
             if (rc < 0) return rc;
             i = (uint32_t)(close - t) + 1;
             lit = i;
@@ -203,6 +239,7 @@ static int parse_request(parser_t *p, uint32_t i, uint32_t end) {
     if (after != end)
         return fail(p, "unexpected '%.*s' after the path (no spaces in a path; the version is always HTTP/1.1)",
                     (int)(end - after), t + after);
+    rq.path_text = (kb_span_t){p0, p1 - p0};
     int rc = parse_tmpl(p, p0, p1 - p0, CTX_PATH, &rq.path);
     if (rc < 0) return rc;
     if (grow((void **)&sc->reqs, &sc->_cap_reqs, sc->nreqs, sizeof *sc->reqs) < 0) return -ENOMEM;
@@ -274,12 +311,62 @@ static int parse_line(parser_t *p, uint32_t start, uint32_t end) {
         if (indented && !p->sc->nreqs) return fail(p, "indented 'header' before any request (unindent it to send it with every request)");
         return parse_header(p, skip_ws(t, k1, end), end, !indented);
     }
+    if (klen == 4 && !memcmp(kw, "name", 4)) {
+        if (!indented || !p->sc->nreqs) return fail(p, "'name' belongs to a request: indent it under one");
+        kb_request_t *rq = &p->sc->reqs[p->sc->nreqs - 1];
+        uint32_t n0 = skip_ws(t, k1, end), n1 = end;
+        while (n1 > n0 && (t[n1 - 1] == ' ' || t[n1 - 1] == '\t')) n1--;
+        if (n0 == n1) return fail(p, "expected 'name TEXT'");
+        if (rq->name.len) return fail(p, "a second 'name' for one request");
+        for (uint32_t k = n0; k < n1; k++)
+            if (!char_ok(CTX_HEADER, (unsigned char)t[k])) return fail(p, "character 0x%02x not allowed in a name", (unsigned char)t[k]);
+        rq->name = (kb_span_t){n0, n1 - n0};
+        return 0;
+    }
     if (klen == 4 && !memcmp(kw, "body", 4)) {
         if (!indented || !p->sc->nreqs) return fail(p, "'body' belongs to a request: indent it under one");
         /* exactly one separator: further leading spaces are part of the body */
         return parse_body(p, k1 < end ? k1 + 1 : end, end);
     }
-    return fail(p, "unknown directive '%.*s' (expected request, header or body)", (int)klen, kw);
+    return fail(p, "unknown directive '%.*s' (expected request, header, body or name)", (int)klen, kw);
+}
+
+/* The route name of rq: its `name`, else METHOD and PATH as written; cut to fit. */
+static void route_name(const kb_scenario_t *sc, const kb_request_t *rq, char out[KB_SC_MAX_ROUTE_NAME + 1]) {
+    if (rq->name.len)
+        snprintf(out, KB_SC_MAX_ROUTE_NAME + 1, "%.*s", (int)rq->name.len, sc->text + rq->name.off);
+    else
+        snprintf(out, KB_SC_MAX_ROUTE_NAME + 1, "%.*s %.*s", (int)rq->method.len, sc->text + rq->method.off,
+                 (int)rq->path_text.len, sc->text + rq->path_text.off);
+}
+
+/* Gives every request its route: lines with one name share it; past KB_SC_MAX_ROUTES names,
+ * the last route holds every further one. At most 1000 x 64 name comparisons. */
+static int group_routes(kb_scenario_t *sc) {
+    sc->routes = calloc(KB_SC_MAX_ROUTES, sizeof *sc->routes);
+    if (!sc->routes) return -ENOMEM;
+    char name[KB_SC_MAX_ROUTE_NAME + 1];
+    for (size_t r = 0; r < sc->nreqs; r++) {
+        kb_request_t *rq = &sc->reqs[r];
+        route_name(sc, rq, name);
+        size_t k = 0;
+        while (k < sc->nroutes && strcmp(sc->routes[k].name, name)) k++;
+        if (k == sc->nroutes) {
+            if (sc->nroutes == KB_SC_MAX_ROUTES) {
+                k = KB_SC_MAX_ROUTES - 1;
+                if (!sc->routes_merged)
+                    snprintf(sc->routes[k].name, sizeof sc->routes[k].name, "(every other request line)");
+                sc->routes_merged = true;
+            } else {
+                memcpy(sc->routes[k].name, name, sizeof name);
+                sc->routes[k].line = rq->line;
+                sc->nroutes++;
+            }
+        }
+        sc->routes[k].nreqs++;
+        rq->route = (uint32_t)k;
+    }
+    return 0;
 }
 
 void kb_scenario_free(kb_scenario_t *sc) {
@@ -289,6 +376,8 @@ void kb_scenario_free(kb_scenario_t *sc) {
     free(sc->headers);
     free(sc->globals);
     free(sc->reqs);
+    free(sc->routes);
+    free(sc->env);
     memset(sc, 0, sizeof *sc);
 }
 
@@ -345,6 +434,7 @@ int kb_scenario_parse(kb_scenario_t *sc, const char *name, const char *text, siz
         }
     }
     sc->total_weight = cum;
+    if ((rc = group_routes(sc)) < 0) goto err;
     return 0;
 err:
     if (rc == -ENOMEM) snprintf(err, errcap, "%s: out of memory", name);
@@ -421,6 +511,7 @@ static void put_tmpl(const kb_scenario_t *sc, kb_tmpl_t t, uint64_t *rng, wbuf_t
         switch (pt->kind) {
         case KB_PART_TEXT: put(w, sc->text + pt->span.off, pt->span.len); break;
         case KB_PART_NEWLINE: put(w, "\n", 1); break;
+        case KB_PART_ENV: put(w, sc->env + pt->span.off, pt->span.len); break;
         case KB_PART_INT: {
             uint64_t span = (uint64_t)pt->hi - (uint64_t)pt->lo + 1; /* 0: the whole 64-bit range */
             uint64_t r = kb_rand(rng);

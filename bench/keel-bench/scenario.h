@@ -8,11 +8,16 @@
  *   request 5  GET /api/bounties/search?q={list:pizza,garden,dog}
  *     header Accept-Encoding: gzip                  indented: belongs to the request above
  *     body {"any":"text"}                           (repeat body lines: joined with \n)
+ *     name search                                   the route's name in the per-route report
  *
  * Templates: {int:LO:HI} a uniform random integer in [LO, HI]; {list:a,b,c} one item at
- * random; {{ a literal '{'. Any other '{' is literal, so JSON bodies need no escaping.
- * Parsing is pure (text in, struct out); errors read `file:line: reason`. The struct owns
- * a copy of the text; every string in it is a span into that copy.
+ * random; {env:NAME} the environment variable NAME, read once at parse time; {{ a literal
+ * '{'. Any other '{' is literal, so JSON bodies need no escaping.
+ * Request lines with the same name (default: METHOD and PATH as written) form one route,
+ * which the report gives its own counts and latencies.
+ * Parsing is pure (text and environment in, struct out); errors read `file:line: reason`.
+ * The struct owns a copy of the text (and of the environment values it used); every string
+ * in it is a span into those copies.
  * Self-contained so a unit test can #include "scenario.c".
  */
 #ifndef KB_SCENARIO_H
@@ -30,6 +35,10 @@
 #define KB_SC_MAX_HEADERS 64
 /** Largest weight of one request line. */
 #define KB_SC_MAX_WEIGHT 1000000
+/** Most routes reported apart; request lines beyond are counted together in the last one. */
+#define KB_SC_MAX_ROUTES 64
+/** Longest route name (a `name` line, or METHOD and PATH) kept for the report. */
+#define KB_SC_MAX_ROUTE_NAME 120
 
 /** A byte range of kb_scenario_t.text. */
 typedef struct {
@@ -42,11 +51,12 @@ typedef enum {
     KB_PART_NEWLINE, /**< a "\n" joining two body lines */
     KB_PART_INT,     /**< {int:lo:hi} */
     KB_PART_LIST,    /**< {list:...}: items[first_item .. first_item + nitems) */
+    KB_PART_ENV,     /**< {env:NAME}: span is a range of kb_scenario_t.env (the value) */
 } kb_part_kind_t;
 
 typedef struct {
     kb_part_kind_t kind; /**< which of the fields below apply */
-    kb_span_t span;      /**< KB_PART_TEXT */
+    kb_span_t span;      /**< KB_PART_TEXT (into text), KB_PART_ENV (into env) */
     int64_t lo, hi;      /**< KB_PART_INT, lo <= hi */
     uint32_t first_item; /**< KB_PART_LIST: index into items */
     uint32_t nitems;     /**< KB_PART_LIST: >= 1 */
@@ -76,7 +86,17 @@ typedef struct {
     bool has_body;          /**< one or more body lines */
     bool is_head;           /**< method is HEAD: the response carries no body */
     kb_tmpl_t body;         /**< body template when has_body */
+    kb_span_t name;         /**< its `name` line; len 0: METHOD and PATH name the route */
+    kb_span_t path_text;    /**< the PATH as written (templates unexpanded) */
+    uint32_t route;         /**< index into routes */
 } kb_request_t;
+
+/** Request lines that share a name, reported together. */
+typedef struct {
+    char name[KB_SC_MAX_ROUTE_NAME + 1]; /**< NUL-terminated, cut at KB_SC_MAX_ROUTE_NAME bytes */
+    unsigned line;                       /**< line of its first request */
+    uint32_t nreqs;                      /**< request lines counted in it */
+} kb_sc_route_t;
 
 typedef struct {
     char *text;               /**< owned copy of the file's text */
@@ -92,11 +112,16 @@ typedef struct {
     kb_request_t *reqs;       /**< request lines in file order (owned) */
     size_t nreqs;             /**< used, >= 1 after a successful parse */
     uint64_t total_weight;    /**< sum of all weights */
+    kb_sc_route_t *routes;    /**< the routes, in order of their first request line (owned) */
+    size_t nroutes;           /**< used, 1..KB_SC_MAX_ROUTES after a successful parse */
+    bool routes_merged;       /**< more names than KB_SC_MAX_ROUTES: the last route holds the rest */
+    char *env;                /**< the {env:} values used, back to back (owned) */
+    size_t env_len;           /**< used */
     /* private: array capacities */
-    size_t _cap_parts, _cap_items, _cap_headers, _cap_globals, _cap_reqs;
+    size_t _cap_parts, _cap_items, _cap_headers, _cap_globals, _cap_reqs, _cap_env;
 } kb_scenario_t;
 
-/** Parses text[0..len) (name is used in error messages). On success sc owns its memory
+/** Parses text[0..len) (name is used in error messages); {env:NAME} reads getenv(NAME). On success sc owns its memory
  * (release with kb_scenario_free) and 0 is returned; on error sc holds nothing, err holds
  * `name:line: reason` and -EINVAL (or -ENOMEM) is returned. */
 int kb_scenario_parse(kb_scenario_t *sc, const char *name, const char *text, size_t len, char *err,

@@ -63,3 +63,34 @@ void kb_stats_co_correct(kb_stats_t *s, uint64_t interval_ns, kb_hist_t *measure
     *measured = s->hist;
     kb_hist_correct(&s->hist, measured, interval_ns);
 }
+
+void kb_route_init(kb_route_stats_t *r) {
+    memset(r, 0, sizeof *r);
+    kb_hist_init(&r->hist);
+}
+
+void kb_route_response(kb_route_stats_t *r, int status, uint64_t ns) {
+    kb_hist_record(&r->hist, ns);
+    r->responses++;
+    if (status >= 100 && status < 600) r->classes[status / 100]++;
+}
+
+void kb_route_merge(kb_route_stats_t *dst, const kb_route_stats_t *src) {
+    kb_hist_merge(&dst->hist, &src->hist);
+    dst->sent += src->sent;
+    dst->responses += src->responses;
+    for (int i = 0; i < KB_ERR_KINDS; i++) dst->errors[i] += src->errors[i];
+    for (int i = 0; i < 6; i++) dst->classes[i] += src->classes[i];
+}
+
+uint64_t kb_route_failed(const kb_route_stats_t *r) {
+    uint64_t n = r->classes[4] + r->classes[5];
+    for (int i = 0; i < KB_ERR_KINDS; i++) n += r->errors[i];
+    return n;
+}
+
+uint64_t kb_route_finished(const kb_route_stats_t *r) {
+    uint64_t n = r->responses;
+    for (int i = 0; i < KB_ERR_KINDS; i++) n += r->errors[i];
+    return n;
+}

@@ -39,8 +39,32 @@ typedef struct {
     uint64_t end_ns;                 /**< when the stage's last request finished, capped at the stage's end */
 } kb_stats_t;
 
+/** What one route of a scenario (its request lines of one name) got over the whole run. */
+typedef struct {
+    kb_hist_t hist;                  /**< latency (ns) of its complete responses, any status, as measured */
+    uint64_t sent;                   /**< requests begun */
+    uint64_t responses;              /**< complete responses, any status */
+    uint64_t errors[KB_ERR_KINDS];   /**< requests that got no complete response, by cause */
+    uint64_t classes[6];             /**< responses by status class: [2] 2xx ... [5] 5xx ([1] unused) */
+} kb_route_stats_t;
+
 /** Empties s. */
 void kb_stats_init(kb_stats_t *s);
+
+/** Empties r. */
+void kb_route_init(kb_route_stats_t *r);
+
+/** Counts one complete response with status (100..599) that took ns. */
+void kb_route_response(kb_route_stats_t *r, int status, uint64_t ns);
+
+/** Adds src into dst. */
+void kb_route_merge(kb_route_stats_t *dst, const kb_route_stats_t *src);
+
+/** Requests of r that failed: transport errors plus responses with status >= 400. */
+uint64_t kb_route_failed(const kb_route_stats_t *r);
+
+/** Requests of r that finished (a response, or a transport error). */
+uint64_t kb_route_finished(const kb_route_stats_t *r);
 
 /** Adds src into dst; the window becomes the union of both. */
 void kb_stats_merge(kb_stats_t *dst, const kb_stats_t *src);

@@ -149,8 +149,8 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 class Server:
     """A threaded HTTP/1.1 server (one thread per connection, pipelining handled in order).
 
-    modes: delay (200 after `delay` from the request's arrival; DelayServer is the precise
-    one), hiccup (on each connection, requests 4 and 5 of every 5 wait `delay`, the others
+    modes: delay (200 after `delay` from the request's arrival, 404 for targets under
+    /missing, 503 under /broken; DelayServer is the precise one), hiccup (on each connection, requests 4 and 5 of every 5 wait `delay`, the others
     are answered at once), close (reads the request,
     closes without answering), 500, stall (never answers), chunked (chunked responses written
     in pieces, every third on a connection with Connection: close)."""
@@ -231,7 +231,9 @@ class Server:
                     left = arrival + self.delay - time.monotonic()
                     if left > 0:
                         time.sleep(left)
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    status = (b"404 Not Found" if target.startswith("/missing") else
+                              b"503 Service Unavailable" if target.startswith("/broken") else b"200 OK")
+                    c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nok")
         except OSError:
             pass
         finally:
@@ -612,6 +614,65 @@ def test_scenario_mix():
         srv.close()
 
 
+def test_per_route_report():
+    # each route (request lines of one name) gets its own counts, status classes and
+    # latencies, matching what the server saw; lines that share a name are one route
+    srv = Server("delay", 0.001)
+    path = os.path.join(TMP, "routes.scenario")
+    os.environ["KB_IT_TOKEN"] = "tok-7"
+    with open(path, "w") as f:
+        f.write("request 4 GET /list\n"
+                "request 1 GET /item/a\n"
+                "  name item\n"
+                "request 1 GET /item/b\n"
+                "  name item\n"
+                "  header Authorization: Bearer {env:KB_IT_TOKEN}\n"  # parses; the unit tests check what is sent
+                "request 1 GET /missing/{int:1:3}\n"
+                "request 1 GET /broken\n")
+    try:
+        p, d, _ = bench(["-s", path, "-n", "800", "-c", "4", srv.url])
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
+        with srv.lock:
+            reqs = list(srv.requests)
+        seen = {"GET /list": 0, "item": 0, "GET /missing/{int:1:3}": 0, "GET /broken": 0}
+        for _, target, _ in reqs:
+            key = ("GET /list" if target == "/list" else "item" if target.startswith("/item/") else
+                   "GET /missing/{int:1:3}" if target.startswith("/missing/") else "GET /broken")
+            seen[key] += 1
+        routes = {r["name"]: r for r in d["routes"]}
+        check([r["name"] for r in d["routes"]] == list(seen), "route names %r" % [r["name"] for r in d["routes"]])
+        check(routes["item"]["request_lines"] == 2 and routes["item"]["line"] == 2, "item route %r" % routes["item"])
+        for name, n in seen.items():
+            r = routes[name]
+            check(r["requests"] == n and r["responses"] == n, "%s: %d requests, %d responses, server saw %d"
+                  % (name, r["requests"], r["responses"], n))
+            check(r["latency_measured_ms"]["p50"] is not None and r["latency_measured_ms"]["p99"] >= 1.0,
+                  "%s latency %r" % (name, r["latency_measured_ms"]))
+        check(sum(r["requests"] for r in d["routes"]) == 800, "requests over the routes")
+        check(routes["GET /list"]["status_classes"]["2xx"] == seen["GET /list"] and routes["GET /list"]["failed"] == 0,
+              "list %r" % routes["GET /list"])
+        m = routes["GET /missing/{int:1:3}"]
+        check(m["status_classes"]["4xx"] == m["responses"] and m["errors"]["status_4xx"] == m["responses"]
+              and m["error_rate"] == 1.0, "missing %r" % m)
+        b = routes["GET /broken"]
+        check(b["status_classes"]["5xx"] == b["responses"] and b["failed"] == b["responses"], "broken %r" % b)
+        check(d["total"]["status"].get("404") == m["responses"] and d["total"]["status"].get("503") == b["responses"],
+              "totals %r" % d["total"]["status"])
+        # the table: one row per route, below the stage details
+        lines = p.stdout.splitlines()
+        i = next((k for k, l in enumerate(lines) if l.startswith("per route")), None)
+        check(i is not None, "no per-route table in\n" + p.stdout)
+        rows = [l for l in lines[i:] if l.startswith("| ") and not l.startswith("| route")]
+        check(len(rows) == 4 and rows[1].startswith("| item | %d |" % seen["item"]), "rows %r" % rows)
+        check(rows[2].split("|")[9].strip() == str(m["responses"]), "404s in the 4xx column: %r" % rows[2])
+        # a single request (no scenario): no per-route table, the output as before
+        p, d, _ = bench(["-n", "50", "-c", "2", srv.url])
+        check(p.returncode == 0 and "per route" not in p.stdout and len(d["routes"]) == 1
+              and d["routes"][0]["responses"] == 50, "single request: exit %d routes %r" % (p.returncode, d["routes"]))
+    finally:
+        srv.close()
+
+
 def test_bad_input_exit_codes():
     bad = os.path.join(TMP, "bad.scenario")
     with open(bad, "w") as f:
@@ -655,7 +716,7 @@ def main():
                test_request_count_bound,
                test_stages_reported_separately, test_server_that_closes,
                test_server_answering_500_and_thresholds, test_server_that_stalls_past_the_timeout,
-               test_connection_refused, test_no_successful_response_is_no_pass, test_chunked_partial_and_reconnects, test_scenario_mix,
+               test_connection_refused, test_no_successful_response_is_no_pass, test_chunked_partial_and_reconnects, test_scenario_mix, test_per_route_report,
                test_bad_input_exit_codes, test_thresholds_pass_and_breach_on_latency):
         test(fn)
     return 1 if FAILED else 0

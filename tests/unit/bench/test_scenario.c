@@ -1,5 +1,7 @@
-/* test_scenario.c - scenario files: parsing, rendering, weighted picks, file:line errors. */
+/* test_scenario.c - scenario files: parsing, rendering, weighted picks, file:line errors,
+ * {env:NAME} templates, and the grouping of request lines into named routes. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "kt.h"
 
@@ -246,6 +248,150 @@ static void test_example_file_parses(void) {
     }
 }
 
+static void test_env_template(void) {
+    /* a per-user token kept out of the file: read once at parse time, sent as given */
+    kb_scenario_t sc;
+    setenv("KB_TEST_TOKEN", "eyJ.abc.def", 1);
+    setenv("KB_TEST_ID", "42", 1);
+    setenv("KB_TEST_EMPTY", "", 1);
+    KT_EQ(parse(&sc, "request 1 POST /c/{env:KB_TEST_ID}/m{env:KB_TEST_EMPTY}\n"
+                     "  header Authorization: Bearer {env:KB_TEST_TOKEN}\n"
+                     "  body {\"to\":{env:KB_TEST_ID}}\n"),
+          0);
+    setenv("KB_TEST_TOKEN", "changed", 1); /* the run uses the value parsed */
+    char out[512];
+    uint64_t rng = 7;
+    size_t n = render(&sc, 0, &rng, out, sizeof out);
+    KT_EQ(n, strlen(out));
+    KT_CHECK(!strncmp(out, "POST /c/42/m HTTP/1.1\r\n", 23));
+    KT_CHECK(strstr(out, "\r\nAuthorization: Bearer eyJ.abc.def\r\n") != NULL);
+    KT_CHECK(strstr(out, "\r\nContent-Length: 9\r\n\r\n{\"to\":42}") != NULL);
+    kb_scenario_free(&sc);
+
+    unsetenv("KB_TEST_UNSET");
+    expect_error("request 1 GET /a\nrequest 1 GET /{env:KB_TEST_UNSET}\n", "t.scenario:2: ", "KB_TEST_UNSET is not set");
+    expect_error("request 1 GET /{env:}\n", "t.scenario:1: ", "bad {env:NAME}");
+    expect_error("request 1 GET /{env:A-B}\n", "t.scenario:1: ", "bad {env:NAME}");
+    expect_error("request 1 GET /{env:1A}\n", "t.scenario:1: ", "bad {env:NAME}");
+    expect_error("request 1 GET /{env:KB_TEST_ID\n", "t.scenario:1: ", "unterminated {env");
+    /* a value must be valid where it lands: no space in a path, no CR/LF in a header */
+    setenv("KB_TEST_BAD", "a b", 1);
+    expect_error("request 1 GET /{env:KB_TEST_BAD}\n", "t.scenario:1: ", "not allowed in a path");
+    setenv("KB_TEST_BAD", "x\r\nInjected: 1", 1);
+    expect_error("request 1 GET /a\n  header X: {env:KB_TEST_BAD}\n", "t.scenario:2: ", "not allowed in a header value");
+    /* {{env:...} stays literal */
+    KT_EQ(parse(&sc, "request 1 GET /a\n  body {{env:KB_TEST_UNSET}\n"), 0);
+    rng = 1;
+    render(&sc, 0, &rng, out, sizeof out);
+    KT_CHECK(strstr(out, "\r\n\r\n{env:KB_TEST_UNSET}") != NULL);
+    kb_scenario_free(&sc);
+}
+
+static void test_routes_group_by_name(void) {
+    kb_scenario_t sc;
+    const char *text = "request 5 GET /api/bounties/{int:1:9}\n"
+                       "request 1 POST /api/c/1/messages\n"
+                       "  name POST messages  \n"
+                       "  header X: y\n"
+                       "request 1 POST /api/c/2/messages\n"
+                       "  header X: y\n"
+                       "  name POST messages\n"
+                       "request 2 GET /api/bounties/{int:1:9}\n";
+    KT_EQ(parse(&sc, text), 0);
+    KT_EQ(sc.nreqs, 4);
+    KT_EQ(sc.nroutes, 2);
+    KT_CHECK(!sc.routes_merged);
+    /* unnamed lines are named by METHOD and PATH as written: identical ones share a route */
+    KT_CHECK(!strcmp(sc.routes[0].name, "GET /api/bounties/{int:1:9}"));
+    KT_EQ(sc.routes[0].line, 1);
+    KT_EQ(sc.routes[0].nreqs, 2);
+    KT_CHECK(!strcmp(sc.routes[1].name, "POST messages")); /* trailing blanks dropped */
+    KT_EQ(sc.routes[1].line, 2);
+    KT_EQ(sc.routes[1].nreqs, 2);
+    KT_EQ(sc.reqs[0].route, 0);
+    KT_EQ(sc.reqs[1].route, 1);
+    KT_EQ(sc.reqs[2].route, 1);
+    KT_EQ(sc.reqs[3].route, 0);
+    /* a name is not sent */
+    char out[512];
+    uint64_t rng = 3;
+    render(&sc, 1, &rng, out, sizeof out);
+    KT_CHECK(strstr(out, "messages\r\n") == NULL && strstr(out, "name") == NULL);
+    kb_scenario_free(&sc);
+
+    expect_error("request 1 GET /a\n  name\n", "t.scenario:2: ", "expected 'name TEXT'");
+    expect_error("request 1 GET /a\nname x\n", "t.scenario:2: ", "indent it");
+    expect_error("  name x\nrequest 1 GET /a\n", "t.scenario:1: ", "indent it");
+    expect_error("request 1 GET /a\n  name x\n  name y\n", "t.scenario:3: ", "second 'name'");
+    expect_error("request 1 GET /a\n  name a\001b\n", "t.scenario:2: ", "not allowed in a name");
+}
+
+static void test_routes_beyond_the_cap_are_merged(void) {
+    /* distinct request lines past KB_SC_MAX_ROUTES share the last route: bounded memory per
+     * worker thread, and every request is still counted somewhere */
+    kb_scenario_t sc;
+    size_t cap = 100 * 40, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 100; i++) len += (size_t)snprintf(text + len, cap - len, "request 1 GET /r%d\n", i);
+    KT_EQ(kb_scenario_parse(&sc, "c.scenario", text, len, err, sizeof err), 0);
+    KT_EQ(sc.nroutes, KB_SC_MAX_ROUTES);
+    KT_CHECK(sc.routes_merged);
+    KT_CHECK(!strcmp(sc.routes[0].name, "GET /r0"));
+    KT_CHECK(!strcmp(sc.routes[KB_SC_MAX_ROUTES - 2].name, "GET /r62"));
+    KT_CHECK(!strcmp(sc.routes[KB_SC_MAX_ROUTES - 1].name, "(every other request line)"));
+    KT_EQ(sc.routes[KB_SC_MAX_ROUTES - 1].nreqs, 100 - (KB_SC_MAX_ROUTES - 1));
+    for (size_t i = 0; i < sc.nreqs; i++) KT_CHECK(sc.reqs[i].route < KB_SC_MAX_ROUTES);
+    KT_EQ(sc.reqs[99].route, KB_SC_MAX_ROUTES - 1);
+    kb_scenario_free(&sc);
+    free(text);
+}
+
+static void test_long_route_names_are_cut(void) {
+    kb_scenario_t sc;
+    char text[600];
+    char path[400];
+    memset(path, 'x', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = 0;
+    snprintf(text, sizeof text, "request 1 GET %s\n", path);
+    KT_EQ(parse(&sc, text), 0);
+    KT_EQ(strlen(sc.routes[0].name), KB_SC_MAX_ROUTE_NAME);
+    KT_CHECK(!strncmp(sc.routes[0].name, "GET /xxx", 8));
+    kb_scenario_free(&sc);
+}
+
+static void test_marketplace_file_parses(void) {
+    /* the bounties write mix (bench/bench_writes.sh) must stay valid; its tokens come from
+     * the environment */
+    char name[32];
+    for (int u = 1; u <= 20; u++) {
+        snprintf(name, sizeof name, "KEEL_BENCH_TOKEN_%d", u);
+        setenv(name, "t.o.k", 1);
+    }
+    setenv("KEEL_BENCH_RUN", "r1", 1);
+    kb_scenario_t sc;
+    int rc = kb_scenario_load(&sc, "examples/bounties/bench/marketplace.scenario", err, sizeof err);
+    if (rc == -ENOENT) rc = kb_scenario_load(&sc, "../../../examples/bounties/bench/marketplace.scenario", err, sizeof err);
+    if (rc < 0) fprintf(stderr, "  %s\n", err);
+    KT_EQ(rc, 0);
+    if (rc == 0) {
+        /* 80% reads, 15% message posts, 5% transfers */
+        uint64_t reads = 0, posts = 0, transfers = 0;
+        for (size_t i = 0; i < sc.nreqs; i++) {
+            const kb_request_t *rq = &sc.reqs[i];
+            const char *rname = sc.routes[rq->route].name;
+            if (!strncmp(sc.text + rq->method.off, "GET", 3)) reads += rq->weight;
+            else if (strstr(rname, "messages")) posts += rq->weight;
+            else if (strstr(rname, "transfers")) transfers += rq->weight;
+        }
+        KT_EQ(reads + posts + transfers, sc.total_weight);
+        KT_EQ(reads * 100, sc.total_weight * 80);
+        KT_EQ(posts * 100, sc.total_weight * 15);
+        KT_EQ(transfers * 100, sc.total_weight * 5);
+        kb_scenario_free(&sc);
+    }
+}
+
 int main(void) {
     KT_RUN(test_example_mix);
     KT_RUN(test_weighted_pick);
@@ -257,5 +403,10 @@ int main(void) {
     KT_RUN(test_nul_byte_and_limits);
     KT_RUN(test_load_missing_file);
     KT_RUN(test_example_file_parses);
+    KT_RUN(test_env_template);
+    KT_RUN(test_routes_group_by_name);
+    KT_RUN(test_routes_beyond_the_cap_are_merged);
+    KT_RUN(test_long_route_names_are_cut);
+    KT_RUN(test_marketplace_file_parses);
     return KT_DONE();
 }
