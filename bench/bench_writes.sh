@@ -142,6 +142,9 @@ pgb "pgnotify_$cmax" "$cmax" "$tmp/notify.sql"
 stop_keel
 tx1=$(psql_q -c "SELECT count(*) FROM wallet_transactions WHERE kind = 'transfer_out'")
 keys=$(psql_q -c "SELECT count(*) FROM keel.idempotency WHERE key LIKE 'bench-$KEEL_BENCH_RUN-%' AND status = 201")
+# This run's keys would stay for their 24 h (and keel purges 1,000 a minute): drop them now.
+# The transfers and messages stay; scripts/pg.sh reset restores the seed.
+psql_q -c "DELETE FROM keel.idempotency WHERE key LIKE 'bench-$KEEL_BENCH_RUN-%' OR key LIKE 'pgbench-$KEEL_BENCH_RUN-%'" >/dev/null
 
 echo "keel write path: bounties app, $CPUS CPUs, PostgreSQL over unix socket, $DUR per run, keel-bench threads = CPUs, latency as measured per route"
 echo "(search's @rate 20/min removed in the bench's copy of the routes; PostgreSQL settings: scripts/pg.sh, fsync and synchronous_commit off)"
