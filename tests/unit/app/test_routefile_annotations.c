@@ -29,6 +29,7 @@ static const struct {
     {"@field", true, "@field a int required", "@field b text optional", "SELECT :body.a, :body.b",
      "-- @route POST /x\n-- @body json\n"},
     {"@location", false, "@location /x/{id}", "@location /y", "SELECT 1", "-- @route POST /x\n"},
+    {"@idempotent", false, "@idempotent required", "@idempotent optional ttl 1h", "SELECT 1", "-- @route POST /x\n"},
 };
 
 static void test_table_complete(void) {
