@@ -1,6 +1,11 @@
 # bench/lib.sh - what the benchmark scripts share; source it. Every server a script starts
 # listens on 127.0.0.1 and is stopped by the script's own cleanup, by PID.
 
+# The bounties app has @auth routes: keel needs a JWT secret to load them (the development
+# one scripts/token.sh mints tokens with, unless KEEL_JWT_SECRET is set). Scripts run from
+# the repository's root.
+export KEEL_JWT_SECRET="${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)}"
+
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

@@ -33,6 +33,7 @@ drivers=(
   "tags 8 4096 fuzz/routefile.dict"
   "http1_chunked 7 4096 fuzz/http.dict"
   "accept_encoding 6 4096 fuzz/accept_encoding.dict"
+  "ipaddr 6 1024 fuzz/ipaddr.dict"
 )
 if [ -n "${ONLY:-}" ]; then
   kept=()

@@ -22,6 +22,10 @@ typedef struct {
     uint64_t status_class[6]; /**< responses by status class (index 1..5) */
     uint64_t parse_errors;    /**< requests rejected by the parser */
     uint64_t timeouts;        /**< connections closed by a deadline */
+    /* @rate and the connection cap count per instance, not across instances */
+    uint64_t rate_limited;    /**< 429s from @rate (rate_full included) */
+    uint64_t rate_full;       /**< of those, for want of a free slot in the shared table */
+    uint64_t conns_refused;   /**< connections answered 503 over KEEL_MAX_CONNS_PER_IP */
 } kl_app_stats_t;
 
 typedef struct kl_app_shard kl_app_shard_t;
@@ -41,6 +45,11 @@ struct kl_app_shard {
     kl_app_shard_t *peers;
     unsigned npeers;
     const kl_config_t *cfg;   /**< process-wide settings (read-only) */
+    struct kl_rate *rate;     /**< @rate counts, shared by every shard (rate_check.h); NULL
+                                   when no route has @rate */
+    struct kl_clients *clients; /**< peer addresses and the per-address connection cap,
+                                     shared (clients.h); NULL when neither is needed */
+    size_t rate_sweep_at;     /**< this shard's place in sweeping the @rate table */
     kl_http1_limits_t limits; /**< parser limits from cfg */
     kl_list_t conns;          /**< every open HTTP connection */
     kl_http1_header_t *hdrs;  /**< scratch for the parser: cfg->max_headers fields */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "proto/ipaddr.h"
 
 typedef enum { T_STR, T_INT, T_DURATION, T_SIZE, T_BOOL } kind_t;
 
@@ -64,6 +65,10 @@ static const opt_t opts[] = {
     {"jwt-cache-size", "KEEL_JWT_CACHE_SIZE", T_SIZE, O(jwt_cache_bytes), "4m", 65536, 1ll << 32, "bytes of verified tokens cached per shard"},
     {"expose-db-errors", "KEEL_EXPOSE_DB_ERRORS", T_BOOL, O(expose_db_errors), "false", 0, 1, "4xx answers to database errors carry PostgreSQL's message (development only: it names constraints and values)"},
     {"slow-query", "KEEL_SLOW_QUERY_MS", T_DURATION, O(slow_query_ms), "100", 0, 3600000, "log queries slower than this (plain number = ms); 0 = off"},
+    {"trusted-proxies", "KEEL_TRUSTED_PROXIES", T_STR, O(trusted_proxies), "", 0, 0, "proxies (addresses or CIDR networks, comma- or space-separated) whose --forwarded-header names the client; empty = none, the peer is the client"},
+    {"forwarded-header", "KEEL_FORWARDED_HEADER", T_STR, O(forwarded_header), "x-forwarded-for", 0, 0, "the header trusted proxies report clients in: x-forwarded-for or forwarded (RFC 7239)"},
+    {"max-conns-per-ip", "KEEL_MAX_CONNS_PER_IP", T_INT, O(max_conns_per_ip), "0", 0, 1 << 24, "open connections per client address (IPv6: per /64), beyond: 503 and close; trusted proxies exempt; per instance; 0 = off"},
+    {"rate-limit-slots", "KEEL_RATE_LIMIT_SLOTS", T_INT, O(rate_limit_slots), "262144", 64, 1 << 24, "@rate: clients (per route) counted at once, 8 bytes each (power of two); limits are per instance"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -142,7 +147,9 @@ static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *fr
 void kl_config_usage(FILE *out) {
     fprintf(out, "usage: keel [--setting value | --setting=value]...\n\n"
                  "Serves an HTTP/1.1 API on io_uring, one pinned shard per CPU.\n"
-                 "Every setting can also come from its environment variable; flags win.\n\n");
+                 "Every setting can also come from its environment variable; flags win.\n"
+                 "Rate limits (@rate) and --max-conns-per-ip are per instance: each keel process\n"
+                 "counts on its own, so N instances behind a balancer allow up to N times as much.\n\n");
     for (size_t i = 0; i < NOPTS; i++)
         fprintf(out, "  --%-20s %-24s default %-10s %s\n", opts[i].flag, opts[i].env, opts[i].def, opts[i].help);
     fprintf(out, "\n  --help                 this text\n  --version              print the version\n");
@@ -209,5 +216,21 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
         return -EINVAL;
     }
     if (cfg->max_request_line > cfg->max_head) cfg->max_request_line = cfg->max_head;
+    if (cfg->rate_limit_slots & (cfg->rate_limit_slots - 1)) {
+        fprintf(stderr, "keel: --rate-limit-slots must be a power of two, got %lld\n", (long long)cfg->rate_limit_slots);
+        return -EINVAL;
+    }
+    if (strcasecmp(cfg->forwarded_header, "x-forwarded-for") != 0 && strcasecmp(cfg->forwarded_header, "forwarded") != 0) {
+        fprintf(stderr, "keel: --forwarded-header must be x-forwarded-for or forwarded, got '%s'\n", cfg->forwarded_header);
+        return -EINVAL;
+    }
+    size_t n;
+    const char *bad;
+    size_t bad_len;
+    if (kl_cidr_list_parse(cfg->trusted_proxies, strlen(cfg->trusted_proxies), NULL, 0, &n, &bad, &bad_len) < 0) {
+        fprintf(stderr, "keel: --trusted-proxies: '%.*s' is not an address or a network (ADDRESS or ADDRESS/PREFIX, "
+                        "host bits zero)\n", (int)(bad_len > 64 ? 64 : bad_len), bad);
+        return -EINVAL;
+    }
     return 0;
 }

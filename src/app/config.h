@@ -52,6 +52,10 @@ typedef struct {
     int64_t jwt_cache_entries; /**< verified tokens cached per shard; 0 = off (KEEL_JWT_CACHE_ENTRIES) */
     int64_t jwt_cache_bytes;   /**< bytes of verified tokens cached per shard (KEEL_JWT_CACHE_SIZE) */
     bool expose_db_errors;     /**< 4xx answers carry PostgreSQL's own message (KEEL_EXPOSE_DB_ERRORS) */
+    char *trusted_proxies;     /**< CIDR list whose forwarded header is believed; "" = none (KEEL_TRUSTED_PROXIES) */
+    char *forwarded_header;    /**< "x-forwarded-for" or "forwarded" (KEEL_FORWARDED_HEADER) */
+    int64_t max_conns_per_ip;  /**< open connections per client address; 0 = no cap (KEEL_MAX_CONNS_PER_IP) */
+    int64_t rate_limit_slots;  /**< @rate table slots, a power of two (KEEL_RATE_LIMIT_SLOTS) */
 } kl_config_t;
 
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or

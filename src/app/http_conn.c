@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/clients.h"
 #include "app/dispatch.h"
 #include "app/respond.h"
 #include "core/alloc.h"
@@ -37,6 +38,7 @@ struct kl_conn {
     bool eof;               /* the peer half-closed: serve what arrived, then close */
     bool out_blocked;       /* stopped reading until the peer takes our output */
     bool in_blocked;        /* stopped reading while busy: enough input is waiting */
+    kl_client_t client;     /* the peer, as the acceptor found it (clients.h) */
 };
 
 static size_t on_data(kl_stream_t *s, char *data, size_t len);
@@ -57,16 +59,22 @@ static const kl_request_ops_t req_ops = {.write = req_write, .done = req_done, .
 
 static kl_conn_t *conn_of(kl_stream_t *s) { return kl_container_of(s, kl_conn_t, s); }
 
+static void refuse_conn(kl_conn_t *c);
+
 void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
+    kl_client_t client = {.slot = -1};
+    if (as->clients) kl_clients_take(as->clients, fd, &client);
     /* Low on memory (the emergency reserve is spent): no new connections until it is back. */
     kl_conn_t *c = kl_alloc_pressure() ? NULL : kl_trymalloc(sizeof(*c));
     if (!c) {
+        if (as->clients) kl_clients_release(as->clients, &client);
         close(fd);
         kl_shard_conn_closed(as->shard);
         return;
     }
     memset(c, 0, sizeof(*c));
     c->as = as;
+    c->client = client;
     kl_arena_init(&c->arena, &as->shard->recycler);
     kl_list_push(&as->conns, &c->link);
     kl_stream_init(&c->s, as->shard, fd, &cbs);
@@ -74,6 +82,7 @@ void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
     /* The first request's head must arrive within the head deadline, counted from accept
      * (nginx's client_header_timeout): a connection that sends nothing is not "idle". */
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->header_timeout_ms);
+    if (client.refused) refuse_conn(c);
 }
 
 /* Reading pauses while our output waits for the peer or enough input waits for the
@@ -101,6 +110,8 @@ static void release_request(kl_conn_t *c) {
 static void on_closed(kl_stream_t *s) {
     kl_conn_t *c = conn_of(s);
     kl_list_remove(&c->link);
+    if (c->as->clients) kl_clients_release(c->as->clients, &c->client);
+    c->client.slot = -1;
     if (c->state == ST_BUSY && c->req.deferred) {
         /* A query still refers to this request: free it when the answer arrives. */
         c->req.gone = true;
@@ -116,6 +127,7 @@ static void begin_request(kl_conn_t *c) {
     c->req.conn = c;
     c->req.as = c->as;
     c->req.arena = &c->arena;
+    c->req.peer = c->client.addr;
 }
 
 /* Answers a request the parser (or a deadline) rejected, then closes: after a framing
@@ -126,6 +138,17 @@ static void reject(kl_conn_t *c, int status, const char *msg) {
     c->keep_alive = false;
     c->as->stats.parse_errors++;
     kl_respond_error(&c->req, status, msg, NULL);
+}
+
+/* Over the per-address connection cap (clients.h): a 503 at once, before any request, then
+ * a graceful close (the stream's lingering close takes in what the client sends meanwhile,
+ * so the answer reaches it instead of a reset). */
+static void refuse_conn(kl_conn_t *c) {
+    begin_request(c);
+    c->state = ST_BUSY;
+    c->keep_alive = false;
+    c->as->stats.conns_refused++;
+    kl_respond_error(&c->req, 503, "too many open connections from this address", "Retry-After: 1\r\n");
 }
 
 static void dispatch(kl_conn_t *c) {

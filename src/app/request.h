@@ -17,6 +17,7 @@
 #include "core/arena.h"
 #include "core/str.h"
 #include "proto/http1.h"
+#include "proto/ipaddr.h"
 
 typedef struct kl_request kl_request_t;
 typedef struct kl_conn kl_conn_t;
@@ -51,6 +52,10 @@ struct kl_request {
     int minor_version;            /**< 0 or 1 */
     uint64_t start_ns;            /**< when the head was complete */
     void *state;                  /**< the handler's own, e.g. verified claims from its precheck */
+    kl_ip_t peer;                 /**< the connection's peer address (all zero when not known) */
+    const char *resp_headers;     /**< header lines (each ending in CRLF) that every response to
+                                       r carries, e.g. its rate-limit state; NULL: none. In the
+                                       arena or static. */
 };
 
 /** Copies every string of the request into its arena so it outlives the receive buffer. */

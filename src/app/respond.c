@@ -86,6 +86,7 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     if (n >= (int)sizeof(head)) n = (int)sizeof(head) - 1;
     r->ops->write(r, head, (size_t)n);
     if (extra_headers) r->ops->write(r, extra_headers, strlen(extra_headers));
+    if (r->resp_headers) r->ops->write(r, r->resp_headers, strlen(r->resp_headers));
     r->ops->write(r, "\r\n", 2);
     if (!no_body && !r->is_head)
         for (size_t i = 0; i < nparts; i++) r->ops->write(r, parts[i].base, parts[i].len);

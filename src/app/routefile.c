@@ -194,6 +194,10 @@ static int finish(kl_routefile_parser_t *p) {
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE],
                                      "@cache on an @auth route must be private (@cache TTL private): the "
                                      "answer depends on who asks");
+    if ((d->rate_per == KL_ROUTE_RATE_SUB || d->rate_per == KL_ROUTE_RATE_CLAIM) && d->auth == KL_ROUTE_AUTH_NONE)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_RATE],
+                                     "@rate per %s needs @auth (it counts by the token)",
+                                     d->rate_per == KL_ROUTE_RATE_SUB ? "sub" : "claim");
     if (d->n_tags > 0 && d->cache_ms == 0)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_TAGS],
                                      "@tags without @cache: tags label cached responses");

@@ -33,7 +33,11 @@
  *                 elsewhere, and refused with @auth: one user's answer in a shared cache)
  *   -- @tags    T...                            needs @cache; T may hold {param} references
  *   -- @invalidates T...                        {param} references as in @tags
- *   -- @rate    N/sec|min|hour                 also written s, second, m, minute, h
+ *   -- @rate    N/sec|min|hour [burst M] [per ip|sub|claim.NAME]
+ *                 period also written s, second, m, minute, h; N at most 1000000; burst M
+ *                 (1 <= M < N): also at most M per period*M/N; per: who a client is (default:
+ *                 the token's subject when the request carries one, else the address; sub
+ *                 and claim.NAME need @auth, and count anonymous requests by address)
  *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
  *   -- @idempotent required|optional [ttl DURATION]   Idempotency-Key (default ttl 24h);
  *                 not on GET, with @returns one or none, without @cache
@@ -75,6 +79,7 @@
 #define KL_ROUTE_MAX_QUERY 32    /**< @query parameters per route */
 #define KL_ROUTE_MAX_PARAMS 64   /**< distinct SQL parameters ($1..$64) per route */
 #define KL_ROUTE_MAX_TAGS 16     /**< @tags (and, separately, @invalidates) per route */
+#define KL_ROUTE_MAX_RATE 1000000 /**< largest N of @rate N/period */
 #define KL_ROUTE_MAX_ONE_OF 32   /**< values in one one-of list */
 #define KL_ROUTE_MAX_FIELDS 32   /**< @field lines per route */
 #define KL_ROUTE_MAX_FIELD_NAME 63 /**< longest @field name (PostgreSQL's identifier limit) */
@@ -127,6 +132,13 @@ typedef enum {
     KL_ROUTE_IDEMPOTENT_OPTIONAL, /**< a request with a key is run once per key */
     KL_ROUTE_IDEMPOTENT_REQUIRED, /**< a request without a key is refused (400) */
 } kl_route_idempotent_t;
+
+typedef enum {
+    KL_ROUTE_RATE_DEFAULT, /**< the token's subject when the request has one, else the address */
+    KL_ROUTE_RATE_IP,      /**< the client address (IPv6 by /64) */
+    KL_ROUTE_RATE_SUB,     /**< the token's subject (anonymous requests: the address) */
+    KL_ROUTE_RATE_CLAIM,   /**< one claim of the token (absent, or anonymous: the address) */
+} kl_route_rate_per_t;
 
 typedef enum {
     KL_ROUTE_RETURNS_ONE,  /**< first column of the one row; no row -> 404 (the default) */
@@ -221,6 +233,10 @@ typedef struct {
     size_t n_invalidates;     /**< number of @invalidates templates */
     uint32_t rate_count;      /**< @rate: requests allowed per rate_period_ms; 0: no limit */
     uint64_t rate_period_ms;  /**< @rate period: 1000, 60000 or 3600000 */
+    uint32_t rate_burst;      /**< @rate burst M: also at most M per rate_period_ms * M /
+                                   rate_count; 0: no burst limit */
+    kl_route_rate_per_t rate_per; /**< @rate per: who a client is */
+    const char *rate_claim;   /**< per claim.NAME: NAME; NULL otherwise */
     uint64_t timeout_ms;      /**< @timeout; 0: the server's statement_timeout */
     kl_route_idempotent_t idempotent; /**< @idempotent */
     uint64_t idempotent_ttl_ms; /**< @idempotent ttl: how long a key's stored response is kept */

@@ -629,7 +629,8 @@ static int ann_invalidates(kl_routefile_parser_t *p, const kl_str_t *arg, size_t
     return 0;
 }
 
-/* @rate N/sec|min|hour: requests this route answers per period. */
+/* @rate N/sec|min|hour [burst M] [per ip|sub|claim.NAME]: requests one client may make per
+ * period (the count itself is ratelimit.c's). */
 static int ann_rate(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
     static const struct {
         const char *name;
@@ -640,8 +641,9 @@ static int ann_rate(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, in
     const char *slash = na == 0 ? NULL : memchr(arg[0].base, '/', arg[0].len);
     int64_t count;
     if (slash == NULL || !parse_i64((kl_str_t){arg[0].base, (size_t)(slash - arg[0].base)}, &count) ||
-        count < 1 || count > 1000000000)
-        return kl_routefile_lex_fail(p, line, "@rate takes N/sec, N/min or N/hour (e.g. 20/min)");
+        count < 1 || count > KL_ROUTE_MAX_RATE)
+        return kl_routefile_lex_fail(p, line, "@rate takes N/sec, N/min or N/hour, N from 1 to %d (e.g. 20/min)",
+                                     KL_ROUTE_MAX_RATE);
     kl_str_t unit = {slash + 1, arg[0].len - (size_t)(slash - arg[0].base) - 1};
     for (size_t i = 0; i < sizeof(per) / sizeof(per[0]) && d->rate_period_ms == 0; i++)
         if (kl_str_eq(unit, per[i].name)) d->rate_period_ms = per[i].ms;
@@ -649,7 +651,36 @@ static int ann_rate(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, in
         return kl_routefile_lex_fail(p, line, "unknown @rate period '%.*s' (sec, min or hour)",
                                      kl_routefile_lex_shown(unit), unit.base);
     d->rate_count = (uint32_t)count;
-    if (na > 1) return extra(p, line, KL_ROUTE_ANN_RATE, arg[1]);
+    for (size_t i = 1; i < na; i += 2) {
+        bool is_burst = kl_str_eq(arg[i], "burst"), is_per = kl_str_eq(arg[i], "per");
+        if ((!is_burst && !is_per) || (is_burst && d->rate_burst) || (is_per && d->rate_per != KL_ROUTE_RATE_DEFAULT))
+            return extra(p, line, KL_ROUTE_ANN_RATE, arg[i]);
+        if (i + 1 == na)
+            return kl_routefile_lex_fail(p, line, is_burst ? "@rate burst needs a number (e.g. burst 5)"
+                                                           : "@rate per takes ip, sub or claim.NAME");
+        kl_str_t v = arg[i + 1];
+        if (is_burst) {
+            int64_t m;
+            if (!parse_i64(v, &m) || m < 1 || m >= count)
+                return kl_routefile_lex_fail(p, line, "@rate burst must be from 1 to %lld (below N)",
+                                             (long long)count - 1);
+            if (d->rate_period_ms * (uint64_t)m / (uint64_t)count == 0)
+                return kl_routefile_lex_fail(p, line, "@rate burst %lld: its window (period * %lld / %lld) is under 1 ms",
+                                             (long long)m, (long long)m, (long long)count);
+            d->rate_burst = (uint32_t)m;
+        } else if (kl_str_eq(v, "ip")) {
+            d->rate_per = KL_ROUTE_RATE_IP;
+        } else if (kl_str_eq(v, "sub")) {
+            d->rate_per = KL_ROUTE_RATE_SUB;
+        } else if (v.len > 6 && memcmp(v.base, "claim.", 6) == 0 &&
+                   kl_routefile_lex_valid_name((kl_str_t){v.base + 6, v.len - 6})) {
+            d->rate_per = KL_ROUTE_RATE_CLAIM;
+            KL_ROUTEFILE_DUP_OR_FAIL(d->rate_claim, p, ((kl_str_t){v.base + 6, v.len - 6}), line);
+        } else {
+            return kl_routefile_lex_fail(p, line, "@rate per takes ip, sub or claim.NAME, not '%.*s'",
+                                         kl_routefile_lex_shown(v), v.base);
+        }
+    }
     return 0;
 }
 

@@ -11,12 +11,6 @@
 #include "app/idempotency.h"
 #include "core/alloc.h"
 
-/* Annotations whose behaviour arrives with later work: a route using one fails startup
- * instead of running without it. */
-static const kl_route_ann_t not_yet[] = {
-    KL_ROUTE_ANN_RATE,
-};
-
 /* Appends a statement (sql already allocated, taken over); returns its index. */
 static int add_stmt(kl_route_table_t *t, const char *name, char *sql, int nparams, const char *label) {
     kl_db_stmt_t *s = &t->stmts[t->nstmts];
@@ -60,17 +54,7 @@ static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err
     }
     r = kl_routefile_parse(path, text, len, &rt->def, err, errlen);
     kl_free(text);
-    if (r < 0) return r;
-    for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++) {
-        int line = rt->def.ann_line[not_yet[i]];
-        if (line) {
-            snprintf(err, errlen, "%s:%d: %s is not supported by this version of keel yet", path, line,
-                     kl_routefile_ann_name(not_yet[i]));
-            kl_routefile_free(&rt->def);
-            return -EINVAL;
-        }
-    }
-    return 0;
+    return r;
 }
 
 int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, char *err, size_t errlen) {

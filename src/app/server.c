@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "app/app_shard.h"
+#include "app/clients.h"
 #include "app/http_conn.h"
+#include "app/rate_check.h"
 #include "app/respond.h"
 #include "app/sql_cache.h"
 #include "app/tags.h"
@@ -92,6 +94,7 @@ static void on_tick(kl_shard_t *sh) {
     kl_app_shard_tick_date(as);
     if (as->date_sec != sec) {
         kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
+        if (as->rate) kl_rate_tick(as->rate, (unsigned)sh->id, as->npeers, &as->rate_sweep_at);
         if (kl_alloc_pressure()) kl_alloc_reserve(0); /* ends the shedding once memory is back */
         purge_idempotency_keys(as);
     }
@@ -157,9 +160,29 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
         return 1;
     }
+    /* @rate counts and the connection cap are process-wide (shared by every shard): made
+     * before any shard starts, freed after they all stopped. */
+    bool any_rate = false;
+    for (size_t i = 0; routes && i < routes->n; i++) any_rate |= routes->routes[i].def.rate_count > 0;
+    kl_rate_t *rate = NULL;
+    kl_clients_t *clients = NULL;
+    if (any_rate && !(rate = kl_rate_new(cfg))) {
+        fprintf(stderr, "keel: cannot make the @rate table of %lld slots\n", (long long)cfg->rate_limit_slots);
+        return 1;
+    }
+    if (any_rate || cfg->max_conns_per_ip > 0) {
+        char err[256];
+        if (!(clients = kl_clients_new(cfg, (uint64_t)n * (uint64_t)cfg->max_conns, err, sizeof(err)))) {
+            fprintf(stderr, "keel: %s\n", err);
+            kl_rate_free(rate);
+            return 1;
+        }
+    }
     int lfd = kl_listen_tcp(cfg->listen, (int)cfg->port, 4096);
     if (lfd < 0) {
         fprintf(stderr, "keel: cannot listen on %s:%lld: %s\n", cfg->listen, (long long)cfg->port, strerror(-lfd));
+        kl_rate_free(rate);
+        kl_clients_free(clients);
         return 1;
     }
     if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
@@ -195,6 +218,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         apps[i].auth_process = auth;
         apps[i].peers = apps;
         apps[i].npeers = n;
+        apps[i].rate = rate;
+        apps[i].clients = clients;
         int r = kl_shard_start(&shards[i], (int)i, cfg->pin ? cpu : -1, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)
@@ -210,7 +235,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         started++;
     }
     kl_acceptor_t acc;
-    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT);
+    kl_acceptor_admit_t admit = {.admit = kl_clients_admit, .unadmit = kl_clients_unadmit, .ctx = clients};
+    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT, clients ? &admit : NULL);
     if (r < 0) {
         fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
         goto out;
@@ -247,6 +273,8 @@ out:
     for (unsigned i = 0; i < started; i++) kl_free(apps[i].hdrs), kl_free(apps[i].log);
     kl_free(shards);
     kl_free(apps);
+    kl_rate_free(rate);
+    kl_clients_free(clients);
     if (rc == 0) log_line("stopped", NULL);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "app/app_shard.h"
 #include "app/auth.h"
 #include "app/idempotency.h"
+#include "app/rate_check.h"
 #include "app/represent.h"
 #include "app/router.h"
 #include "app/respond.h"
@@ -291,6 +292,7 @@ bool kl_sql_precheck(kl_request_t *r, void *ctx) {
     kl_auth_id_t *id;
     if (!authenticate(r, d, &id)) return false;
     r->state = id; /* in the arena, no pointers into the head: it survives detach */
+    if (d->rate_count && !kl_rate_check(r, ctx, id ? id->claims : NULL)) return false; /* before body, cache, database */
     if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
@@ -362,7 +364,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
         }
     }
     /* the body is checked before anything reaches the database (sql_body.h) */
-    const char *fields[KL_ROUTE_MAX_FIELDS];
+    const char *fields[KL_ROUTE_MAX_FIELDS] = {0};
     if (d->has_body) {
         char err[512];
         int rc = kl_sql_body_check(r->arena, d, r->body, fields, err, sizeof(err));

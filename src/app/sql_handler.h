@@ -7,8 +7,9 @@
 
 #include "app/request.h"
 
-/** Runs before the body is read: verifies @auth (keeping the claims in r->state) and a
- * body route's Content-Type. Returns false after answering 401 or 415. */
+/** Runs before the body is read: verifies @auth (keeping the claims in r->state), counts
+ * @rate (rate_check.h) and checks a body route's Content-Type. Returns false after
+ * answering 401, 429 or 415. */
 bool kl_sql_precheck(kl_request_t *r, void *ctx);
 /** Handler for SQL routes; ctx is the kl_route_t, r->params holds the path segments. */
 void kl_sql_handle(kl_request_t *r, void *ctx);

@@ -84,6 +84,10 @@ static void hand_off(kl_acceptor_t *a, int fd) {
         atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
         return;
     }
+    if (a->admit.admit && a->admit.admit(a->admit.ctx, fd) < 0) {
+        close(fd); /* e.g. the peer is already gone */
+        return;
+    }
     kl_shard_t *sh = &a->shards[i];
     struct io_uring_sqe *sqe = io_uring_get_sqe(&a->_ring);
     if (!sqe) {
@@ -119,6 +123,7 @@ static void *thread_main(void *arg) {
             } else if ((ud & UD_HANDOFF) && cqe->res < 0) {
                 /* The shard never saw this fd: it is still ours to close. */
                 a->handed[(ud >> 32) & 0x7fffffff]--;
+                if (a->admit.unadmit) a->admit.unadmit(a->admit.ctx, (int)(uint32_t)ud);
                 close((int)(uint32_t)ud);
             }
         }
@@ -134,8 +139,9 @@ static void *thread_main(void *arg) {
 }
 
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard, int notsent_lowat) {
+                      unsigned max_per_shard, int notsent_lowat, const kl_acceptor_admit_t *admit) {
     memset(a, 0, sizeof(*a));
+    if (admit) a->admit = *admit;
     a->notsent_lowat = notsent_lowat;
     a->listen_fd = listen_fd;
     a->shards = shards;

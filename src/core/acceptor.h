@@ -13,12 +13,22 @@
 
 #include "core/shard.h"
 
+/** Optional checks the layer above runs on the acceptor thread, per accepted socket. */
+typedef struct {
+    /** Before the socket is handed to a shard: 0 to hand it over, < 0 to close it at once. */
+    int (*admit)(void *ctx, int fd);
+    /** An admitted socket could not be handed over after all and is closed. */
+    void (*unadmit)(void *ctx, int fd);
+    void *ctx;
+} kl_acceptor_admit_t;
+
 typedef struct {
     int listen_fd;              /**< owned; closed when the acceptor stops */
     kl_shard_t *shards;         /**< the shards to hand connections to */
     unsigned nshards;
     unsigned max_per_shard;     /**< open connections per shard before new ones are refused */
     int notsent_lowat;          /**< TCP_NOTSENT_LOWAT for accepted sockets; 0 = the kernel's */
+    kl_acceptor_admit_t admit;  /**< zeroed: every socket is handed over */
     uint64_t *handed;           /**< per shard: connections handed (acceptor-private) */
     _Atomic uint64_t accepted;  /**< connections handed to shards */
     _Atomic uint64_t refused;   /**< connections closed at once: every shard was full */
@@ -32,9 +42,10 @@ typedef struct {
  * Returns the fd or -errno. */
 int kl_listen_tcp(const char *host, int port, int backlog);
 /** Starts the acceptor thread on listen_fd (taken over); accepted sockets get TCP_NODELAY
- * and, when notsent_lowat > 0, that TCP_NOTSENT_LOWAT. Returns 0 or -errno. */
+ * and, when notsent_lowat > 0, that TCP_NOTSENT_LOWAT, and go through admit (NULL: none)
+ * once a shard has room for them. Returns 0 or -errno. */
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard, int notsent_lowat);
+                      unsigned max_per_shard, int notsent_lowat, const kl_acceptor_admit_t *admit);
 /** Stops accepting: closes the listening socket and joins the thread. */
 void kl_acceptor_stop(kl_acceptor_t *a);
 

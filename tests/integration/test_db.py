@@ -98,8 +98,11 @@ def setup():
     keel = kit.Keel(env=db_env(KEEL_SHARDS="2", KEEL_SLOW_QUERY_MS="100")).start()
 
 
+JWT_SECRET = "db-test-secret-0123456789abcdefghijkl"  # the bounties app has @auth routes
+
+
 def db_env(**kw):
-    env = {"KEEL_ROUTES": ROUTES, "DATABASE_URL": URL}
+    env = {"KEEL_ROUTES": ROUTES, "DATABASE_URL": URL, "KEEL_JWT_SECRET": JWT_SECRET}
     env.update(kw)
     return env
 
@@ -364,7 +367,7 @@ def test_unknown_route_404_and_wrong_method_405():
     for p in ("/api/nope", "/api/bounties/abc", "/api/bounties/1/x", "/api/bounties/99999999999999999999",
               "/api/users", "/api/users/1/stats/x", "/API/bounties"):
         msg, _ = error(p, 404)
-    for method, p, allow in (("POST", "/api/bounties", "GET, HEAD"), ("DELETE", "/api/bounties/1", "GET, HEAD"),
+    for method, p, allow in (("PATCH", "/api/bounties", "GET, HEAD, POST"), ("DELETE", "/api/bounties/1", "GET, HEAD"),
                              ("PUT", "/api/users/1/stats", "GET, HEAD"), ("GET", "/t/items/5", "DELETE"),
                              ("GET", "/t/items", "POST")):
         _, h = error(p, 405, method=method)
@@ -394,7 +397,7 @@ def test_route_file_errors_stop_startup():
     classes = fixture_classes()
     names = {c for c, _, _ in classes}
     for need in ("unknown_annotation", "bad_type", "undeclared_param", "unused_param", "duplicate_route",
-                 "bad_sql", "unsupported_rate", "sql_line"):
+                 "bad_sql", "rate_needs_auth", "sql_line"):
         assert need in names, "missing fixture class %s (have %s)" % (need, sorted(names))
     for cls, d, want in classes:
         code, err = start_fails(d)
@@ -414,7 +417,7 @@ def test_route_file_errors_stop_startup():
     spelled = {"unknown_annotation": ("route.sql", 3, "@cahce"), "bad_type": ("route.sql", 1, "integer"),
                "undeclared_param": ("route.sql", 4, ":limit"), "unused_param": ("route.sql", 2, "not used"),
                "duplicate_route": ("b.sql", 2, "duplicate route"), "bad_sql": ("route.sql", 5, "no_such_table"),
-               "unsupported_rate": ("route.sql", 4, "@rate"), "sql_line": ("route.sql", 7, "syntax error")}
+               "rate_needs_auth": ("route.sql", 4, "@rate per sub"), "sql_line": ("route.sql", 7, "syntax error")}
     by = {c: d for c, d, _ in classes}
     for cls, (f, n, word) in spelled.items():
         _, err = start_fails(by[cls])
@@ -423,7 +426,8 @@ def test_route_file_errors_stop_startup():
 
 def test_the_real_routes_start_and_cache():
     # The unfiltered bounties routes, with their @cache/@tags, start and answer with cache headers.
-    env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL}
+    env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL,
+           "KEEL_JWT_SECRET": JWT_SECRET}
     # Ready first: a fill queued before the first connection is up is not stored (the
     # connection's arrival clears the cache and every fill under way), so it has no Cache-Control.
     with kit.Keel(env=env, ready_path="/ready") as k:
@@ -438,8 +442,7 @@ def test_unix_socket_database_url():
     # to PostgreSQL's port), and the routes answer.
     unix = pg("url", "unix").strip()
     assert "host=/" in unix and "127.0.0.1" not in unix, unix
-    with kit.Keel(env={"KEEL_ROUTES": ROUTES, "DATABASE_URL": unix, "KEEL_SHARDS": "2",
-                       "KEEL_DB_CONNS_PER_SHARD": "2"}) as k:
+    with kit.Keel(env=db_env(DATABASE_URL=unix, KEEL_SHARDS="2", KEEL_DB_CONNS_PER_SHARD="2")) as k:
         # started means /health answers; the four connections come up right after
         every = lambda: [s["dbConnections"] for s in ready(k)[1]["shards"]] == [2, 2]
         assert wait_until(every, 5) is not None, ready(k)

@@ -6,6 +6,7 @@
 -- @returns many
 -- @cache   120s
 -- @tags    bounties
+-- @rate    20/min
 SELECT row_to_json(r)
 FROM (SELECT b.id, b.user_id, b.title, b.amount_cents, b.location, b.status, b.created_at,
              ts_rank(b.search, q.query) AS rank

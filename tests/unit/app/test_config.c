@@ -63,9 +63,39 @@ static void bad_values_are_refused(void) {
     unsetenv("KEEL_ACCESS_LOG");
 }
 
+/* The @rate and connection-cap settings: off or empty by default, checked when loaded. */
+static void rate_limit_settings(void) {
+    kl_config_t c;
+    char *a0[] = {"keel", NULL};
+    KT_EQ(kl_config_load(&c, 1, a0), 0);
+    KT_CHECK(strcmp(c.trusted_proxies, "") == 0 && strcmp(c.forwarded_header, "x-forwarded-for") == 0);
+    KT_EQ(c.max_conns_per_ip, 0);
+    KT_EQ(c.rate_limit_slots, 262144);
+    kl_config_free(&c);
+    char *a1[] = {"keel", "--trusted-proxies", "10.0.0.0/8, fd00::/8 192.0.2.1", "--forwarded-header", "forwarded",
+                  "--max-conns-per-ip", "20", "--rate-limit-slots", "1024", NULL};
+    KT_EQ(kl_config_load(&c, 9, a1), 0);
+    KT_EQ(c.max_conns_per_ip, 20);
+    KT_EQ(c.rate_limit_slots, 1024);
+    KT_CHECK(strcmp(c.forwarded_header, "forwarded") == 0);
+    kl_config_free(&c);
+    char *a2[] = {"keel", "--forwarded-header", "X-Forwarded-For", NULL}; /* field names ignore case */
+    KT_EQ(kl_config_load(&c, 3, a2), 0);
+    kl_config_free(&c);
+    static const char *bad[][2] = {{"--trusted-proxies", "10.0.0.1/8"}, {"--trusted-proxies", "localhost"},
+                                   {"--forwarded-header", "x-real-ip"}, {"--rate-limit-slots", "1000"},
+                                   {"--rate-limit-slots", "32"}, {"--max-conns-per-ip", "-1"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *a[] = {"keel", (char *)bad[i][0], (char *)bad[i][1], NULL};
+        KT_EQ(kl_config_load(&c, 3, a), -EINVAL);
+        kl_config_free(&c);
+    }
+}
+
 int main(void) {
     KT_RUN(durations_and_sizes);
     KT_RUN(flags_override_environment);
     KT_RUN(bad_values_are_refused);
+    KT_RUN(rate_limit_settings);
     return KT_DONE();
 }

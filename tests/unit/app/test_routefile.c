@@ -217,6 +217,9 @@ static void test_all_annotations(void) {
     KT_EQ(d.n_invalidates, 1);
     KT_EQ(d.rate_count, 20);
     KT_EQ(d.rate_period_ms, 60000);
+    KT_EQ(d.rate_burst, 0);
+    KT_EQ(d.rate_per, KL_ROUTE_RATE_DEFAULT);
+    KT_CHECK(d.rate_claim == NULL);
     KT_EQ(d.timeout_ms, 500);
     KT_EQ(d.ann_line[KL_ROUTE_ANN_TAGS], 6);
     KT_EQ(d.ann_line[KL_ROUTE_ANN_INVALIDATES], 8);
@@ -251,6 +254,23 @@ static void test_all_annotations(void) {
     KT_EQ(d.params[1].type, KL_ROUTE_JSON);
     KT_CHECK(strcmp(d.params[1].name, "body") == 0);
     SQL_IS(d, "SELECT thing_create($1, $2::jsonb)");
+    kl_routefile_free(&d);
+
+    /* @rate's options, in either order */
+    PARSE_OK("-- @route GET /x\n-- @auth optional\n-- @rate 100/hour per claim.org_id burst 10\nSELECT 1", &d);
+    KT_EQ(d.rate_count, 100);
+    KT_EQ(d.rate_period_ms, 3600000);
+    KT_EQ(d.rate_burst, 10);
+    KT_EQ(d.rate_per, KL_ROUTE_RATE_CLAIM);
+    KT_CHECK(d.rate_claim != NULL && strcmp(d.rate_claim, "org_id") == 0);
+    kl_routefile_free(&d);
+    PARSE_OK("-- @route GET /x\n-- @rate 20/min burst 5 per ip\nSELECT 1", &d);
+    KT_EQ(d.rate_burst, 5);
+    KT_EQ(d.rate_per, KL_ROUTE_RATE_IP);
+    kl_routefile_free(&d);
+    PARSE_OK("-- @route GET /x\n-- @auth required\n-- @rate 1000000/s per sub\nSELECT 1", &d);
+    KT_EQ(d.rate_count, 1000000);
+    KT_EQ(d.rate_per, KL_ROUTE_RATE_SUB);
     kl_routefile_free(&d);
 
     /* the other spellings of sizes, durations and periods */
@@ -655,6 +675,21 @@ static void test_err_types_numbers(void) {
     PARSE_ERR("-- @route GET /a\n-- @rate x/min\nSELECT 1", 2, "@rate takes N/sec");
     PARSE_ERR("-- @route GET /a\n-- @rate 0/min\nSELECT 1", 2, "@rate takes N/sec");
     PARSE_ERR("-- @route GET /a\n-- @rate 5/day\nSELECT 1", 2, "unknown @rate period 'day'");
+    PARSE_ERR("-- @route GET /a\n-- @rate 1000001/s\nSELECT 1", 2, "N from 1 to 1000000");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min burst\nSELECT 1", 2, "@rate burst needs a number");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min burst 20\nSELECT 1", 2, "@rate burst must be from 1 to 19");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min burst 0\nSELECT 1", 2, "@rate burst must be from 1 to 19");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min burst x\nSELECT 1", 2, "@rate burst must be");
+    PARSE_ERR("-- @route GET /a\n-- @rate 1000000/s burst 1\nSELECT 1", 2, "is under 1 ms");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min burst 5 burst 6\nSELECT 1", 2, "unexpected 'burst' after @rate");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per ip per ip\nSELECT 1", 2, "unexpected 'per' after @rate");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per\nSELECT 1", 2, "@rate per takes ip, sub or claim.NAME");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per host\nSELECT 1", 2, "not 'host'");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per claim.\nSELECT 1", 2, "not 'claim.'");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per claim.a-b\nSELECT 1", 2, "not 'claim.a-b'");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min every ip\nSELECT 1", 2, "unexpected 'every' after @rate");
+    PARSE_ERR("-- @route GET /a\n-- @rate 20/min per sub\nSELECT 1", 2, "@rate per sub needs @auth");
+    PARSE_ERR("-- @route GET /a\n\n-- @rate 20/min per claim.org\nSELECT 1", 3, "@rate per claim needs @auth");
     PARSE_ERR("-- @route PUT /a\n-- @body json max 0\nSELECT :body", 2, "bad size '0' for @body max");
     PARSE_ERR("-- @route PUT /a\n-- @body json max 64kb\nSELECT :body", 2, "bad size '64kb'");
     PARSE_ERR("-- @route PUT /a\n-- @body json max 2048m\nSELECT :body", 2, "bad size");
@@ -791,7 +826,8 @@ static void test_example_routes(void) {
     if (parse_file("examples/bounties/routes/bounties_search.sql", &d) == 0) {
         KT_CHECK(strcmp(d.path, "/api/bounties/search") == 0);
         KT_CHECK(d.query[0].default_value == NULL); /* q is required */
-        KT_EQ(d.rate_count, 0); /* the design's 20/min returns with @rate enforcement */
+        KT_EQ(d.rate_count, 20); /* the design's 20/min per client */
+        KT_EQ(d.rate_period_ms, 60000);
         KT_EQ(d.cache_ms, 120000);
         KT_EQ(d.returns, KL_ROUTE_RETURNS_MANY);
         kl_routefile_free(&d);
