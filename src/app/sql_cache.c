@@ -194,8 +194,17 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
 void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_auth_id_t *id) {
     kl_app_shard_t *as = r->as;
     const kl_jwt_claims_t *claims = id ? id->claims : NULL;
-    /* private: the subject joins the key, so one user's entry never serves another */
+    /* private: the subject joins the key, so one user's entry never serves another; and the
+     * role the fill runs as (KEEL_JWT_ROLES), written first: a role name holds no ',' */
     const char *subject = rt->def.cache_private && claims ? kl_jwt_subject(claims) : NULL;
+    if (subject && id->role) {
+        size_t rl = strlen(id->role), sl = strlen(subject);
+        char *both = kl_arena_alloc(r->arena, rl + sl + 2);
+        memcpy(both, id->role, rl);
+        both[rl] = ',';
+        memcpy(both + rl + 1, subject, sl + 1);
+        subject = both;
+    }
     size_t klen;
     char *key = kl_cache_key(r->arena, rt->stmt, values, rt->def.n_params, subject, &klen);
     uint64_t h = kl_hash64(key, klen, as->fills->seed);

@@ -143,12 +143,14 @@ kit.pg("start")
 kit.pg("load")  # the bounties database, with its row-level security (schema.sql)
 URL = kit.pg("url").strip()
 kit.psql(URL, "CREATE TABLE IF NOT EXISTS jwt_notes (owner text NOT NULL); TRUNCATE jwt_notes; "
-              "GRANT SELECT, INSERT ON jwt_notes TO bounties_api")
+              "GRANT SELECT, INSERT ON jwt_notes TO bounties_api; "
+              "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jwt_test_other') THEN "
+              "CREATE ROLE jwt_test_other NOLOGIN; END IF; END $$; GRANT jwt_test_other TO CURRENT_USER")
 ENV = {"KEEL_ROUTES": os.path.join(FIX, "routes"), "DATABASE_URL": URL, "KEEL_SHARDS": "1",
        "KEEL_JWT_SECRET": SECRET.decode(), "KEEL_JWT_JWKS": JWKS_URL,
        "KEEL_JWT_JWKS_MIN_REFRESH": "1s", "KEEL_JWT_JWKS_KID_REFETCH": "1s",
        "KEEL_JWT_ISSUER": ISS, "KEEL_JWT_AUDIENCE": AUD,
-       "KEEL_JWT_ROLES": "bounties_api", "KEEL_JWT_ROLE_CLAIM": "db_role"}
+       "KEEL_JWT_ROLES": "bounties_api,jwt_test_other", "KEEL_JWT_ROLE_CLAIM": "db_role"}
 keel = kit.Keel(env=ENV).start()
 
 
@@ -245,6 +247,15 @@ def test_role_claim_must_be_allowed():
     assert st == 200 and b["role"] == "bounties_api", (st, b)
     refused(token(KEYS["EdDSA"], {"sub": "r", "db_role": "keel"}), "role not allowed")  # keel's own role
     refused(token(KEYS["EdDSA"], {"sub": "r", "db_role": 7}), "role not allowed")
+
+
+def test_private_cache_keeps_roles_apart():
+    st, _, b = get("/j/whoami", token(KEYS["RS256"], {"sub": "carol"}))
+    assert st == 200 and b == {"sub": "carol", "role": "bounties_api"}, (st, b)
+    st, _, b = get("/j/whoami", token(KEYS["RS256"], {"sub": "carol", "db_role": "jwt_test_other"}))
+    assert st == 200 and b == {"sub": "carol", "role": "jwt_test_other"}, (st, b)
+    st, _, b = get("/j/whoami", token(KEYS["RS256"], {"sub": "carol", "db_role": "bounties_api"}))
+    assert st == 200 and b == {"sub": "carol", "role": "bounties_api"}, (st, b)
 
 
 def test_row_level_security_hides_other_owners():
