@@ -245,7 +245,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
         f->max_age = 0;
     } else if (n > 14 && !strncasecmp(p, "cache-control:", 14)) {
         int64_t secs = 0;
-        int r = kl_jwks_max_age(p + 14, n - 14, &secs);
+        size_t vl = n - 14; /* libcurl hands over the whole line: the value without its CRLF */
+        while (vl > 0 && (p[14 + vl - 1] == '\r' || p[14 + vl - 1] == '\n')) vl--;
+        int r = kl_jwks_max_age(p + 14, vl, &secs);
         if (r == 0) f->cc = 0, f->max_age = 0;   /* no-store / no-cache wins */
         else if (r == 1 && f->cc < 0) f->cc = 1, f->max_age = secs;
     }
