@@ -144,8 +144,8 @@ jwks_doc = {"keys": [k.jwk for k in KEYS.values()]}
 kit.pg("start")
 kit.pg("load")  # the bounties database, with its row-level security (schema.sql)
 URL = kit.pg("url").strip()
-kit.psql(URL, "CREATE TABLE IF NOT EXISTS jwt_notes (owner text NOT NULL); TRUNCATE jwt_notes; "
-              "GRANT SELECT, INSERT ON jwt_notes TO bounties_api; "
+kit.psql(URL, "CREATE TABLE IF NOT EXISTS public.jwt_notes (owner text NOT NULL); TRUNCATE public.jwt_notes; "
+              "GRANT SELECT, INSERT ON public.jwt_notes TO bounties_api; "
               "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jwt_test_other') THEN "
               "CREATE ROLE jwt_test_other NOLOGIN; END IF; END $$; GRANT jwt_test_other TO CURRENT_USER")
 ENV = {"KEEL_ROUTES": os.path.join(FIX, "routes"), "DATABASE_URL": URL, "KEEL_SHARDS": "1",
@@ -270,6 +270,30 @@ def test_row_level_security_hides_other_owners():
     assert st == 200 and b["owners"] == [2], (st, b)
     st, _, b = get("/j/leaky/wallet", token(KEYS["PS256"], {"sub": "not-a-number"}))
     assert st == 200 and b["owners"] == [], (st, b)
+
+
+def test_bounties_routes_run_as_the_rls_role():
+    """The example's own routes under KEEL_JWT_ROLES=bounties_api: its grants suffice for
+    reads, a transfer (both sides' rows) and @idempotent's stored answer."""
+    env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL,
+           "KEEL_SHARDS": "1", "KEEL_JWT_SECRET": SECRET.decode(), "KEEL_JWT_ROLES": "bounties_api"}
+    sender = kit.psql(URL, "SELECT id FROM users WHERE balance_cents >= 100 ORDER BY id LIMIT 1")
+    to = kit.psql(URL, "SELECT id FROM users WHERE id <> %s ORDER BY id LIMIT 1" % sender)
+    with kit.Keel(env=env) as k:
+        t = bearer(token(SECRET, {"sub": sender}))
+        st, _, body = k.request(path="/api/me/wallet/transactions?limit=100", headers=t)
+        rows = json.loads(body)
+        assert st == 200 and rows and len(rows) <= 100, (st, body[:200])
+        h = dict(t, **{"Content-Type": "application/json", "Idempotency-Key": "rls-%d" % time.time_ns()})
+        payload = json.dumps({"to_user_id": int(to), "amount_cents": 1}).encode()
+        st, _, body = k.request("POST", "/api/wallet/transfers", headers=h, body=payload)
+        assert st == 201, (st, body)
+        st, hh, body2 = k.request("POST", "/api/wallet/transfers", headers=h, body=payload)
+        assert st == 201 and hh.get("idempotent-replayed") == "true" and body2 == body, (st, hh, body2)
+        # the recipient's transfer_in row exists, though the sender could not read it
+        n = kit.psql(URL, "SELECT count(*) FROM wallet_transactions WHERE user_id = %s AND kind = 'transfer_in' "
+                          "AND created_at = (%s)::timestamptz" % (to, "'" + json.loads(body)["created_at"] + "'"))
+        assert n == "1", n
 
 
 def test_auth_sub_tags_evicted_by_a_write():
