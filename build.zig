@@ -18,7 +18,9 @@ const cflags = [_][]const u8{
     "-Wshadow",               "-Wno-unused-parameter", "-Wpointer-arith", "-Wformat=2",
     "-fno-strict-aliasing",
 };
-const syslibs = [_][]const u8{ "uring", "pq", "deflate", "mimalloc", "pthread", "m" };
+// libcrypto (OpenSSL 3) verifies JWT signatures and hashes; libpq already maps it into the
+// process. libcurl fetches a JWKS URL on keel's key-refresh thread.
+const syslibs = [_][]const u8{ "uring", "pq", "crypto", "curl", "deflate", "mimalloc", "pthread", "m" };
 
 fn listC(b: *std.Build, dir: []const u8, recursive: bool, prefix: ?[]const u8) [][]const u8 {
     var out = std.ArrayList([]const u8).init(b.allocator);

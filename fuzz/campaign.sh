@@ -27,6 +27,7 @@ drivers=(
   "routefile 10 4096 fuzz/routefile.dict"
   "jwt_verify 8 9000 -"
   "jwt_json 8 9000 fuzz/json.dict"
+  "jwks 6 16384 fuzz/jwks.dict"
   "json_body 8 4096 fuzz/json_body.dict"
   "url 8 4096 fuzz/url.dict"
   "tags 8 4096 fuzz/routefile.dict"

@@ -30,7 +30,7 @@ static const char route[] =
     "-- @query q text default \"\"\n"
     "-- @query u uuid default 123e4567-e89b-12d3-a456-426614174000\n"
     "-- @auth optional\n"
-    "-- @cache 60s\n"
+    "-- @cache 60s private\n"
     "-- @tags t:{id} s:{slug}/{q} {q}{slug} plain all:{id}:{q}:{u} who:{auth.sub}\n"
     "-- @invalidates t:{id} {slug}\n"
     "SELECT :id::bigint, :slug, :q, :u::uuid, :auth.sub\n";

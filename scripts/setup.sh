@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(build-essential pkg-config python3 python3-pip
       liburing-dev libpq-dev libdeflate-dev libmimalloc-dev
+      libssl-dev libcurl4-openssl-dev openssl python3-cryptography
       postgresql postgresql-contrib
       clang-14 libclang-rt-14-dev llvm-14
       wrk nginx-light procps curl)

@@ -95,7 +95,9 @@ def main():
     for d in programs(os.path.join(OUT, "fuzz")):
         corpus = os.path.join(ROOT, "fuzz", "corpus", d)
         if os.path.isdir(corpus):
-            run("fuzz-replay:" + d, [os.path.join(OUT, "fuzz", d), "-runs=0", corpus], 300, parse=False)
+            # libFuzzer's own exit code for a crash is 77, which would read as "skipped"
+            run("fuzz-replay:" + d, [os.path.join(OUT, "fuzz", d), "-runs=0", "-error_exitcode=1", corpus], 300,
+                parse=False)
     idir = os.path.join(ROOT, "tests", "integration")
     for f in sorted(os.listdir(idir)) if os.path.isdir(idir) else []:
         if f.startswith("test_") and f.endswith(".py"):

@@ -209,3 +209,32 @@ BEGIN
     INTO result;
     RETURN result;
 END $$;
+
+-- ---- row-level security: defence in depth behind each route's own WHERE -------------------
+-- Run keel with KEEL_JWT_ROLES=bounties_api and every @auth request's transaction switches to
+-- that role (SET LOCAL ROLE) with its verified claims in request.jwt.claims (README, "JWT").
+-- Then a wallet_transactions row is visible only to its owner, even through a route whose
+-- WHERE forgot `user_id = :auth.sub`. keel's own login role (the owner, a superuser in the
+-- private cluster) bypasses the policies: the seed, maintenance and requests of routes
+-- without @auth run as it. Writes stay open to the role: wallet_transfer() adds the other
+-- side's transfer_in row (INSERT ... RETURNING reads back only the caller's own row). The
+-- text comparison keeps a token whose sub is not a number from raising a cast error; the
+-- route's own WHERE still picks the index.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bounties_api') THEN
+        CREATE ROLE bounties_api NOLOGIN; -- roles are cluster-wide: a reload keeps it
+    END IF;
+END $$;
+GRANT USAGE ON SCHEMA public TO bounties_api;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO bounties_api;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO bounties_api;
+DO $$
+BEGIN
+    EXECUTE format('GRANT bounties_api TO %I', current_user); -- keel may SET ROLE to it
+END $$;
+ALTER TABLE wallet_transactions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY wallet_transactions_owner_reads ON wallet_transactions FOR SELECT TO bounties_api
+    USING (user_id::text = nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub');
+CREATE POLICY wallet_transactions_writes ON wallet_transactions FOR INSERT TO bounties_api
+    WITH CHECK (true);

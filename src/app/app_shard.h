@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "app/auth.h"
 #include "app/config.h"
 #include "app/db.h"
 #include "app/cache.h"
@@ -34,6 +35,8 @@ struct kl_app_shard {
     kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database */
     const kl_db_config_t *dbcfg; /**< shared, read-only; NULL without a database */
     const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
+    kl_auth_t *auth_process;  /**< shared JWT keys and policy (auth.h); NULL without JWT keys */
+    kl_auth_shard_t *auth;    /**< this shard's @auth state (its token cache); NULL without JWT keys */
     kl_cache_t *cache;        /**< this shard's response cache */
     kl_gzip_t *gzip;          /**< this shard's compressor */
     struct kl_sql_fills *fills; /**< in-flight cache fills (sql_cache.c owns it) */

@@ -38,7 +38,19 @@ typedef struct {
     int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
     int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */
     int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
-    char *jwt_secret;          /**< HS256 key for @auth routes; "" = none (KEEL_JWT_SECRET) */
+    char *jwt_secret;          /**< HMAC key for @auth routes; "" = none (KEEL_JWT_SECRET) */
+    char *jwt_secret_alg;      /**< HS256, HS384 or HS512: the secret's algorithm (KEEL_JWT_SECRET_ALG) */
+    char *jwt_jwks;            /**< JWK Set file or http(s) URL; "" = none (KEEL_JWT_JWKS) */
+    int64_t jwt_jwks_min_refresh_ms; /**< a JWKS URL is refetched no sooner (KEEL_JWT_JWKS_MIN_REFRESH) */
+    int64_t jwt_jwks_kid_refetch_ms; /**< an unknown kid refetches at most this often (KEEL_JWT_JWKS_KID_REFETCH) */
+    bool jwt_require_exp;      /**< tokens without exp are refused (KEEL_JWT_REQUIRE_EXP) */
+    int64_t jwt_leeway_ms;     /**< clock skew allowed on exp, nbf, iat (KEEL_JWT_LEEWAY) */
+    char *jwt_issuer;          /**< required iss; "" = not checked (KEEL_JWT_ISSUER) */
+    char *jwt_audience;        /**< required aud; "" = not checked (KEEL_JWT_AUDIENCE) */
+    char *jwt_role_claim;      /**< claim naming the role to switch to; "" = none (KEEL_JWT_ROLE_CLAIM) */
+    char *jwt_roles;           /**< comma-separated roles a request may switch to, default first (KEEL_JWT_ROLES) */
+    int64_t jwt_cache_entries; /**< verified tokens cached per shard; 0 = off (KEEL_JWT_CACHE_ENTRIES) */
+    int64_t jwt_cache_bytes;   /**< bytes of verified tokens cached per shard (KEEL_JWT_CACHE_SIZE) */
     bool expose_db_errors;     /**< 4xx answers carry PostgreSQL's own message (KEEL_EXPOSE_DB_ERRORS) */
     char *trusted_proxies;     /**< CIDR list whose forwarded header is believed; "" = none (KEEL_TRUSTED_PROXIES) */
     char *forwarded_header;    /**< "x-forwarded-for" or "forwarded" (KEEL_FORWARDED_HEADER) */

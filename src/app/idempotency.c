@@ -1,12 +1,13 @@
 #include "app/idempotency.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/alloc.h"
-#include "proto/sha256.h"
 
 const char kl_idem_schema_sql[] =
     "BEGIN;\n"
@@ -133,23 +134,28 @@ int kl_idem_parse_key(kl_str_t f, char out[KL_IDEM_KEY_MAX + 1]) {
     return (int)n;
 }
 
-static void absorb(kl_sha256_t *h, kl_str_t s) {
+static void absorb(EVP_MD_CTX *h, kl_str_t s) {
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)s.len >> (8 * i));
-    kl_sha256_update(h, len, sizeof(len));
-    kl_sha256_update(h, s.base, s.len);
+    EVP_DigestUpdate(h, len, sizeof(len));
+    EVP_DigestUpdate(h, s.base, s.len);
 }
 
 void kl_idem_fingerprint(kl_str_t method, kl_str_t target, kl_str_t body, char out[65]) {
-    kl_sha256_t h;
-    uint8_t d[KL_SHA256_LEN];
-    kl_sha256_init(&h);
-    absorb(&h, method);
-    absorb(&h, target);
-    absorb(&h, body);
-    kl_sha256_final(&h, d);
+    uint8_t d[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL)) { /* out of memory: as kl_malloc does */
+        fprintf(stderr, "keel: libcrypto cannot start a SHA-256 digest (out of memory)\n");
+        abort();
+    }
+    absorb(h, method);
+    absorb(h, target);
+    absorb(h, body);
+    EVP_DigestFinal_ex(h, d, &dlen);
+    EVP_MD_CTX_free(h);
     static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < KL_SHA256_LEN; i++) {
+    for (int i = 0; i < 32; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 15];
     }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/auth.h"
 #include "app/config.h"
 #include "app/routes_load.h"
 #include "app/server.h"
@@ -19,13 +20,13 @@ int main(int argc, char **argv) {
         return r > 0 ? 0 : 2;
     }
     int rc = 2;
+    kl_auth_t *auth = NULL;
     bool use_db = cfg.routes[0] || cfg.database_url[0];
-    if (cfg.jwt_secret[0] && strlen(cfg.jwt_secret) < 32) {
-        /* RFC 7518 3.2: an HS256 key must be at least as long as the hash output */
-        fprintf(stderr, "keel: KEEL_JWT_SECRET must be at least 32 bytes (it has %zu)\n", strlen(cfg.jwt_secret));
+    if (kl_auth_new(&cfg, &auth, err, sizeof(err)) < 0) {
+        fprintf(stderr, "keel: %s\n", err);
         goto out;
     }
-    if (cfg.routes[0] && kl_routes_load(cfg.routes, cfg.jwt_secret[0] != '\0', &routes, err, sizeof(err)) < 0) {
+    if (cfg.routes[0] && kl_routes_load(cfg.routes, auth != NULL, &routes, err, sizeof(err)) < 0) {
         fprintf(stderr, "keel: %s\n", err);
         goto out;
     }
@@ -52,10 +53,15 @@ int main(int argc, char **argv) {
             kl_json_escape(e, sizeof(e), err, strlen(err));
             kl_log(KL_LOG_WARN, "database unreachable at startup; route SQL is checked when it connects",
                    "\"error\":\"%s\"", e);
+        } else if (routes.stmt_auth_role >= 0 &&
+                   kl_auth_check_db(auth, cfg.database_url, routes.stmt_idem_claim >= 0, err, sizeof(err)) == -EINVAL) {
+            fprintf(stderr, "keel: %s\n", err); /* a role keel cannot switch to would fail every request */
+            goto out;
         }
     }
-    rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL);
+    rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL, auth);
 out:
+    kl_auth_free(auth); /* after every shard stopped */
     kl_router_free(&routes);
     kl_config_free(&cfg);
     return rc;

@@ -184,6 +184,16 @@ static int finish(kl_routefile_parser_t *p) {
     if (d->cache_private && d->auth == KL_ROUTE_AUTH_NONE)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE],
                                      "@cache private needs @auth (the key is the subject)");
+    /* A cache fill runs with its first requester's claims (and role): only a key holding the
+     * subject keeps one user's answer from another, in keel and in any shared cache. */
+    if (d->cache_ms > 0 && d->auth != KL_ROUTE_AUTH_NONE && d->cache_public)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE],
+                                     "@cache public cannot be used with @auth: one user's answer would be "
+                                     "stored for others (use @cache ... private)");
+    if (d->cache_ms > 0 && d->auth != KL_ROUTE_AUTH_NONE && !d->cache_private)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE],
+                                     "@cache on an @auth route must be private (@cache TTL private): the "
+                                     "answer depends on who asks");
     if ((d->rate_per == KL_ROUTE_RATE_SUB || d->rate_per == KL_ROUTE_RATE_CLAIM) && d->auth == KL_ROUTE_AUTH_NONE)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_RATE],
                                      "@rate per %s needs @auth (it counts by the token)",

@@ -28,7 +28,9 @@
  *                 _) of at most 63 characters
  *   -- @auth    required|optional              claims bound as :auth.<claim>
  *   -- @returns one|many|none [status 2NN]     default status 200 (none: 204)
- *   -- @cache   DURATION [private] [swr DURATION]   GET only; private needs @auth
+ *   -- @cache   DURATION [private|public] [swr DURATION]   GET only; private needs @auth,
+ *                 and an @auth route's cache must be private (public is the default
+ *                 elsewhere, and refused with @auth: one user's answer in a shared cache)
  *   -- @tags    T...                            needs @cache; T may hold {param} references
  *   -- @invalidates T...                        {param} references as in @tags
  *   -- @rate    N/sec|min|hour [burst M] [per ip|sub|claim.NAME]
@@ -54,7 +56,8 @@
  * parts.
  *
  * SQL parameters: `:name` (a path or @query parameter), `:body` (needs @body, type json),
- * `:body.NAME` (needs @field NAME), `:auth.claim` (needs @auth, type text). Each distinct
+ * `:body.NAME` (needs @field NAME), `:auth.claim` (needs @auth; bound by its JSON type:
+ * null as NULL, objects and arrays as JSON text). Each distinct
  * name becomes one $n, numbered in order of first use and reused on repeats. Not parameters: anything inside '...', E'...'
  * (backslash escapes), "...", $$...$$ / $tag$...$tag$, -- and (nested) block comments, and
  * `::` casts (`:id::bigint` becomes `$1::bigint`). An array slice must be written with a
@@ -222,6 +225,7 @@ typedef struct {
     int status;               /**< success status: @returns status, else 200 (204 for NONE) */
     uint64_t cache_ms;        /**< @cache TTL in ms; 0: not cached */
     bool cache_private;       /**< @cache private: the cache key includes the token's subject */
+    bool cache_public;        /**< @cache public written out (the default without @auth) */
     uint64_t swr_ms;          /**< @cache swr: serve-stale-while-revalidate window in ms; 0: none */
     const char *tags[KL_ROUTE_MAX_TAGS]; /**< @tags templates, n_tags of them */
     size_t n_tags;            /**< number of tags */

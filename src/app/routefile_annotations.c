@@ -581,8 +581,9 @@ static int ann_returns(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na,
     return 0;
 }
 
-/* @cache DURATION [private] [swr DURATION]: responses are cached for DURATION; private keys
- * them by the token's subject; swr serves a stale entry that long while it is refreshed. */
+/* @cache DURATION [private|public] [swr DURATION]: responses are cached for DURATION; private
+ * keys them by the token's subject (and says Cache-Control: private); swr serves a stale
+ * entry that long while it is refreshed. */
 static int ann_cache(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
     kl_route_def_t *d = p->def;
     if (na == 0 || !parse_duration(arg[0], &d->cache_ms))
@@ -590,8 +591,10 @@ static int ann_cache(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, i
                                      na == 0 ? 0 : kl_routefile_lex_shown(arg[0]),
                                      na == 0 ? "" : arg[0].base);
     for (size_t i = 1; i < na; i++) {
-        if (kl_str_eq(arg[i], "private") && !d->cache_private) {
+        if (kl_str_eq(arg[i], "private") && !d->cache_private && !d->cache_public) {
             d->cache_private = true;
+        } else if (kl_str_eq(arg[i], "public") && !d->cache_private && !d->cache_public) {
+            d->cache_public = true;
         } else if (kl_str_eq(arg[i], "swr") && d->swr_ms == 0) {
             if (i + 1 == na || !parse_duration(arg[i + 1], &d->swr_ms))
                 return kl_routefile_lex_fail(p, line, "bad duration for @cache swr (e.g. 30s)");

@@ -26,6 +26,7 @@ typedef struct {
     size_t nstmts;
     int stmt_idem_claim, stmt_idem_lookup, stmt_idem_purge; /**< keel's own when a route is
                                                                   @idempotent; -1 otherwise */
+    int stmt_auth_claims, stmt_auth_role; /**< keel's own when a route has @auth (auth.h); -1 otherwise */
 } kl_route_table_t;
 
 /** Orders the routes for matching and reports two that answer the same requests in err

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/auth.h"
 #include "app/idempotency.h"
 #include "core/alloc.h"
 
@@ -56,7 +57,7 @@ static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err
     return r;
 }
 
-int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, char *err, size_t errlen) {
+int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, char *err, size_t errlen) {
     memset(t, 0, sizeof(*t));
     DIR *d = opendir(dir);
     if (!d) {
@@ -82,13 +83,14 @@ int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, c
     }
     qsort(names, n, sizeof(char *), name_cmp);
     t->routes = kl_calloc(sizeof(kl_route_t) * n);
-    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (2 * n + 3)); /* see add_stmt's callers */
+    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (2 * n + 5)); /* see add_stmt's callers */
     t->stmt_idem_claim = t->stmt_idem_lookup = t->stmt_idem_purge = -1;
+    t->stmt_auth_claims = t->stmt_auth_role = -1;
     for (size_t i = 0; i < n; i++) {
         kl_route_t *rt = &t->routes[t->n];
         if ((r = load_one(dir, names[i], rt, err, errlen)) < 0) goto out;
-        if (rt->def.auth != KL_ROUTE_AUTH_NONE && !have_jwt_secret) {
-            snprintf(err, errlen, "%s:%d: @auth needs KEEL_JWT_SECRET (the HS256 key tokens are verified with)",
+        if (rt->def.auth != KL_ROUTE_AUTH_NONE && !have_jwt_keys) {
+            snprintf(err, errlen, "%s:%d: @auth needs KEEL_JWT_SECRET or KEEL_JWT_JWKS (the keys tokens are verified with)",
                      rt->def.file, rt->def.ann_line[KL_ROUTE_ANN_AUTH]);
             kl_routefile_free(&rt->def);
             r = -EINVAL;
@@ -110,6 +112,12 @@ int kl_routes_load(const char *dir, bool have_jwt_secret, kl_route_table_t *t, c
         t->stmt_idem_claim = add_stmt(t, "keel_idem_claim", kl_strdup(kl_idem_claim_sql), 5, "keel: idempotency claim");
         t->stmt_idem_lookup = add_stmt(t, "keel_idem_lookup", kl_strdup(kl_idem_lookup_sql), 3, "keel: idempotency replay");
         t->stmt_idem_purge = add_stmt(t, "keel_idem_purge", kl_strdup(kl_idem_purge_sql), 0, "keel: idempotency purge");
+        break;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->routes[i].def.auth == KL_ROUTE_AUTH_NONE) continue;
+        t->stmt_auth_claims = add_stmt(t, "keel_auth_claims", kl_strdup(KL_AUTH_CLAIMS_SQL), 1, "keel: request.jwt.claims");
+        t->stmt_auth_role = add_stmt(t, "keel_auth_role", kl_strdup(KL_AUTH_ROLE_SQL), 1, "keel: role");
         break;
     }
     r = kl_router_build(t, err, errlen);

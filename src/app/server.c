@@ -46,6 +46,7 @@ static int on_start(kl_shard_t *sh) {
     if (as->cfg->cache_mb > 0)
         as->cache = kl_cache_new((size_t)as->cfg->cache_mb * 1024 * 1024 / as->npeers);
     kl_sql_cache_init(as);
+    if (as->auth_process) as->auth = kl_auth_shard_new(as->auth_process, (unsigned)sh->id);
     if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg, as))) return -EINVAL;
     return 0;
 }
@@ -99,6 +100,7 @@ static void on_tick(kl_shard_t *sh) {
     }
     if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);
+    if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
 }
 
 static void on_drain(kl_shard_t *sh) { kl_http_conn_drain_all(sh->app); }
@@ -114,6 +116,8 @@ static void on_stop(kl_shard_t *sh) {
     as->cache = NULL;
     kl_gzip_free(as->gzip);
     as->gzip = NULL;
+    kl_auth_shard_free(as->auth);
+    as->auth = NULL;
     kl_respond_flush_log(as);
 }
 
@@ -126,7 +130,8 @@ static void log_line(const char *msg, const char *extra) {
             extra ? extra : "");
 }
 
-int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes) {
+int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes,
+                  kl_auth_t *auth) {
     int rc = 1;
     kl_db_config_t dbc;
     const kl_db_config_t *dbcfg = NULL;
@@ -140,6 +145,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP); /* reloads the JWT keys */
     /* Blocked before any thread starts, so only sigwaitinfo below ever sees them. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -179,6 +185,12 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         kl_clients_free(clients);
         return 1;
     }
+    if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
+        fprintf(stderr, "keel: cannot start the JWT key refresher: %s\n", strerror(-rc));
+        close(lfd);
+        return 1;
+    }
+    rc = 1;
     kl_shard_t *shards = kl_calloc(sizeof(kl_shard_t) * n);
     kl_app_shard_t *apps = kl_calloc(sizeof(kl_app_shard_t) * n);
     kl_shard_config_t scfg = {
@@ -203,6 +215,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         apps[i].cfg = cfg;
         apps[i].dbcfg = dbcfg;
         apps[i].routes = routes;
+        apps[i].auth_process = auth;
         apps[i].peers = apps;
         apps[i].npeers = n;
         apps[i].rate = rate;
@@ -238,6 +251,10 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     for (;;) {
         sig = sigwaitinfo(&sigs, NULL);
         if (sig == SIGINT || sig == SIGTERM) break;
+        if (sig == SIGHUP) {
+            log_line("SIGHUP: reloading the JWT keys", NULL);
+            kl_auth_reload(auth);
+        }
     }
     snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld", sig, (long long)cfg->shutdown_ms);
     log_line("draining", extra);

@@ -31,6 +31,9 @@ struct kl_fetch {
     uint64_t hash;
     const char **values; /* one heap block: the pointers, then the strings */
     char *tags;          /* expanded @tags, '\n'-separated ("" when none) */
+    char *auth_mem;      /* copies of the claims JSON and role its query runs with */
+    kl_db_call_t pre[2]; /* their set_config calls (auth.h) */
+    const char *auth_values[2];
     bool superseded;     /* a write evicted one of its tags while it ran: do not store */
     kl_list_t waiters;
     kl_fetch_t *next;    /* hash chain */
@@ -76,8 +79,8 @@ static void serve_entry(kl_request_t *r, kl_app_shard_t *as, kl_cache_entry_t *e
     kl_rep_send(r, &rep);
 }
 
-static void serve_body(kl_request_t *r, kl_app_shard_t *as, int status, kl_str_t body) {
-    kl_rep_t rep = {.status = status, .body = body, .age_s = -1};
+static void serve_body(kl_request_t *r, kl_app_shard_t *as, const kl_route_def_t *d, kl_str_t body) {
+    kl_rep_t rep = {.status = d->status, .body = body, .age_s = -1, .cache_control = d->cache_private ? "private" : NULL};
     kl_rep_prepare(r, &rep, as->gzip);
     kl_rep_send(r, &rep);
 }
@@ -111,7 +114,7 @@ static void fetch_done(kl_db_query_t *q) {
     } else if (f->superseded) {
         /* The rows may predate a write that committed meanwhile: answer those who asked
          * before it, keep nothing. */
-        while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d->status, body);
+        while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d, body);
     } else {
         kl_str_t tags[KL_ROUTE_MAX_TAGS];
         size_t nt = 0;
@@ -126,11 +129,12 @@ static void fetch_done(kl_db_query_t *q) {
             while ((w = next_waiter(f)) != NULL) serve_entry(w->r, as, e);
             kl_cache_release(as->cache, e);
         } else { /* larger than the cache takes: answer without keeping it */
-            while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d->status, body);
+            while ((w = next_waiter(f)) != NULL) serve_body(w->r, as, d, body);
         }
     }
     kl_arena_reset(&tmp);
     kl_free(f->tags);
+    kl_free(f->auth_mem);
     kl_free(f->values);
     kl_free(f->key);
     kl_free(f);
@@ -138,9 +142,9 @@ static void fetch_done(kl_db_query_t *q) {
 
 /* Starts the one query that fills key; r (NULL for a background refresh) waits on it. */
 static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *key, size_t klen, uint64_t h,
-                        const char **values, const kl_jwt_claims_t *claims, kl_request_t *r, kl_arena_t *a) {
+                        const char **values, const kl_auth_id_t *id, kl_request_t *r, kl_arena_t *a) {
     kl_fetch_t *f = kl_calloc(sizeof(*f));
-    kl_tags_src_t src = {.def = &rt->def, .values = values, .claims = claims};
+    kl_tags_src_t src = {.def = &rt->def, .values = values, .claims = id ? id->claims : NULL};
     f->tags = kl_strdup(kl_tags_join(a, &src, rt->def.tags, rt->def.n_tags));
     f->as = as;
     f->route = rt;
@@ -171,17 +175,36 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
     kl_fetch_t **b = &as->fills->buckets[h & (FILL_BUCKETS - 1)];
     f->next = *b;
     *b = f;
+    int npre = 0;
+    if (id) { /* the fill may outlive the request: its own copies */
+        size_t jl = id->claims_json ? strlen(id->claims_json) + 1 : 0, rl = id->role ? strlen(id->role) + 1 : 0;
+        f->auth_mem = kl_malloc(jl + rl + 1);
+        char *json = jl ? memcpy(f->auth_mem, id->claims_json, jl) : NULL;
+        char *role = rl ? memcpy(f->auth_mem + jl, id->role, rl) : NULL;
+        npre = kl_auth_calls(as->routes->stmt_auth_claims, as->routes->stmt_auth_role, json, role, f->pre,
+                             f->auth_values);
+    }
     f->q = (kl_db_query_t){
         .stmt = rt->stmt, .nparams = (int)n, .values = f->values, .timeout_ms = (int)rt->def.timeout_ms,
-        .done = fetch_done, .ctx = f,
+        .pre = npre ? f->pre : NULL, .npre = npre, .done = fetch_done, .ctx = f,
     };
     kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
 }
 
-void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_jwt_claims_t *claims) {
+void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_auth_id_t *id) {
     kl_app_shard_t *as = r->as;
-    /* private: the subject joins the key, so one user's entry never serves another */
+    const kl_jwt_claims_t *claims = id ? id->claims : NULL;
+    /* private: the subject joins the key, so one user's entry never serves another; and the
+     * role the fill runs as (KEEL_JWT_ROLES), written first: a role name holds no ',' */
     const char *subject = rt->def.cache_private && claims ? kl_jwt_subject(claims) : NULL;
+    if (subject && id->role) {
+        size_t rl = strlen(id->role), sl = strlen(subject);
+        char *both = kl_arena_alloc(r->arena, rl + sl + 2);
+        memcpy(both, id->role, rl);
+        both[rl] = ',';
+        memcpy(both + rl + 1, subject, sl + 1);
+        subject = both;
+    }
     size_t klen;
     char *key = kl_cache_key(r->arena, rt->stmt, values, rt->def.n_params, subject, &klen);
     uint64_t h = kl_hash64(key, klen, as->fills->seed);
@@ -190,7 +213,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
     if (st != KL_CACHE_MISS) {
         bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
         kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
-        if (refresh) start_fetch(as, rt, key, klen, h, values, claims, NULL, r->arena);
+        if (refresh) start_fetch(as, rt, key, klen, h, values, id, NULL, r->arena);
         serve_entry(r, as, e);
         kl_cache_release(as->cache, e);
         return;
@@ -203,7 +226,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
         kl_list_push(&f->waiters, &w->link);
         return;
     }
-    start_fetch(as, rt, key, klen, h, values, claims, r, r->arena);
+    start_fetch(as, rt, key, klen, h, values, id, r, r->arena);
 }
 
 static bool has_tag(const char *tags, kl_str_t tag) {

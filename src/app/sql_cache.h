@@ -12,14 +12,16 @@
 #include "app/app_shard.h"
 #include "app/request.h"
 #include "app/router.h"
-#include "proto/jwt.h"
+#include "app/auth.h"
 
 /** Creates the shard's table of fills under way (as->fills), keyed with a random seed. */
 void kl_sql_cache_init(kl_app_shard_t *as);
 /** Answers a GET of an @cache route from the shard's cache, refreshing stale entries in
- * the background and coalescing concurrent misses into one query. values are bound; claims
- * (NULL: anonymous) fill {auth.x} tags, and their subject joins a private route's key. */
-void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_jwt_claims_t *claims);
+ * the background and coalescing concurrent misses into one query. values are bound; id
+ * (NULL: no @auth) gives the claims that fill {auth.x} tags and whose subject joins a
+ * private route's key, and the claims and role the fill's query runs with (the first
+ * requester's: a private key holds the subject, so they only ever serve that subject). */
+void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_auth_id_t *id);
 /** Evicts tag (every entry when all) from the shard's cache, and marks fills under way that
  * carry it so that their possibly older rows are not stored. */
 void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all);

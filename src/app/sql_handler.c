@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "app/app_shard.h"
+#include "app/auth.h"
 #include "app/idempotency.h"
 #include "app/rate_check.h"
 #include "app/represent.h"
@@ -32,6 +33,8 @@ typedef struct {
     bool keyed;
     kl_db_call_t claim;           /* keel.idempotency_claim, in front of the statement */
     const char *claim_values[5];  /* subject, route, key, fingerprint, ttl in seconds */
+    kl_db_call_t pre[3];          /* in front of the statement: the claim, then claims and role */
+    const char *auth_values[2];   /* request.jwt.claims and role (auth.h) */
 } sql_call_t;
 
 static const char *type_words(kl_route_type_t t) {
@@ -103,6 +106,7 @@ __attribute__((format(printf, 4, 5))) static bool reject(kl_request_t *r, char *
  * type-checked by the router. */
 static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_claims_t *claims,
                         const char *const *fields, const char **values) {
+    int ci;
     char err[320];
     kl_arena_t *a = r->arena;
     const char *qv[KL_ROUTE_MAX_QUERY] = {0};
@@ -144,8 +148,11 @@ static bool bind_params(kl_request_t *r, const kl_route_def_t *d, const kl_jwt_c
         case KL_ROUTE_FROM_BODY:
             values[n] = kl_arena_strndup(a, r->body.base ? r->body.base : "", r->body.len);
             break;
-        case KL_ROUTE_FROM_AUTH: /* NULL (SQL NULL) when anonymous or the claim is absent */
-            values[n] = claims ? kl_jwt_claim(claims, p->name) : NULL;
+        case KL_ROUTE_FROM_AUTH: /* by JSON type (auth.h); NULL when anonymous, absent or null */
+            ci = claims ? kl_jwt_claim_index(claims, p->name) : -1;
+            values[n] = ci < 0 || kl_jwt_claim_type(claims, (size_t)ci) == KL_JWT_NULL
+                            ? NULL
+                            : kl_jwt_claim_value(claims, (size_t)ci);
             break;
         case KL_ROUTE_FROM_FIELD: /* NULL (SQL NULL) for an absent or null optional field */
             values[n] = fields[p->index];
@@ -231,7 +238,9 @@ static void on_result(kl_db_query_t *q) {
     char *location = NULL;
     if (d->location && !kl_sql_answer_location(r, c->route, body, &location)) return;
     if (d->method == KL_ROUTE_GET && d->status == 200) { /* ETag, 304 and gzip for reads */
-        kl_rep_t rep = {.status = 200, .body = body, .age_s = -1};
+        /* an answer that depends on who asks is never for a shared cache */
+        kl_rep_t rep = {.status = 200, .body = body, .age_s = -1,
+                        .cache_control = d->auth != KL_ROUTE_AUTH_NONE ? "private" : NULL};
         kl_rep_prepare(r, &rep, as->gzip);
         kl_rep_send(r, &rep);
         return;
@@ -246,39 +255,44 @@ static void unauthorized(kl_request_t *r, const char *why, bool bad_token) {
     kl_respond_error(r, 401, why, hdr);
 }
 
-/* @auth: verifies the Bearer token. Returns false after answering 401; *claims is NULL for
- * an anonymous request to an optional route. A token that is present but invalid is
- * refused even where auth is optional: it is never silently treated as anonymous. */
-static bool authenticate(kl_request_t *r, const kl_route_def_t *d, const kl_config_t *cfg, kl_jwt_claims_t **claims) {
-    *claims = NULL;
+/* @auth: verifies the Bearer token (auth.h). Returns false after answering 401; *out is
+ * NULL for a route without @auth, an identity without claims for an anonymous request to an
+ * optional route. A token that is present but invalid is refused even where auth is
+ * optional: it is never silently treated as anonymous. */
+static bool authenticate(kl_request_t *r, const kl_route_def_t *d, kl_auth_id_t **out) {
+    *out = NULL;
     if (d->auth == KL_ROUTE_AUTH_NONE) return true;
+    kl_auth_shard_t *auth = r->as->auth;
+    kl_auth_id_t *id = kl_arena_alloc(r->arena, sizeof(*id));
     kl_str_t az = kl_request_header(r, "authorization");
     if (!az.len) {
-        if (d->auth == KL_ROUTE_AUTH_OPTIONAL) return true;
-        unauthorized(r, "authentication required", false);
-        return false;
+        if (d->auth == KL_ROUTE_AUTH_REQUIRED || !auth) {
+            unauthorized(r, "authentication required", false);
+            return false;
+        }
+        kl_auth_anonymous(auth, id);
+        *out = id;
+        return true;
     }
     if (az.len <= 7 || strncasecmp(az.base, "Bearer ", 7) != 0) {
         unauthorized(r, "Authorization must be a Bearer token", true);
         return false;
     }
-    kl_jwt_claims_t *c = kl_arena_alloc(r->arena, sizeof(*c));
-    int rc = kl_jwt_verify(az.base + 7, az.len - 7, (const uint8_t *)cfg->jwt_secret, strlen(cfg->jwt_secret),
-                           (int64_t)time(NULL), c, NULL, 0);
-    if (rc != KL_JWT_OK) {
-        unauthorized(r, kl_jwt_strerror(rc), true);
+    const char *why = "no JWT keys are configured";
+    if (!auth || kl_auth_verify(auth, r->arena, az.base + 7, az.len - 7, (int64_t)time(NULL), id, &why) < 0) {
+        unauthorized(r, why, true);
         return false;
     }
-    *claims = c;
+    *out = id;
     return true;
 }
 
 bool kl_sql_precheck(kl_request_t *r, void *ctx) {
     const kl_route_def_t *d = &((const kl_route_t *)ctx)->def;
-    kl_jwt_claims_t *claims;
-    if (!authenticate(r, d, r->as->cfg, &claims)) return false;
-    r->state = claims; /* self-contained (no pointers into the head), so it survives detach */
-    if (d->rate_count && !kl_rate_check(r, ctx, claims)) return false; /* before body, cache, database */
+    kl_auth_id_t *id;
+    if (!authenticate(r, d, &id)) return false;
+    r->state = id; /* in the arena, no pointers into the head: it survives detach */
+    if (d->rate_count && !kl_rate_check(r, ctx, id ? id->claims : NULL)) return false; /* before body, cache, database */
     if (d->has_body) {
         kl_str_t ct = kl_request_header(r, "content-type");
         if (ct.len < 16 || strncasecmp(ct.base, "application/json", 16) != 0 ||
@@ -329,8 +343,6 @@ static bool keyed(kl_request_t *r, const kl_route_t *rt, sql_call_t *c, const ch
     c->q.stmt = rt->stmt_idem;
     c->q.nparams = (int)d->n_params + 3;
     c->q.values = v;
-    c->q.pre = &c->claim;
-    c->q.npre = 1;
     return true;
 }
 
@@ -338,7 +350,8 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     const kl_route_t *rt = ctx;
     const kl_route_def_t *d = &rt->def;
     kl_app_shard_t *as = r->as;
-    kl_jwt_claims_t *claims = r->state;
+    const kl_auth_id_t *id = r->state;
+    const kl_jwt_claims_t *claims = id ? id->claims : NULL;
     if (d->has_body) {
         if (r->body.len == 0) {
             kl_respond_error(r, 400, "a JSON request body is required", NULL);
@@ -371,7 +384,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
         return;
     }
     if (d->cache_ms && as->cache && d->returns != KL_ROUTE_RETURNS_NONE) {
-        kl_sql_cache_serve(r, rt, values, claims);
+        kl_sql_cache_serve(r, rt, values, id);
         return;
     }
     kl_request_defer(r);
@@ -385,6 +398,15 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.nparams = (int)d->n_params;
     c->q.values = values;
     if (rt->stmt_idem >= 0 && !keyed(r, rt, c, values, claims)) return;
+    /* in front of the statement, in its transaction: the key's claim (as keel's own role),
+     * then the request's claims and role, which its statement then runs under */
+    int np = 0;
+    if (c->keyed) c->pre[np++] = c->claim;
+    if (id)
+        np += kl_auth_calls(as->routes->stmt_auth_claims, as->routes->stmt_auth_role, id->claims_json, id->role,
+                            c->pre + np, c->auth_values);
+    c->q.pre = np ? c->pre : NULL;
+    c->q.npre = np;
     c->q.timeout_ms = (int)d->timeout_ms;
     c->q.notify = c->invalidates;
     c->q.done = on_result;

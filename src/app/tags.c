@@ -1,8 +1,10 @@
 #include "app/tags.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "proto/sha256.h"
+#include <openssl/evp.h>
 
 static const char *lookup(const kl_tags_src_t *src, const char *name, size_t len) {
     const kl_route_def_t *d = src->def;
@@ -12,8 +14,9 @@ static const char *lookup(const kl_tags_src_t *src, const char *name, size_t len
         if (!src->claims || len - 5 >= sizeof(claim)) return "";
         memcpy(claim, name + 5, len - 5);
         claim[len - 5] = '\0';
-        const char *v = kl_jwt_claim(src->claims, claim);
-        return v ? v : "";
+        int i = kl_jwt_claim_index(src->claims, claim); /* a null claim expands to nothing, as absent */
+        return i < 0 || kl_jwt_claim_type(src->claims, (size_t)i) == KL_JWT_NULL ? ""
+                                                                                  : kl_jwt_claim_value(src->claims, (size_t)i);
     }
     if (len > 5 && !memcmp(name, "body.", 5)) {
         for (size_t k = 0; src->fields && k < d->n_fields; k++)
@@ -40,13 +43,13 @@ static bool escaped(unsigned char c) {
 /* Where an expansion goes: bytes at out (when not NULL), into sha (when not NULL); n counts. */
 typedef struct {
     char *out;
-    kl_sha256_t *sha;
+    EVP_MD_CTX *sha;
     size_t n;
 } sink_t;
 
 static void emit(sink_t *k, const char *b, size_t len) {
     if (k->out) memcpy(k->out + k->n, b, len);
-    if (k->sha) kl_sha256_update(k->sha, b, len);
+    if (k->sha) EVP_DigestUpdate(k->sha, b, len);
     k->n += len;
 }
 
@@ -86,13 +89,18 @@ char *kl_tags_expand(kl_arena_t *a, const kl_tags_src_t *src, const char *tpl) {
         s[k.n] = '\0';
         return s;
     }
-    /* Too long to carry: hashed as it streams out, never held whole. */
-    kl_sha256_t sha;
-    kl_sha256_init(&sha);
-    k = (sink_t){.sha = &sha};
+    /* Too long to carry: SHA-256, hashed as it streams out, never held whole. */
+    uint8_t dg[EVP_MAX_MD_SIZE];
+    unsigned dlen = 0;
+    EVP_MD_CTX *sha = EVP_MD_CTX_new();
+    if (!sha || !EVP_DigestInit_ex(sha, EVP_sha256(), NULL)) { /* out of memory: as kl_malloc does */
+        fprintf(stderr, "keel: libcrypto cannot start a SHA-256 digest (out of memory)\n");
+        abort();
+    }
+    k = (sink_t){.sha = sha};
     expand(&k, src, tpl);
-    uint8_t dg[KL_SHA256_LEN];
-    kl_sha256_final(&sha, dg);
+    EVP_DigestFinal_ex(sha, dg, &dlen);
+    EVP_MD_CTX_free(sha);
     static const char hex[] = "0123456789abcdef";
     char *s = kl_arena_alloc(a, KL_TAGS_DIGEST_LEN + 1);
     s[0] = '#';

@@ -443,6 +443,29 @@ bool kl_json_members_next(kl_json_iter_t *it, kl_json_member_t *m, char *name, s
     return true;
 }
 
+bool kl_json_elements(kl_json_iter_t *it, const char *s, size_t len) {
+    size_t i = skip_ws((const uint8_t *)s, len, 0);
+    bool array = i < len && s[i] == '[';
+    *it = (kl_json_iter_t){s, len, array ? i + 1 : len};
+    return array;
+}
+
+bool kl_json_elements_next(kl_json_iter_t *it, kl_json_type_t *type, kl_str_t *value) {
+    const uint8_t *s = (const uint8_t *)it->_s;
+    size_t n = it->_len, i = skip_ws(s, n, it->_pos);
+    if (i < n && s[i] == ',') i = skip_ws(s, n, i + 1);
+    int t = i < n ? type_of(s[i]) : 0;
+    if (t == 0) { /* ']' or the end */
+        it->_pos = n;
+        return false;
+    }
+    size_t end = skip_value(s, n, i);
+    *type = (kl_json_type_t)t;
+    *value = (kl_str_t){it->_s + i, end - i};
+    it->_pos = end;
+    return true;
+}
+
 bool kl_json_find(const char *s, size_t len, const char *name, size_t name_len, kl_json_member_t *m) {
     kl_json_iter_t it;
     kl_json_members(&it, s, len);

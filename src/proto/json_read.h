@@ -58,7 +58,7 @@ typedef struct {
     kl_str_t value;      /**< the value's JSON text as written: a string with its quotes, a container whole */
 } kl_json_member_t;
 
-/** Walks the members of a document's top-level object. */
+/** Walks the members of a document's top-level object, or the elements of its array. */
 typedef struct {
     const char *_s;  /**< the document */
     size_t _len;     /**< its length */
@@ -78,6 +78,12 @@ bool kl_json_members(kl_json_iter_t *it, const char *s, size_t len);
  * after the last member. */
 bool kl_json_members_next(kl_json_iter_t *it, kl_json_member_t *m, char *name, size_t cap);
 
+/** Starts walking the elements of the top-level array of the validated document s[0..len)
+ * (e.g. a member's value, which is a valid document itself). Returns false (and a walk
+ * that yields nothing) when its value is not an array. */
+bool kl_json_elements(kl_json_iter_t *it, const char *s, size_t len);
+/** The next element: its type and its JSON text as written. Returns false after the last. */
+bool kl_json_elements_next(kl_json_iter_t *it, kl_json_type_t *type, kl_str_t *value);
 /** Finds the member of the validated document's top-level object whose decoded name is
  * name[0..name_len) (byte for byte). Returns true with *m filled, false when there is none
  * or the value is not an object. */

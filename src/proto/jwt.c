@@ -1,8 +1,9 @@
-/* jwt.c - HS256 JWT verification and the small strict JSON scanner it needs.
+/* jwt.c - JWT verification and the small strict JSON scanner it needs.
  *
  * Order matters for what an unauthenticated client can reach: the header is decoded and
- * parsed first (its "alg" decides how to check the rest), then the signature is checked,
- * and only a token whose MAC matches gets its payload parsed. Both JSON objects are parsed
+ * parsed first (its "alg" and "kid" pick the key, which must be pinned to that alg), then
+ * the signature is checked, and only a token whose signature verifies gets its payload
+ * parsed. Both JSON objects are parsed
  * into the caller's kl_jwt_claims_t (the header as scratch, then the payload over it), and
  * both parts are decoded into one stack buffer, so nothing is allocated.
  *
@@ -12,12 +13,14 @@
  * anyway, so the limits can change independently. */
 #include "proto/jwt.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/base64url.h"
-#include "proto/sha256.h"
 
 typedef struct {
     const uint8_t *p, *end;
@@ -374,27 +377,31 @@ static int num_cmp(const char *s, int64_t v) {
     return x < v ? -1 : x > v ? 1 : frac ? -1 : 0;
 }
 
-/* Compares without an early exit, so the time taken says nothing about where a forged
- * MAC first differs. */
-static bool ct_equal(const uint8_t *a, const uint8_t *b, size_t n) {
-    volatile uint8_t d = 0;
-    for (size_t i = 0; i < n; i++) d |= a[i] ^ b[i];
-    return d == 0;
+/* RFC 7515 4.1.9: a media type, compared case-insensitively, "application/" optional;
+ * RFC 7519 5.1 ("JWT") and RFC 9068 2.1 ("at+jwt", OAuth access tokens). */
+static bool typ_ok(const char *t) {
+    if (!strncasecmp(t, "application/", 12)) t += 12;
+    return !strcasecmp(t, "JWT") || !strcasecmp(t, "at+jwt");
 }
 
-static void wipe(void *p, size_t n) {
-    volatile uint8_t *v = p;
-    while (n--) *v++ = 0;
-}
-
-static int check_header(const kl_jwt_claims_t *h) {
-    int alg = kl_jwt_claim_index(h, "alg");
-    if (alg < 0 || h->_type[alg] != KL_JWT_STRING || strcmp(kl_jwt_claim_value(h, (size_t)alg), "HS256") != 0)
-        return KL_JWT_EALG;
+/* Reads the header's alg and kid (*kid NULL when absent). */
+static int check_header(const kl_jwt_claims_t *h, kl_jws_alg_t *alg, const char **kid, size_t *kid_len) {
+    int a = kl_jwt_claim_index(h, "alg");
+    if (a < 0 || h->_type[a] != KL_JWT_STRING) return KL_JWT_EALG;
+    const char *name = kl_jwt_claim_value(h, (size_t)a);
+    if ((*alg = kl_jws_alg_parse(name, strlen(name))) == KL_JWS_NONE) return KL_JWT_EALG;
     if (kl_jwt_claim_index(h, "crit") >= 0) return KL_JWT_EALG; /* we implement no extension */
     int typ = kl_jwt_claim_index(h, "typ");
-    if (typ >= 0 && (h->_type[typ] != KL_JWT_STRING || strcmp(kl_jwt_claim_value(h, (size_t)typ), "JWT") != 0))
+    if (typ >= 0 && (h->_type[typ] != KL_JWT_STRING || !typ_ok(kl_jwt_claim_value(h, (size_t)typ))))
         return KL_JWT_EMALFORMED;
+    int k = kl_jwt_claim_index(h, "kid");
+    *kid = NULL;
+    *kid_len = 0;
+    if (k >= 0) {
+        if (h->_type[k] != KL_JWT_STRING) return KL_JWT_EMALFORMED;
+        *kid = kl_jwt_claim_value(h, (size_t)k);
+        if ((*kid_len = strlen(*kid)) > KL_JWS_KID_MAX) return KL_JWT_EMALFORMED;
+    }
     return 0;
 }
 
@@ -406,27 +413,86 @@ static bool integer_text(const char *s) {
     return true;
 }
 
-static int check_claims(const kl_jwt_claims_t *c, int64_t now_s) {
+static int64_t add_sat(int64_t a, int64_t b) { /* b >= 0 */
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int64_t sub_sat(int64_t a, int64_t b) { /* b >= 0 */
+    return a < INT64_MIN + b ? INT64_MIN : a - b;
+}
+
+/* Longest policy audience compared; a longer one matches nothing. */
+#define AUD_MAX 1024
+
+/* Whether the JSON string at c->p (already validated) decodes to exactly want; moves past it. */
+static bool string_is(cur_t *c, const char *want, size_t wlen) {
+    char buf[AUD_MAX];
+    size_t n;
+    cur_t save = *c;
+    if (wlen <= sizeof(buf) && scan_string(c, buf, wlen, &n) == 0) return n == wlen && memcmp(buf, want, wlen) == 0;
+    *c = save; /* longer than want (or holding \u0000): not it; skip it */
+    scan_string(c, NULL, 0, NULL);
+    return false;
+}
+
+/* Whether the raw JSON array text (validated by parse_object) holds the string want. */
+static bool array_has(const char *json, const char *want) {
+    cur_t c = {(const uint8_t *)json, (const uint8_t *)json + strlen(json)};
+    size_t wlen = strlen(want);
+    c.p++; /* '[' */
+    for (;;) {
+        skip_ws(&c);
+        if (c.p == c.end || *c.p == ']') return false;
+        if (*c.p == '"') {
+            if (string_is(&c, want, wlen)) return true;
+        } else if (skip_value(&c, KL_JWT_MAX_DEPTH)) {
+            return false;
+        }
+        skip_ws(&c);
+        if (c.p < c.end && *c.p == ',') c.p++;
+    }
+}
+
+int kl_jwt_check_claims(const kl_jwt_claims_t *c, const kl_jwt_policy_t *pol, int64_t now_s) {
     int sub = kl_jwt_claim_index(c, "sub"), exp = kl_jwt_claim_index(c, "exp"), nbf = kl_jwt_claim_index(c, "nbf");
+    int iat = kl_jwt_claim_index(c, "iat");
     if (sub < 0) return KL_JWT_EMALFORMED;
     if (c->_type[sub] != KL_JWT_STRING &&
         !(c->_type[sub] == KL_JWT_NUMBER && integer_text(kl_jwt_claim_value(c, (size_t)sub))))
         return KL_JWT_EMALFORMED;
-    if ((exp >= 0 && c->_type[exp] != KL_JWT_NUMBER) || (nbf >= 0 && c->_type[nbf] != KL_JWT_NUMBER))
+    if ((exp >= 0 && c->_type[exp] != KL_JWT_NUMBER) || (nbf >= 0 && c->_type[nbf] != KL_JWT_NUMBER) ||
+        (iat >= 0 && c->_type[iat] != KL_JWT_NUMBER))
         return KL_JWT_EMALFORMED;
-    if (exp >= 0 && num_cmp(kl_jwt_claim_value(c, (size_t)exp), now_s) <= 0) return KL_JWT_EEXPIRED;
-    if (nbf >= 0 && num_cmp(kl_jwt_claim_value(c, (size_t)nbf), now_s) > 0) return KL_JWT_ENOTYET;
+    int64_t leeway = pol->leeway_s > 0 ? pol->leeway_s : 0;
+    if (exp < 0 && pol->require_exp) return KL_JWT_ENOEXP;
+    /* valid while now < exp + leeway, i.e. expired once exp <= now - leeway */
+    if (exp >= 0 && num_cmp(kl_jwt_claim_value(c, (size_t)exp), sub_sat(now_s, leeway)) <= 0) return KL_JWT_EEXPIRED;
+    if (nbf >= 0 && num_cmp(kl_jwt_claim_value(c, (size_t)nbf), add_sat(now_s, leeway)) > 0) return KL_JWT_ENOTYET;
+    if (iat >= 0 && num_cmp(kl_jwt_claim_value(c, (size_t)iat), add_sat(now_s, leeway)) > 0) return KL_JWT_EIAT;
+    if (pol->issuer) {
+        int i = kl_jwt_claim_index(c, "iss");
+        if (i < 0 || c->_type[i] != KL_JWT_STRING || strcmp(kl_jwt_claim_value(c, (size_t)i), pol->issuer) != 0)
+            return KL_JWT_EISSUER;
+    }
+    if (pol->audience) {
+        int i = kl_jwt_claim_index(c, "aud");
+        const char *v = i >= 0 ? kl_jwt_claim_value(c, (size_t)i) : NULL;
+        bool ok = v && ((c->_type[i] == KL_JWT_STRING && strcmp(v, pol->audience) == 0) ||
+                        (c->_type[i] == KL_JWT_ARRAY && array_has(v, pol->audience)));
+        if (!ok) return KL_JWT_EAUDIENCE;
+    }
     return 0;
 }
 
-int kl_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t secret_len, int64_t now_s,
-                  kl_jwt_claims_t *out, char *err, size_t errlen) {
+int kl_jwt_verify(const char *token, size_t len, const kl_jws_keys_t *keys, const kl_jwt_policy_t *policy,
+                  int64_t now_s, kl_jwt_claims_t *out, char *err, size_t errlen) {
     /* one buffer for the decoded header, then the signature, then the payload */
     uint8_t buf[KL_BASE64URL_DECODED_MAX(KL_JWT_MAX_TOKEN)];
-    uint8_t mac[KL_SHA256_LEN];
-    const char *dot1, *dot2, *end = token + len;
+    const char *dot1, *dot2, *end = token + len, *kid;
+    size_t kid_len;
+    kl_jws_alg_t alg;
+    const kl_jws_key_t *key;
     ssize_t n;
-    bool good;
     int r = KL_JWT_EMALFORMED;
 
     out->count = 0;
@@ -437,28 +503,53 @@ int kl_jwt_verify(const char *token, size_t len, const uint8_t *secret, size_t s
 
     n = kl_base64url_decode(token, (size_t)(dot1 - token), buf, sizeof buf);
     if (n <= 0 || parse_object(buf, (size_t)n, out)) goto fail;
-    if ((r = check_header(out))) goto fail;
+    if ((r = check_header(out, &alg, &kid, &kid_len))) goto fail;
+    switch (kl_jws_keys_find(keys, alg, kid, kid_len, &key)) {
+    case 0: break;
+    case KL_JWS_EALGKEY: r = KL_JWT_EALGKEY; goto fail;
+    default: r = KL_JWT_EKEY; goto fail;
+    }
+    /* kid points into out, which the payload overwrites: the key is chosen, it is not needed */
 
     r = KL_JWT_EMALFORMED;
     n = kl_base64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), buf, sizeof buf);
     if (n < 0) goto fail;
     r = KL_JWT_ESIGNATURE;
-    if (n != KL_SHA256_LEN || secret_len == 0) goto fail; /* an empty secret would sign for anyone */
-    kl_hmac_sha256(secret, secret_len, token, (size_t)(dot2 - token), mac);
-    good = ct_equal(mac, buf, KL_SHA256_LEN);
-    wipe(mac, sizeof mac); /* the MAC of a forged header.payload is a valid signature for it */
-    if (!good) goto fail;
+    if (kl_jws_verify(key, token, (size_t)(dot2 - token), buf, (size_t)n) != 0) goto fail;
 
     r = KL_JWT_EMALFORMED;
     n = kl_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), buf, sizeof buf);
     if (n <= 0 || parse_object(buf, (size_t)n, out)) goto fail;
-    if ((r = check_claims(out, now_s))) goto fail;
+    if ((r = kl_jwt_check_claims(out, policy, now_s))) goto fail;
     return 0;
 
 fail:
     out->count = 0;
     if (errlen) snprintf(err, errlen, "%s", kl_jwt_strerror(r));
     return r;
+}
+
+ssize_t kl_jwt_payload(const char *token, size_t len, char *out, size_t cap) {
+    const char *dot1 = memchr(token, '.', len), *dot2;
+    if (!dot1 || !(dot2 = memchr(dot1 + 1, '.', (size_t)(token + len - dot1 - 1)))) return -1;
+    return kl_base64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), (uint8_t *)out, cap);
+}
+
+int kl_jwt_claim_seconds(const kl_jwt_claims_t *c, const char *name, int64_t *out) {
+    int i = kl_jwt_claim_index(c, name);
+    if (i < 0 || c->_type[i] != KL_JWT_NUMBER) return -1;
+    long double d = floorl(strtold(kl_jwt_claim_value(c, (size_t)i), NULL));
+    *out = d >= 9.2e18L ? INT64_MAX : d <= -9.2e18L ? INT64_MIN : (int64_t)d;
+    return 0;
+}
+
+size_t kl_jwt_claims_used(const kl_jwt_claims_t *c) {
+    size_t used = 0;
+    for (uint32_t i = 0; i < c->count; i++) {
+        size_t v = c->_value[i] + strlen(c->_storage + c->_value[i]) + 1; /* values follow their names */
+        if (v > used) used = v;
+    }
+    return used;
 }
 
 const char *kl_jwt_strerror(int code) {
@@ -468,6 +559,12 @@ const char *kl_jwt_strerror(int code) {
     case KL_JWT_ESIGNATURE: return "bad signature";
     case KL_JWT_EEXPIRED: return "token expired";
     case KL_JWT_ENOTYET: return "token not yet valid";
+    case KL_JWT_EKEY: return "unknown key";
+    case KL_JWT_EALGKEY: return "algorithm does not match the key";
+    case KL_JWT_EIAT: return "token issued in the future";
+    case KL_JWT_ENOEXP: return "token has no expiry";
+    case KL_JWT_EISSUER: return "wrong issuer";
+    case KL_JWT_EAUDIENCE: return "wrong audience";
     default: return "malformed token";
     }
 }

@@ -607,7 +607,8 @@ static void test_err_annotations(void) {
     PARSE_ERR("-- @route GET /x\n-- @returns one code 201\nSELECT 1", 2, "unexpected 'code'");
     PARSE_ERR("-- @route PUT /x\n-- @body xml\nSELECT :body", 2, "@body takes json");
     PARSE_ERR("-- @route PUT /x\n-- @body json min 1\nSELECT :body", 2, "unexpected 'min'");
-    PARSE_ERR("-- @route GET /x\n-- @cache 60s public\nSELECT 1", 2, "unexpected 'public' after @cache");
+    PARSE_ERR("-- @route GET /x\n-- @cache 60s shared\nSELECT 1", 2, "unexpected 'shared' after @cache");
+    PARSE_ERR("-- @route GET /x\n-- @cache 60s public private\nSELECT 1", 2, "unexpected 'private' after @cache");
     PARSE_ERR("-- @route GET /x\n-- @cache 60s swr\nSELECT 1", 2, "bad duration for @cache swr");
     PARSE_ERR("-- @route GET /x\n-- @tags\nSELECT 1", 2, "@tags needs at least one tag");
     PARSE_ERR("-- @route GET /x\n-- @query a text default \"x\nSELECT :a", 2, "unterminated \"");
@@ -751,6 +752,22 @@ static void test_err_semantics(void) {
     PARSE_ERR("-- @route GET /a\n-- @body json\nSELECT :body", 2, "a GET route takes no @body");
     PARSE_ERR("-- @route POST /a\n-- @cache 60s\nSELECT 1", 2, "@cache applies to GET routes only");
     PARSE_ERR("-- @route GET /a\n-- @cache 60s private\nSELECT 1", 2, "@cache private needs @auth");
+    /* an @auth route's answer depends on who asks: only a private cache may keep it */
+    PARSE_ERR("-- @route GET /a\n-- @auth required\n-- @cache 60s\nSELECT 1", 3,
+              "@cache on an @auth route must be private");
+    PARSE_ERR("-- @route GET /a\n-- @cache 60s\n-- @auth optional\nSELECT 1", 2,
+              "@cache on an @auth route must be private");
+    PARSE_ERR("-- @route GET /a\n-- @auth required\n-- @cache 60s public swr 5s\nSELECT 1", 3,
+              "@cache public cannot be used with @auth");
+    {
+        kl_route_def_t d;
+        PARSE_OK("-- @route GET /a\n-- @cache 60s public\nSELECT 1", &d); /* public: the default, said */
+        KT_CHECK(d.cache_public && !d.cache_private && d.cache_ms == 60000);
+        kl_routefile_free(&d);
+        PARSE_OK("-- @route GET /a\n-- @auth optional\n-- @cache 60s private\nSELECT 1", &d);
+        KT_CHECK(d.cache_private && !d.cache_public);
+        kl_routefile_free(&d);
+    }
     PARSE_ERR("-- @route GET /a\n-- @tags a\nSELECT 1", 2, "@tags without @cache");
     PARSE_ERR("-- @route GET /a\n-- @cache 1s\n-- @tags a:{id}\nSELECT 1", 3,
               "@tags tag 'a:{id}' uses {id}: no such path or @query parameter");

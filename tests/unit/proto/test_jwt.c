@@ -1,10 +1,14 @@
 /* test_jwt.c - kl_jwt_verify: tokens produced independently by Python's hmac/hashlib/base64
  * (pasted below with their secrets, claims and a fixed `now`), every rejection, strict JSON,
- * the size limits, and every single-byte corruption and truncation of a valid token.
- * Every token is placed with kt_guard_copy so that an over-read faults. */
+ * the size limits, and every single-byte corruption and truncation of a valid token; the
+ * policy (leeway, iat, iss, aud, required exp) and the helpers around verification. The
+ * tests' own tokens are signed with libcrypto's one-shot HMAC(), not keel's code. Every
+ * token is placed with kt_guard_copy so that an over-read faults. */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "proto/base64url.h"
 #include "proto/jwt.h"
-#include "proto/sha256.h"
 #include "kt.h"
 
 /* Generated with Python 3.11 at test-writing time:
@@ -14,7 +18,8 @@
  * PY1: header {"alg":"HS256","typ":"JWT"}, secret b'keel-test-secret-0123456789abcdef', payload
  *   {"sub":"user-42","name":"Zo\u00eb \"Z\" \u00dcnal \ud83d\ude00","admin":true,"role":null,"n":12.5,
  *    "exp":1700003600,"nbf":1700000000,"iat":1700000000,"scope":["read","write"],"org":{"id":7,"tags":[]}}
- * PY2: header {"alg":"HS256"}, secret b'another secret', payload {"sub":1234567,"exp":1700000100.5} */
+ * PY2: header {"alg":"HS256"}, secret b'another secret, 32 bytes or more!', payload
+ *   {"sub":1234567,"exp":1700000100.5} */
 static const char PY1[] =
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
     "eyJzdWIiOiJ1c2VyLTQyIiwibmFtZSI6IlpvXHUwMGViIFwiWlwiIFx1MDBkY25hbCBcdWQ4M2RcdWRlMDAiLCJhZG1pbiI6dHJ1ZSwicm9s"
@@ -27,27 +32,49 @@ static const char PY1_PAYLOAD[] =
     "\"n\":12.5,\"exp\":1700003600,\"nbf\":1700000000,\"iat\":1700000000,\"scope\":[\"read\",\"write\"],"
     "\"org\":{\"id\":7,\"tags\":[]}}";
 static const char PY2[] = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjEyMzQ1NjcsImV4cCI6MTcwMDAwMDEwMC41fQ."
-                          "-oJFTbclkTqRZ9QMUnc9t6F1_ynV2U02acWTb7Pl5zo";
-static const char PY2_SECRET[] = "another secret";
+                          "lVLggC7NN_kCQtGq-DqGebRt_apy62Z-wPbxzU_k9rA";
+static const char PY2_SECRET[] = "another secret, 32 bytes or more!";
 #define NOW ((int64_t)1700000100)
 
 #define HDR "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define SECRET "s3cr3t-for-unit-tests"
+#define SECRET "s3cr3t-for-unit-tests-0123456789"
 
 static kl_jwt_claims_t C;
 static char ERR[64];
+/* exact times, exp optional: what the tests of the token format need */
+static const kl_jwt_policy_t LAX = {.require_exp = false, .leeway_s = 0};
+static const kl_jwt_policy_t *POLICY = &LAX;
+
+/* A key set holding one HS256 key without a kid for secret (the last few are kept). */
+static kl_jws_keys_t *keys_for(const char *secret) {
+    static struct {
+        char secret[64];
+        kl_jws_keys_t *ks;
+    } memo[4];
+    for (int i = 0; i < 4; i++)
+        if (memo[i].ks && !strcmp(memo[i].secret, secret)) return memo[i].ks;
+    static int next;
+    int i = next++ % 4;
+    kl_jws_keys_free(memo[i].ks);
+    memo[i].ks = kl_jws_keys_new();
+    snprintf(memo[i].secret, sizeof memo[i].secret, "%s", secret);
+    char err[128];
+    KT_EQ(kl_jws_keys_add_hmac(memo[i].ks, KL_JWS_HS256, (const uint8_t *)secret, strlen(secret), NULL, 0, err,
+                               sizeof err), 0);
+    return memo[i].ks;
+}
 
 /* Verifies a guarded copy of tok[0..len); checks that a failure leaves count 0 and the
  * reason for its code in ERR. */
 static int vt(const char *tok, size_t len, const char *secret, int64_t now) {
     char *g = kt_guard_copy(tok, len);
     memset(ERR, 'x', sizeof ERR);
-    int r = kl_jwt_verify(g, len, (const uint8_t *)secret, strlen(secret), now, &C, ERR, sizeof ERR);
+    int r = kl_jwt_verify(g, len, keys_for(secret), POLICY, now, &C, ERR, sizeof ERR);
     kt_guard_free(g, len);
     if (r != 0) {
         KT_EQ(C.count, 0);
         KT_CHECK(strcmp(ERR, kl_jwt_strerror(r)) == 0);
-        KT_CHECK(r >= KL_JWT_ENOTYET && r <= KL_JWT_EMALFORMED);
+        KT_CHECK(r >= KL_JWT_ELAST && r <= KL_JWT_EMALFORMED);
         KT_CHECK(kl_jwt_claim(&C, "sub") == NULL);
     } else {
         KT_CHECK(kl_jwt_subject(&C) != NULL);
@@ -65,7 +92,7 @@ static size_t make_raw(const char *h, size_t hl, const char *p, size_t pl, const
     TOK[n++] = '.';
     n += kl_base64url_encode((const uint8_t *)p, pl, TOK + n, sizeof TOK - n);
     uint8_t mac[32];
-    kl_hmac_sha256(secret, strlen(secret), TOK, n, mac);
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const uint8_t *)TOK, n, mac, NULL);
     TOK[n++] = '.';
     n += kl_base64url_encode(mac, 32, TOK + n, sizeof TOK - n);
     return n;
@@ -142,17 +169,17 @@ static void rejects_other_algorithms(void) {
     KT_EQ(hdr("{\"alg\":\"HS256\"}"), 0);
     KT_EQ(hdr("{\"alg\":\"none\"}"), KL_JWT_EALG);
     KT_STREQ(ERR, strlen(ERR), "unsupported algorithm");
-    KT_EQ(hdr("{\"alg\":\"HS512\",\"typ\":\"JWT\"}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":\"HS384\"}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":\"RS256\"}"), KL_JWT_EALG);
+    /* known algorithms, but the key is pinned to HS256 */
+    KT_EQ(hdr("{\"alg\":\"HS512\",\"typ\":\"JWT\"}"), KL_JWT_EALGKEY);
+    KT_STREQ(ERR, strlen(ERR), "algorithm does not match the key");
+    KT_EQ(hdr("{\"alg\":\"HS384\"}"), KL_JWT_EALGKEY);
+    KT_EQ(hdr("{\"alg\":\"RS256\"}"), KL_JWT_EALGKEY);
+    KT_EQ(hdr("{\"alg\":\"EdDSA\"}"), KL_JWT_EALGKEY);
     KT_EQ(hdr("{\"alg\":\"hs256\"}"), KL_JWT_EALG);
     KT_EQ(hdr("{\"alg\":\"HS256 \"}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":\"\"}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":256}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":[\"HS256\"]}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"typ\":\"JWT\"}"), KL_JWT_EALG);
-    KT_EQ(hdr("{}"), KL_JWT_EALG);
-    KT_EQ(hdr("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}"), KL_JWT_EALG);
+    KT_EQ(hdr("{\"alg\":\"ES512\"}"), KL_JWT_EALG);
+    KT_EQ(hdr("{\"alg\":\"PS384\"}"), KL_JWT_EALG);
+    KT_EQ(hdr("{\"alg\":\"eddsa\"}"), KL_JWT_EALG);
     /* escapes are decoded before comparing */
     KT_EQ(hdr("{\"alg\":\"HS\\u0032\\u0035\\u0036\"}"), 0);
     /* the classic alg=none token with an empty signature */
@@ -169,29 +196,37 @@ static void rejects_other_algorithms(void) {
 
 static void checks_typ(void) {
     KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"), 0);
-    KT_EQ(hdr("{\"typ\":\"JWT\",\"alg\":\"HS256\",\"kid\":\"k1\"}"), 0);
-    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"jwt\"}"), KL_JWT_EMALFORMED);
+    KT_EQ(hdr("{\"typ\":\"JWT\",\"alg\":\"HS256\",\"kid\":\"k1\"}"), 0); /* unknown kid: the key without one */
+    /* media types compare case-insensitively, "application/" optional (RFC 7515 4.1.9) */
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"jwt\"}"), 0);
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"application/JWT\"}"), 0);
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}"), 0); /* RFC 9068 access tokens */
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"application/at+JWT\"}"), 0);
     KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"JWS\"}"), KL_JWT_EMALFORMED);
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"application/\"}"), KL_JWT_EMALFORMED);
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":\"JWT \"}"), KL_JWT_EMALFORMED);
     KT_EQ(hdr("{\"alg\":\"HS256\",\"typ\":null}"), KL_JWT_EMALFORMED);
     KT_EQ(hdr("[\"alg\",\"HS256\"]"), KL_JWT_EMALFORMED);
     KT_EQ(hdr(""), KL_JWT_EMALFORMED);
     KT_EQ(hdr("{\"alg\":\"HS256\"} x"), KL_JWT_EMALFORMED);
+    /* kid: a string of at most KL_JWS_KID_MAX bytes */
+    KT_EQ(hdr("{\"alg\":\"HS256\",\"kid\":7}"), KL_JWT_EMALFORMED);
+    char h[512];
+    snprintf(h, sizeof h, "{\"alg\":\"HS256\",\"kid\":\"%0255d\"}", 0);
+    KT_EQ(hdr(h), 0);
+    snprintf(h, sizeof h, "{\"alg\":\"HS256\",\"kid\":\"%0256d\"}", 0);
+    KT_EQ(hdr(h), KL_JWT_EMALFORMED);
 }
 
 static void rejects_bad_signatures(void) {
     size_t n = make(HDR, "{\"sub\":\"u\"}");
     KT_EQ(vt(TOK, n, SECRET, NOW), 0);
-    KT_EQ(vt(TOK, n, "s3cr3t-for-unit-test", NOW), KL_JWT_ESIGNATURE);
+    KT_EQ(vt(TOK, n, "s3cr3t-for-unit-tests-0123456788", NOW), KL_JWT_ESIGNATURE);
     KT_STREQ(ERR, strlen(ERR), "bad signature");
-    KT_EQ(vt(TOK, n, "", NOW), KL_JWT_ESIGNATURE); /* an empty secret verifies nothing */
-    /* the same token signed with an empty key is still refused */
-    uint8_t mac[32];
-    char *dot2 = strrchr(TOK, '.');
-    kl_hmac_sha256("", 0, TOK, (size_t)(dot2 - TOK), mac);
-    size_t m = (size_t)(dot2 + 1 - TOK);
-    m += kl_base64url_encode(mac, 32, TOK + m, sizeof TOK - m);
-    KT_EQ(vt(TOK, m, "", NOW), KL_JWT_ESIGNATURE);
-
+    /* no key at all: nothing verifies */
+    kl_jws_keys_t *none = kl_jws_keys_new();
+    KT_EQ(kl_jwt_verify(TOK, n, none, POLICY, NOW, &C, NULL, 0), KL_JWT_EALGKEY);
+    kl_jws_keys_free(none);
     /* the signature part must be 43 characters of canonical base64url for 32 bytes */
     n = make(HDR, "{\"sub\":\"u\"}");
     size_t at = n - 43;
@@ -228,6 +263,7 @@ static void rejects_tampered_payload(void) {
 }
 
 static void time_claims_are_exact(void) {
+    /* with no leeway, to the second and below it */
     char p[128];
     static const struct {
         const char *exp;
@@ -603,9 +639,9 @@ static void every_corruption_is_rejected(void) {
 static void error_text_is_bounded(void) {
     char e[4];
     memset(e, 'x', sizeof e);
-    KT_EQ(kl_jwt_verify("x", 1, (const uint8_t *)SECRET, strlen(SECRET), NOW, &C, e, sizeof e), KL_JWT_EMALFORMED);
+    KT_EQ(kl_jwt_verify("x", 1, keys_for(SECRET), POLICY, NOW, &C, e, sizeof e), KL_JWT_EMALFORMED);
     KT_STREQ(e, strlen(e), "mal");
-    KT_EQ(kl_jwt_verify("x", 1, (const uint8_t *)SECRET, strlen(SECRET), NOW, &C, NULL, 0), KL_JWT_EMALFORMED);
+    KT_EQ(kl_jwt_verify("x", 1, keys_for(SECRET), POLICY, NOW, &C, NULL, 0), KL_JWT_EMALFORMED);
     KT_STREQ(kl_jwt_strerror(0), 0, "");
     KT_STREQ(kl_jwt_strerror(-99), strlen(kl_jwt_strerror(-99)), "malformed token");
     /* a failure after a success clears the claims */
@@ -613,6 +649,140 @@ static void error_text_is_bounded(void) {
     KT_EQ(vts(PY1, PY1_SECRET, 1800000000), KL_JWT_EEXPIRED);
     KT_EQ(C.count, 0);
     KT_CHECK(kl_jwt_subject(&C) == NULL);
+}
+
+/* verify(HDR . payload) at NOW under policy pol */
+static int payp(const kl_jwt_policy_t *pol, const char *p) {
+    POLICY = pol;
+    int r = pay(p);
+    POLICY = &LAX;
+    return r;
+}
+
+static void leeway_covers_exp_nbf_iat(void) {
+    kl_jwt_policy_t pol = {.leeway_s = 30};
+    char p[160];
+    static const struct {
+        const char *claim;
+        int64_t at;
+        const char *frac;
+        int want;
+    } t[] = {
+        {"exp", NOW - 29, "", 0},   {"exp", NOW - 30, "", KL_JWT_EEXPIRED}, {"exp", NOW - 30, ".5", 0},
+        {"exp", NOW - 31, ".99", KL_JWT_EEXPIRED},
+        {"nbf", NOW + 30, "", 0},   {"nbf", NOW + 31, "", KL_JWT_ENOTYET},  {"nbf", NOW + 30, ".1", KL_JWT_ENOTYET},
+        {"iat", NOW + 30, "", 0},   {"iat", NOW + 31, "", KL_JWT_EIAT},     {"iat", NOW - 86400, "", 0},
+        {"iat", NOW + 30, ".5", KL_JWT_EIAT},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        snprintf(p, sizeof p, "{\"sub\":\"u\",\"%s\":%lld%s}", t[i].claim, (long long)t[i].at, t[i].frac);
+        int r = payp(&pol, p);
+        if (r != t[i].want) fprintf(stderr, "  %s\n", p);
+        KT_EQ(r, t[i].want);
+    }
+    KT_STREQ(kl_jwt_strerror(KL_JWT_EIAT), strlen(kl_jwt_strerror(KL_JWT_EIAT)), "token issued in the future");
+    /* no leeway: iat one second ahead is refused; iat must be a number */
+    KT_EQ(pay("{\"sub\":\"u\",\"iat\":1700000101}"), KL_JWT_EIAT);
+    KT_EQ(pay("{\"sub\":\"u\",\"iat\":1700000100}"), 0);
+    KT_EQ(pay("{\"sub\":\"u\",\"iat\":\"1700000000\"}"), KL_JWT_EMALFORMED);
+    /* a huge leeway neither wraps nor overflows: now - L and now + L are exact or saturate */
+    kl_jwt_policy_t wide = {.leeway_s = INT64_MAX};
+    KT_EQ(payp(&wide, "{\"sub\":\"u\",\"exp\":-9000000000000000000}"), 0);
+    KT_EQ(payp(&wide, "{\"sub\":\"u\",\"exp\":-9223372036854775808}"), KL_JWT_EEXPIRED); /* exp + L = -1 */
+    KT_EQ(payp(&wide, "{\"sub\":\"u\",\"nbf\":9223372036854775807}"), 0);
+    KT_EQ(payp(&wide, "{\"sub\":\"u\",\"nbf\":9223372036854775808}"), KL_JWT_ENOTYET); /* beyond INT64_MAX */
+}
+
+static void exp_required_by_default(void) {
+    kl_jwt_policy_t pol = {.require_exp = true, .leeway_s = 30};
+    KT_EQ(payp(&pol, "{\"sub\":\"u\"}"), KL_JWT_ENOEXP);
+    KT_STREQ(ERR, strlen(ERR), "token has no expiry");
+    KT_EQ(payp(&pol, "{\"sub\":\"u\",\"exp\":1700003600}"), 0);
+    KT_EQ(payp(&pol, "{\"sub\":\"u\",\"exp\":null}"), KL_JWT_EMALFORMED);
+    KT_EQ(pay("{\"sub\":\"u\"}"), 0); /* when the policy allows it */
+}
+
+static void issuer_and_audience(void) {
+    kl_jwt_policy_t pol = {.issuer = "https://issuer.example/", .audience = "api"};
+    static const struct {
+        const char *p;
+        int want;
+    } t[] = {
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":\"api\"}", 0},
+        {"{\"sub\":\"u\",\"iss\":\"https:\\/\\/issuer.example\\/\",\"aud\":\"api\"}", 0}, /* escapes decoded */
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example\",\"aud\":\"api\"}", KL_JWT_EISSUER},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/x\",\"aud\":\"api\"}", KL_JWT_EISSUER},
+        {"{\"sub\":\"u\",\"aud\":\"api\"}", KL_JWT_EISSUER},
+        {"{\"sub\":\"u\",\"iss\":[\"https://issuer.example/\"],\"aud\":\"api\"}", KL_JWT_EISSUER},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[\"web\",\"api\"]}", 0},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[ \"a\\u0070i\" ]}", 0},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[1,{\"api\":1},[\"x\"],null,\"api\"]}", 0},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[\"web\",[\"api\"]]}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[]}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[\"apix\",\"ap\",\"API\"]}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":\"API\"}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":{\"api\":true}}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":1}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\"}", KL_JWT_EAUDIENCE},
+        {"{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[\"\\u0000api\",\"api\"]}", 0},
+        /* expiry is reported before the issuer */
+        {"{\"sub\":\"u\",\"iss\":\"x\",\"exp\":1}", KL_JWT_EEXPIRED},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int r = payp(&pol, t[i].p);
+        if (r != t[i].want) fprintf(stderr, "  #%zu %s\n", i, t[i].p);
+        KT_EQ(r, t[i].want);
+    }
+    KT_STREQ(kl_jwt_strerror(KL_JWT_EAUDIENCE), strlen(kl_jwt_strerror(KL_JWT_EAUDIENCE)), "wrong audience");
+    KT_STREQ(kl_jwt_strerror(KL_JWT_EISSUER), strlen(kl_jwt_strerror(KL_JWT_EISSUER)), "wrong issuer");
+    /* an element longer than the audience is skipped, not misread */
+    static char p[4000];
+    int n = snprintf(p, sizeof p, "{\"sub\":\"u\",\"iss\":\"https://issuer.example/\",\"aud\":[\"");
+    memset(p + n, 'a', 2000);
+    n += 2000;
+    snprintf(p + n, sizeof p - (size_t)n, "\",\"api\"]}");
+    KT_EQ(payp(&pol, p), 0);
+    /* the same checks, on claims parsed already */
+    KT_EQ(payp(&pol, t[0].p), 0);
+    KT_EQ(kl_jwt_check_claims(&C, &pol, NOW), 0);
+    kl_jwt_policy_t other = {.issuer = "someone else"};
+    KT_EQ(kl_jwt_check_claims(&C, &other, NOW), KL_JWT_EISSUER);
+}
+
+static void helpers(void) {
+    const char *p = "{\"sub\":\"u\",\"exp\":1700000100.5,\"n\":-1.5,\"big\":1e400,\"s\":\"7\",\"o\":{\"a\":[1]}}";
+    size_t n = make(HDR, p);
+    KT_EQ(vt(TOK, n, SECRET, NOW), 0);
+    /* the payload as signed */
+    char out[512];
+    ssize_t pl = kl_jwt_payload(TOK, n, out, sizeof out);
+    KT_STREQ(out, pl, p);
+    KT_EQ(kl_jwt_payload(TOK, n, out, 10), -1);
+    KT_EQ(kl_jwt_payload("abc", 3, out, sizeof out), -1);
+    /* whole seconds, rounded down */
+    int64_t v;
+    KT_EQ(kl_jwt_claim_seconds(&C, "exp", &v), 0);
+    KT_EQ(v, 1700000100);
+    KT_EQ(kl_jwt_claim_seconds(&C, "n", &v), 0);
+    KT_EQ(v, -2);
+    KT_EQ(kl_jwt_claim_seconds(&C, "big", &v), 0);
+    KT_EQ(v, INT64_MAX);
+    KT_EQ(kl_jwt_claim_seconds(&C, "s", &v), -1);
+    KT_EQ(kl_jwt_claim_seconds(&C, "o", &v), -1);
+    KT_EQ(kl_jwt_claim_seconds(&C, "none", &v), -1);
+    /* the tables and the used storage are the whole claim set */
+    size_t used = kl_jwt_claims_used(&C);
+    KT_CHECK(used > strlen("sub") && used < 200);
+    static kl_jwt_claims_t copy;
+    memset(&copy, 0x5a, sizeof copy);
+    memcpy(&copy, &C, offsetof(kl_jwt_claims_t, _storage));
+    memcpy(copy._storage, C._storage, used);
+    KT_EQ(copy.count, C.count);
+    for (uint32_t i = 0; i < C.count; i++) {
+        KT_CHECK(!strcmp(kl_jwt_claim_name(&copy, i), kl_jwt_claim_name(&C, i)));
+        KT_CHECK(!strcmp(kl_jwt_claim_value(&copy, i), kl_jwt_claim_value(&C, i)));
+        KT_EQ(kl_jwt_claim_type(&copy, i), kl_jwt_claim_type(&C, i));
+    }
 }
 
 int main(void) {
@@ -634,5 +804,9 @@ int main(void) {
     KT_RUN(rejects_bad_shapes);
     KT_RUN(every_corruption_is_rejected);
     KT_RUN(error_text_is_bounded);
+    KT_RUN(leeway_covers_exp_nbf_iat);
+    KT_RUN(exp_required_by_default);
+    KT_RUN(issuer_and_audience);
+    KT_RUN(helpers);
     return KT_DONE();
 }
