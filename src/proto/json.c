@@ -3,25 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t need;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) need = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) need = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) need = 4, cp = c & 0x07;
-    else return 0;
-    if (n < need) return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need;
-}
+#include "proto/utf8.h"
 
 size_t kl_json_escape(char *out, size_t cap, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
@@ -47,7 +29,7 @@ size_t kl_json_escape(char *out, size_t cap, const char *s, size_t len) {
         } else if (c < 0x80) {
             tmp[0] = (char)c, wl = 1, i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            size_t n = kl_utf8_len(p + i, len - i);
             if (n) {
                 w = (const char *)p + i, wl = n, i += n;
             } else {

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "proto/utf8.h"
+
 _Static_assert(KL_JSON_MAX_DEPTH <= 64, "the container stack is one uint64_t");
 
 static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
@@ -18,62 +20,6 @@ static bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c ==
 static size_t skip_ws(const uint8_t *s, size_t n, size_t i) {
     while (i < n && is_ws(s[i])) i++;
     return i;
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n) (2..4; s[0] >= 0x80), or 0 when invalid
- * (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    if (c < 0xc2 || c > 0xf4) return 0;
-    size_t need = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    if (n < need) return 0;
-    uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
-    if (c == 0xe0) lo = 0xa0;
-    else if (c == 0xed) hi = 0x9f;
-    else if (c == 0xf0) lo = 0x90;
-    else if (c == 0xf4) hi = 0x8f;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return need;
-}
-
-static int hex4(const uint8_t *p, uint32_t *v) {
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        uint32_t d;
-        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') d = (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
-        else return -1;
-        x = x << 4 | d;
-    }
-    *v = x;
-    return 0;
-}
-
-static size_t put_utf8(uint8_t *b, uint32_t cp) {
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (uint8_t)(0xc0 | cp >> 6);
-        b[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xe0 | cp >> 12);
-        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    b[0] = (uint8_t)(0xf0 | cp >> 18);
-    b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
-    b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
-    b[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 /* ---- strings -------------------------------------------------------------------------- */
@@ -119,7 +65,7 @@ static int scan_string(const uint8_t *s, size_t n, size_t *pos, sink_t *k, kl_js
         }
         if (c < 0x20) return fail(err, i, "control character in a string (it must be escaped)");
         if (c >= 0x80) {
-            size_t l = utf8_len(s + i, n - i);
+            size_t l = kl_utf8_len(s + i, n - i);
             if (l == 0) return fail(err, i, "invalid UTF-8");
             if (k) put(k, s + i, l);
             i += l;
@@ -138,17 +84,17 @@ static int scan_string(const uint8_t *s, size_t n, size_t *pos, sink_t *k, kl_js
         case 't': b[0] = '\t'; break;
         case 'u': {
             uint32_t cp, lo;
-            if (n - i < 6 || hex4(s + i + 2, &cp) != 0) return fail(err, i, "invalid \\u escape");
+            if (n - i < 6 || kl_utf8_hex4(s + i + 2, &cp) != 0) return fail(err, i, "invalid \\u escape");
             if (cp >= 0xdc00 && cp <= 0xdfff) return fail(err, i, "unpaired surrogate in a \\u escape");
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (n - i < 12 || s[i + 6] != '\\' || s[i + 7] != 'u' || hex4(s + i + 8, &lo) != 0 ||
+                if (n - i < 12 || s[i + 6] != '\\' || s[i + 7] != 'u' || kl_utf8_hex4(s + i + 8, &lo) != 0 ||
                     lo < 0xdc00 || lo > 0xdfff)
                     return fail(err, i, "unpaired surrogate in a \\u escape");
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 i += 6;
             }
             if (cp == 0 && k) k->nul = true;
-            bl = put_utf8(b, cp);
+            bl = kl_utf8_put(b, cp);
             i += 4; /* the 2 of "\u" are added below */
             break;
         }
@@ -172,17 +118,17 @@ static size_t next_piece(const uint8_t *s, size_t n, size_t *i, uint8_t *b) {
     }
     uint8_t e = s[j + 1];
     uint32_t cp, lo;
-    if (e != 'u' || n - j < 6 || hex4(s + j + 2, &cp) != 0) {
+    if (e != 'u' || n - j < 6 || kl_utf8_hex4(s + j + 2, &cp) != 0) {
         b[0] = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
         *i = j + 2;
         return 1;
     }
     *i = j + 6;
-    if (cp >= 0xd800 && cp <= 0xdbff && n - j >= 12 && hex4(s + j + 8, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+    if (cp >= 0xd800 && cp <= 0xdbff && n - j >= 12 && kl_utf8_hex4(s + j + 8, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
         *i = j + 12;
     }
-    return put_utf8(b, cp);
+    return kl_utf8_put(b, cp);
 }
 
 /* The decoded bytes of a string that validated, one at a time. */

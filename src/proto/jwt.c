@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "proto/base64url.h"
+#include "proto/utf8.h"
 
 typedef struct {
     const uint8_t *p, *end;
@@ -30,60 +31,6 @@ static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 
 static void skip_ws(cur_t *c) {
     while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid (RFC 3629:
- * no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    if (c < 0xc2 || c > 0xf4) return 0;
-    size_t need = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
-    if (n < need) return 0;
-    uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
-    if (c == 0xe0) lo = 0xa0;
-    else if (c == 0xed) hi = 0x9f;
-    else if (c == 0xf0) lo = 0x90;
-    else if (c == 0xf4) hi = 0x8f;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return need;
-}
-
-static int hex4(const uint8_t *p, uint32_t *v) {
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = p[i];
-        uint32_t d;
-        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') d = (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
-        else return -1;
-        x = x << 4 | d;
-    }
-    *v = x;
-    return 0;
-}
-
-/* Writes code point cp (a scalar value) as UTF-8 at dst[0..cap); returns bytes or 0 if no room. */
-static size_t put_utf8(char *dst, size_t cap, uint32_t cp) {
-    uint8_t b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp, n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (uint8_t)(0xc0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3f)), n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xe0 | cp >> 12), b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3f)), n = 3;
-    } else {
-        b[0] = (uint8_t)(0xf0 | cp >> 18), b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (uint8_t)(0x80 | (cp & 0x3f)), n = 4;
-    }
-    if (n > cap) return 0;
-    memcpy(dst, b, n);
-    return n;
 }
 
 /* Scans the string whose opening quote is at c->p. With dst, also writes its unescaped
@@ -107,7 +54,7 @@ static int scan_string(cur_t *c, char *dst, size_t cap, size_t *n) {
         if (ch == '"') break;
         if (ch < 0x20) return -1;
         if (ch != '\\') {
-            size_t k = utf8_len(p, (size_t)(end - p));
+            size_t k = kl_utf8_len(p, (size_t)(end - p));
             if (!k) return -1;
             if (dst) {
                 if (cap - o < k) return -1;
@@ -129,11 +76,11 @@ static int scan_string(cur_t *c, char *dst, size_t cap, size_t *n) {
         case 'r': cp = '\r'; break;
         case 't': cp = '\t'; break;
         case 'u':
-            if (end - p < 6 || hex4(p + 2, &cp)) return -1;
+            if (end - p < 6 || kl_utf8_hex4(p + 2, &cp)) return -1;
             if (cp >= 0xdc00 && cp <= 0xdfff) return -1; /* a low surrogate alone */
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 uint32_t lo;
-                if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || kl_utf8_hex4(p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
                     return -1;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 p += 6;
@@ -145,8 +92,10 @@ static int scan_string(cur_t *c, char *dst, size_t cap, size_t *n) {
         }
         p += 2;
         if (dst) {
-            size_t k = put_utf8(dst + o, cap - o, cp);
-            if (!k) return -1;
+            uint8_t b[4];
+            size_t k = kl_utf8_put(b, cp);
+            if (cap - o < k) return -1;
+            memcpy(dst + o, b, k);
             o += k;
         }
     }
