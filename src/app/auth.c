@@ -131,18 +131,9 @@ void kl_auth_free(kl_auth_t *a) {
 
 bool kl_auth_switches_role(const kl_auth_t *a) { return a && a->nroles > 0; }
 
-int kl_auth_check_db(const kl_auth_t *a, const char *conninfo, bool keel_schema, char *err, size_t errlen) {
+int kl_auth_check_db(const kl_auth_t *a, PGconn *pg, bool keel_schema, char *err, size_t errlen) {
     if (!a || !a->nroles) return 0;
-    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *val[] = {conninfo, "3", "keel-startup", NULL};
-    PGconn *pg = PQconnectdbParams(kw, val, 1);
     int r = 0;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", PQerrorMessage(pg));
-        err[strcspn(err, "\n")] = '\0';
-        r = -ECONNREFUSED;
-        goto out;
-    }
     for (size_t i = 0; i < a->nroles && r == 0; i++) {
         /* the very statement requests use, in a transaction that is rolled back */
         PQclear(PQexec(pg, "BEGIN"));
@@ -173,8 +164,6 @@ int kl_auth_check_db(const kl_auth_t *a, const char *conninfo, bool keel_schema,
         }
         PQclear(res);
     }
-out:
-    PQfinish(pg);
     return r;
 }
 

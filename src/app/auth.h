@@ -56,11 +56,11 @@ void kl_auth_reload(kl_auth_t *a);
 void kl_auth_free(kl_auth_t *a);
 /** Whether a switches roles (KEEL_JWT_ROLES is set). */
 bool kl_auth_switches_role(const kl_auth_t *a);
-/** Checks against the database that keel's role may switch to every KEEL_JWT_ROLES role,
- * and, when keel's schema is in use (keel_schema), grants them what keel's own statements
- * need in it. Blocking, at startup. Returns 0, -ECONNREFUSED when the database cannot be
- * reached, or -EINVAL with err saying which role and what to grant. */
-int kl_auth_check_db(const kl_auth_t *a, const char *conninfo, bool keel_schema, char *err, size_t errlen);
+/** Checks on pg (a startup connection, kl_db_connect_blocking) that keel's role may switch
+ * to every KEEL_JWT_ROLES role, and, when keel's schema is in use (keel_schema), grants them
+ * what keel's own statements need in it. Blocking, at startup. Returns 0, or -EINVAL with
+ * err saying which role and what to grant. */
+int kl_auth_check_db(const kl_auth_t *a, PGconn *pg, bool keel_schema, char *err, size_t errlen);
 
 /** Shard `shard`'s state (token cache per KEEL_JWT_CACHE_ENTRIES/_SIZE). */
 kl_auth_shard_t *kl_auth_shard_new(kl_auth_t *a, unsigned shard);

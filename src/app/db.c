@@ -601,6 +601,19 @@ void kl_db_flush(kl_db_t *db) {
     }
 }
 
+PGconn *kl_db_connect_blocking(const char *conninfo, int timeout_s, char *err, size_t errlen) {
+    char to[16];
+    snprintf(to, sizeof(to), "%d", timeout_s);
+    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
+    const char *val[] = {conninfo, to, "keel-startup", NULL};
+    PGconn *pg = PQconnectdbParams(kw, val, 1);
+    if (PQstatus(pg) == CONNECTION_OK) return pg;
+    snprintf(err, errlen, "%s", PQerrorMessage(pg));
+    err[strcspn(err, "\n")] = '\0';
+    PQfinish(pg);
+    return NULL;
+}
+
 kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     if (cfg->conns < 1 || cfg->pipeline_depth < 1 || cfg->queue_max < 0) return NULL;
     kl_db_t *db = kl_calloc(sizeof(*db));

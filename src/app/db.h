@@ -109,6 +109,10 @@ struct kl_db_query {
     int _skip;                  /* results of the statements in front of it still to drop */
 };
 
+/** Connects to conninfo for keel's startup checks, blocking at most timeout_s seconds.
+ * Returns the connection (the caller PQfinish()es it), or NULL with libpq's reason in err
+ * on one line. */
+PGconn *kl_db_connect_blocking(const char *conninfo, int timeout_s, char *err, size_t errlen);
 /** Creates the shard's pool and starts connecting (never blocks); ctx is passed to the
  * config's callbacks. Returns NULL only when cfg is unusable. */
 kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx);

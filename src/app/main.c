@@ -1,10 +1,11 @@
 /* keel: serve an HTTP/1.1 API from one binary. See `keel --help`. */
-#include <errno.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "app/auth.h"
 #include "app/config.h"
+#include "app/db.h"
 #include "app/routes_load.h"
 #include "app/server.h"
 #include "core/log.h"
@@ -43,20 +44,23 @@ int main(int argc, char **argv) {
         .nstmts = (int)routes.nstmts,
     };
     if (routes.n) {
-        r = kl_routes_check_sql(&routes, cfg.database_url, 3, err, sizeof(err));
-        if (r == -EINVAL) {
-            fprintf(stderr, "keel: %s\n", err);
-            goto out;
-        }
-        if (r < 0) { /* down at startup: serve /health, report not-ready, keep connecting */
+        /* one connection for every startup check: the route SQL, then the JWT roles */
+        PGconn *pg = kl_db_connect_blocking(cfg.database_url, 3, err, sizeof(err));
+        if (!pg) { /* down at startup: serve /health, report not-ready, keep connecting */
             char e[1024];
             kl_json_escape(e, sizeof(e), err, strlen(err));
             kl_log(KL_LOG_WARN, "database unreachable at startup; route SQL is checked when it connects",
                    "\"error\":\"%s\"", e);
-        } else if (routes.stmt_auth_role >= 0 &&
-                   kl_auth_check_db(auth, cfg.database_url, routes.stmt_idem_claim >= 0, err, sizeof(err)) == -EINVAL) {
-            fprintf(stderr, "keel: %s\n", err); /* a role keel cannot switch to would fail every request */
-            goto out;
+        } else {
+            r = kl_routes_check_sql(&routes, pg, err, sizeof(err));
+            /* a role keel cannot switch to would fail every request */
+            if (r == 0 && routes.stmt_auth_role >= 0)
+                r = kl_auth_check_db(auth, pg, routes.stmt_idem_claim >= 0, err, sizeof(err));
+            PQfinish(pg);
+            if (r < 0) {
+                fprintf(stderr, "keel: %s\n", err);
+                goto out;
+            }
         }
     }
     rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL, auth);

@@ -128,19 +128,8 @@ out:
     return r;
 }
 
-int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int timeout_s, char *err, size_t errlen) {
-    char to[16];
-    snprintf(to, sizeof(to), "%d", timeout_s);
-    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *val[] = {conninfo, to, "keel-startup", NULL};
-    PGconn *pg = PQconnectdbParams(kw, val, 1);
+int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t errlen) {
     int r = 0;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", PQerrorMessage(pg));
-        err[strcspn(err, "\n")] = '\0';
-        r = -ECONNREFUSED;
-        goto out;
-    }
     if (t->stmt_idem_claim >= 0) { /* keel's own table, before the statements that use it */
         PGresult *res = PQexec(pg, kl_idem_schema_sql);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -193,6 +182,5 @@ int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int tim
         PQclear(res);
     }
 out:
-    PQfinish(pg);
     return r;
 }

@@ -3,6 +3,7 @@
 #ifndef KL_ROUTES_LOAD_H
 #define KL_ROUTES_LOAD_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,9 +15,9 @@
  * with err = "file:line: reason" (or "dir: reason"). */
 int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, char *err, size_t errlen);
 
-/** Connects to conninfo (blocking, at most timeout_s) and PREPAREs every route's statement.
- * Returns 0, -ECONNREFUSED when the database cannot be reached (err says why), or -EINVAL
- * with err = "file:line: SQL does not prepare: <PostgreSQL's message>". */
-int kl_routes_check_sql(const kl_route_table_t *t, const char *conninfo, int timeout_s, char *err, size_t errlen);
+/** PREPAREs every route's statement on pg (a startup connection, kl_db_connect_blocking;
+ * creating keel's own table first when a route is @idempotent). Returns 0, or -EINVAL with
+ * err = "file:line: SQL does not prepare: <PostgreSQL's message>". */
+int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t errlen);
 
 #endif
