@@ -66,14 +66,10 @@ start_keel nocache 0
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$(cat "$tmp/cached.port")/b/auth" >/dev/null \
   || { echo "bench_jwt: the token is refused" >&2; exit 1; }
 
-run() { # name keel path [auth] -> $tmp/name.json, $tmp/name.cpu (that keel's CPU ticks during the run)
-  local pid port t0 hdr=()
-  pid=$(cat "$tmp/$2.pid"); port=$(cat "$tmp/$2.port")
+run() { # name keel path [auth]: keel-bench against that keel (cached or nocache)
+  local hdr=()
   [ "${4:-}" = auth ] && hdr=(-H "Authorization: Bearer $token")
-  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  timeout 120 zig-out/bin/keel-bench -q -c "$VUS" -d "$DUR" "${hdr[@]}" --json "$tmp/$1.json" \
-    "http://127.0.0.1:$port$3" >/dev/null 2>&1 || true
-  echo $(( $(awk '{print $14 + $15}' "/proc/$pid/stat") - t0 )) > "$tmp/$1.cpu"
+  measure "$1" "$(cat "$tmp/$2.pid")" "http://127.0.0.1:$(cat "$tmp/$2.port")$3" "${hdr[@]}"
 }
 run warm cached /b/anon
 run warm cached /b/auth auth
@@ -84,41 +80,21 @@ for i in $(seq "$ROUNDS"); do
   run "nocache.$i" nocache /b/auth auth
 done
 
-python3 - "$tmp" "$ROUNDS" "$DUR" "$VUS" "$(nproc)" <<'PY'
-import json, os, statistics, sys
+PYTHONPATH="$root/bench" python3 - "$tmp" "$ROUNDS" "$DUR" "$VUS" "$(nproc)" <<'PY'
+import statistics, sys
+from rounds import Rounds, ratios
 tmp, rounds, dur, vus, cpus = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-hz = os.sysconf("SC_CLK_TCK")
-def total(name):
-    with open(os.path.join(tmp, name + ".json")) as f:
-        return json.load(f)["total"]
-def cpu_us(name):
-    with open(os.path.join(tmp, name + ".cpu")) as f:
-        return int(f.read()) / hz * 1e6 / max(1, total(name)["responses"])
-def row(label, prefix):
-    names = ["%s.%d" % (prefix, i) for i in range(1, rounds + 1)]
-    ts = [total(n) for n in names]
-    codes = {}
-    for t in ts:
-        for k, v in (t.get("status") or {}).items():
-            codes[k] = codes.get(k, 0) + v
-    print("| %s | %.0f | %.2f us | %.3f ms | %.3f ms | %s | %s |" % (
-        label, statistics.median(t["rps"] for t in ts), statistics.median(cpu_us(n) for n in names),
-        statistics.median(t["latency_ms"]["p50"] for t in ts), statistics.median(t["latency_ms"]["p99"] for t in ts),
-        " ".join("%.0f" % t["rps"] for t in ts), ", ".join("%s: %d" % kv for kv in sorted(codes.items()))))
-    return [t["rps"] for t in ts], [cpu_us(n) for n in names]
+r = Rounds(tmp, rounds)
 print("cached GET, keel-bench -c %s -d %s, %s CPUs, median of %d alternating rounds" % (vus, dur, cpus, rounds))
 print()
-print("| route | req/s | keel CPU per response | p50 | p99 | req/s per round | statuses |")
-print("|---|---|---|---|---|---|---|")
-anon, acpu = row("anonymous, @cache 60s", "anon")
-auth, ucpu = row("@auth RS256, @cache 60s private, token cache on", "auth")
-nocache, ncpu = row("@auth RS256, @cache 60s private, token cache off", "nocache")
-med = lambda xs: statistics.median(xs)
+r.header()
+anon, acpu = r.row("anonymous, @cache 60s", "anon")
+auth, ucpu = r.row("@auth RS256, @cache 60s private, token cache on", "auth")
+nocache, ncpu = r.row("@auth RS256, @cache 60s private, token cache off", "nocache")
+med = statistics.median
 print()
-print("RS256 (token cache on) / anonymous req/s: median of per-round ratios %.3f (rounds: %s)"
-      % (med([a / b for a, b in zip(auth, anon)]), " ".join("%.3f" % (a / b) for a, b in zip(auth, anon))))
-print("RS256 (token cache off) / anonymous req/s: median of per-round ratios %.3f (rounds: %s)"
-      % (med([a / b for a, b in zip(nocache, anon)]), " ".join("%.3f" % (a / b) for a, b in zip(nocache, anon))))
+print("RS256 (token cache on) / anonymous req/s: median of per-round ratios %.3f (rounds: %s)" % ratios(auth, anon))
+print("RS256 (token cache off) / anonymous req/s: median of per-round ratios %.3f (rounds: %s)" % ratios(nocache, anon))
 print("keel CPU per response: RS256 cached %+.2f us, uncached %+.2f us over anonymous (medians)"
       % (med(ucpu) - med(acpu), med(ncpu) - med(acpu)))
 PY

@@ -40,16 +40,11 @@ port=$(free_port)
 PORT=$port KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 zig-out/bin/keel >/dev/null 2>"$tmp/keel.err" &
 pids+=($!)
 kpid=$!
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$kpid/stat"; }
 wait_ready "http://127.0.0.1:$port/ready" || { echo "bench_ratelimit: keel did not start:" >&2; tail -5 "$tmp/keel.err" >&2; exit 1; }
 base="http://127.0.0.1:$port"
 curl -sf "$base/b/spent" >/dev/null # its one request: every later one is a 429
 
-run() { # name path -> $tmp/name.json, $tmp/name.cpu (keel's CPU ticks during the run)
-  local t0; t0=$(cpu_ticks)
-  timeout 120 zig-out/bin/keel-bench -q -c "$VUS" -d "$DUR" --json "$tmp/$1.json" "$base$2" >/dev/null 2>&1 || true
-  echo $(( $(cpu_ticks) - t0 )) > "$tmp/$1.cpu"
-}
+run() { measure "$1" "$kpid" "$base$2"; } # name path
 # warm-up: caches filled, connections' buffers touched
 run warm /b/limited
 run warm /b/unlimited
@@ -60,42 +55,18 @@ for i in $(seq "$ROUNDS"); do
 done
 run spent.1 /b/spent
 
-python3 - "$tmp" "$ROUNDS" "$DUR" "$VUS" "$(nproc)" <<'PY'
-import json, os, statistics, sys
+PYTHONPATH="$root/bench" python3 - "$tmp" "$ROUNDS" "$DUR" "$VUS" "$(nproc)" <<'PY'
+import sys
+from rounds import Rounds, ratios
 tmp, rounds, dur, vus, cpus = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-hz = os.sysconf("SC_CLK_TCK")
-def total(name):
-    with open(os.path.join(tmp, name + ".json")) as f:
-        return json.load(f)["total"]
-def cpu_us(name):  # keel's CPU per response in the run
-    with open(os.path.join(tmp, name + ".cpu")) as f:
-        ticks = int(f.read())
-    return ticks / hz * 1e6 / max(1, total(name)["responses"])
-def row(label, names):
-    ts = [total(n) for n in names]
-    cpu = statistics.median(cpu_us(n) for n in names)
-    rps = statistics.median(t["rps"] for t in ts)
-    p50 = statistics.median(t["latency_ms"]["p50"] for t in ts)
-    p99 = statistics.median(t["latency_ms"]["p99"] for t in ts)
-    codes = {}
-    for t in ts:
-        for k, v in (t.get("status") or {}).items():
-            codes[k] = codes.get(k, 0) + v
-    print("| %s | %.0f | %.2f us | %.3f ms | %.3f ms | %s | %s |" % (
-        label, rps, cpu, p50, p99, " ".join("%.0f" % t["rps"] for t in ts), ", ".join("%s: %d" % kv for kv in sorted(codes.items()))))
-    return [t["rps"] for t in ts], [cpu_us(n) for n in names]
+r = Rounds(tmp, rounds)
 print("cached GET, keel-bench -c %s -d %s from one address, %s CPUs, median of %d alternating rounds" % (vus, dur, cpus, rounds))
 print()
-print("| route | req/s | keel CPU per response | p50 | p99 | req/s per round | statuses |")
-print("|---|---|---|---|---|---|---|")
-lim, lcpu = row("@rate 1000000/s (never reached)", ["limited.%d" % i for i in range(1, rounds + 1)])
-unl, ucpu = row("no @rate", ["unlimited.%d" % i for i in range(1, rounds + 1)])
-row("@rate 1/hour, spent: every answer a 429", ["spent.1"])
-ratios = [a / b for a, b in zip(lim, unl)]
-cratios = [a / b for a, b in zip(lcpu, ucpu)]
+r.header()
+lim, lcpu = r.row("@rate 1000000/s (never reached)", "limited")
+unl, ucpu = r.row("no @rate", "unlimited")
+r.row("@rate 1/hour, spent: every answer a 429", "spent", rounds=1)
 print()
-print("limited / unlimited req/s: median of the per-round ratios %.3f (rounds: %s); target >= 0.95"
-      % (statistics.median(ratios), " ".join("%.3f" % r for r in ratios)))
-print("limited / unlimited keel CPU per response: median of the per-round ratios %.3f (rounds: %s)"
-      % (statistics.median(cratios), " ".join("%.3f" % r for r in cratios)))
+print("limited / unlimited req/s: median of the per-round ratios %.3f (rounds: %s); target >= 0.95" % ratios(lim, unl))
+print("limited / unlimited keel CPU per response: median of the per-round ratios %.3f (rounds: %s)" % ratios(lcpu, ucpu))
 PY

@@ -51,3 +51,17 @@ e = (sum(int(x) for x in err.groups()) if err else 0) + (int(non2.group(1)) if n
 print("%d %.0f %.2f %.2f %d" % (n, rps, ms("50"), ms("99"), e))
 PY
 }
+
+# keel's CPU time so far (user + system), in clock ticks.
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# One keel-bench run for bench/rounds.py's tables: `keel-bench -q -c $VUS -d $DUR [ARGS] URL`
+# into $tmp/NAME.json, and the CPU ticks keel (PID) used meanwhile into $tmp/NAME.cpu.
+# Never fails: a run that went wrong shows in the table as missing responses.
+measure() { # name pid url [keel-bench args...]
+  local name=$1 pid=$2 url=$3 t0
+  shift 3
+  t0=$(proc_ticks "$pid")
+  timeout 120 zig-out/bin/keel-bench -q -c "$VUS" -d "$DUR" "$@" --json "$tmp/$name.json" "$url" >/dev/null 2>&1 || true
+  echo $(( $(proc_ticks "$pid") - t0 )) > "$tmp/$name.cpu"
+}
