@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -28,6 +29,42 @@ def pg(*args, timeout=180):
     assert p.returncode == 0, "pg.sh %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr)
     return p.stdout
 
+
+
+def storm_with_pg_restart(plan, send, workers=8):
+    """Sends every item of plan (tuples whose first member is the request's key) with
+    send(item) -> (status, body), from `workers` threads, while PostgreSQL is stopped 0.3 s
+    in and started again 1 s later. Returns {key: (status, body)}; a request whose connection
+    broke has the exception's name as its status."""
+    results = {}
+    lock = threading.Lock()
+    it = iter(plan)
+
+    def worker():
+        while True:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                return
+            try:
+                st, resp = send(item)
+            except (OSError, EOFError) as e:
+                st, resp = type(e).__name__, b""
+            with lock:
+                results[item[0]] = (st, resp)
+            time.sleep(0.01)
+    ts = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3)
+    try:
+        pg("stop")
+        time.sleep(1.0)
+    finally:
+        pg("start")
+    for t in ts:
+        t.join(120)
+    return results
 
 def psql(url, sql, timeout=60):
     """Runs one SQL command against url and returns its unaligned output."""

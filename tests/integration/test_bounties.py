@@ -271,35 +271,12 @@ def test_postgres_stopped_in_a_transfer_storm():
     for i in range(600):
         f, t = rnd.sample(USERS, 2)
         plan.append(("storm-%d-%d" % (os.getpid(), i), f, {"to_user_id": t, "amount_cents": rnd.randint(1, 2000)}))
-    results = {}
-    lock = threading.Lock()
-    it = iter(plan)
 
-    def worker():
-        while True:
-            with lock:
-                item = next(it, None)
-            if item is None:
-                return
-            key, f, body = item
-            try:
-                st, h, resp = call("POST", "/api/wallet/transfers", user=f, key=key, body=body, timeout=15)
-            except (OSError, EOFError) as e:
-                st, resp = type(e).__name__, b""
-            with lock:
-                results[key] = (st, resp)
-            time.sleep(0.01)
-    ts = [threading.Thread(target=worker) for _ in range(8)]
-    for t in ts:
-        t.start()
-    time.sleep(0.3)
-    try:
-        kit.pg("stop")
-        time.sleep(1.0)
-    finally:
-        kit.pg("start")
-    for t in ts:
-        t.join(120)
+    def send(item):
+        key, f, body = item
+        st, _, resp = call("POST", "/api/wallet/transfers", user=f, key=key, body=body, timeout=15)
+        return st, resp
+    results = kit.storm_with_pg_restart(plan, send)
     k = keel()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and k.request(path="/ready")[0] != 200:

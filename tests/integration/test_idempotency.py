@@ -203,35 +203,12 @@ def test_postgres_stopped_in_a_transfer_storm():
     for i in range(800):
         a, b = rnd.sample(range(1, 21), 2)
         plan.append(("storm-%d" % i, {"from": a, "to": b, "amount": rnd.randint(1, 40), "note": "storm-%d" % i}))
-    results = {}
-    lock = threading.Lock()
-    it = iter(plan)
 
-    def worker():
-        while True:
-            with lock:
-                item = next(it, None)
-            if item is None:
-                return
-            key, body = item
-            try:
-                st, h, resp = transfer(k, key, body, timeout=15)
-            except (OSError, EOFError) as e:
-                st, h, resp = type(e).__name__, {}, b""
-            with lock:
-                results[key] = (st, resp)
-            time.sleep(0.01)
-    ts = [threading.Thread(target=worker) for _ in range(8)]
-    for t in ts:
-        t.start()
-    time.sleep(0.3)
-    try:
-        kit.pg("stop")
-        time.sleep(1.0)
-    finally:
-        kit.pg("start")
-    for t in ts:
-        t.join(120)
+    def send(item):
+        key, body = item
+        st, _, resp = transfer(k, key, body, timeout=15)
+        return st, resp
+    results = kit.storm_with_pg_restart(plan, send)
     failed = [key for key, (st, _) in results.items() if not (isinstance(st, int) and 200 <= st < 300)]
     ok = {key: json.loads(resp) for key, (st, resp) in results.items() if key not in failed and st == 201}
     assert len(results) == len(plan)
