@@ -271,20 +271,28 @@ def test_one_key_sent_8_times_at_once_moves_money_once():
 def test_postgres_stopped_in_a_transfer_storm():
     money = sum(balance(u) for u in USERS)
     rnd = random.Random(11)
-    plan = []
-    for i in range(600):
-        f, t = rnd.sample(USERS, 2)
-        plan.append(("storm-%d-%d" % (os.getpid(), i), f, {"to_user_id": t, "amount_cents": rnd.randint(1, 2000)}))
 
     def send(item):
         key, f, body = item
         st, _, resp = call("POST", "/api/wallet/transfers", user=f, key=key, body=body, timeout=15)
         return st, resp
-    results = kit.storm_with_pg_restart(plan, send)
-    k = keel()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and k.request(path="/ready")[0] != 200:
-        time.sleep(0.2)
+    # A restart can fall where no request is on its way through (2 runs in 13 here):
+    # it tested nothing, so another storm with new keys runs, at most 3 in all.
+    plan, results = [], {}
+    for attempt in range(3):
+        part = []
+        for i in range(600):
+            f, t = rnd.sample(USERS, 2)
+            part.append(("storm-%d-%d-%d" % (os.getpid(), attempt, i), f,
+                         {"to_user_id": t, "amount_cents": rnd.randint(1, 2000)}))
+        plan += part
+        results.update(kit.storm_with_pg_restart(part, send))
+        k = keel()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and k.request(path="/ready")[0] != 200:
+            time.sleep(0.2)
+        if any(st != 201 and st != 409 for st, _ in results.values()):
+            break
     ok = {key: json.loads(resp) for key, (st, resp) in results.items() if st == 201}
     failed = [key for key, (st, _) in results.items() if st != 201 and st != 409]
     assert failed, "PostgreSQL's restart failed no request: the test did not test it"
