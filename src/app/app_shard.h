@@ -63,6 +63,8 @@ struct kl_app_shard {
     kl_db_query_t purge;      /**< shard 0: the expired idempotency keys' purge, once a minute */
     bool purging;             /**< that query is under way */
     time_t purged_at;         /**< wall-clock second it last started */
+    kl_io_t reload_io;        /**< MSG_RING target of a route reload (routes_reload.c) */
+    _Atomic(struct kl_routes_post *) reload_post; /**< what that reload installs */
     char *log;                /**< access-log lines not yet written */
     size_t log_len, log_cap;
 };

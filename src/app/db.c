@@ -46,6 +46,8 @@ struct kl_db_conn {
     int depth;
     int prep_syncs;          /* syncs still expected while preparing */
     int prep_idx;            /* statement whose prepare result comes next */
+    int nprep;               /* the config's statements [0, nprep) are prepared here */
+    bool catching_up;        /* preparing what a reload appended (kl_db_set_stmts) while live */
     kl_timer_t timer;        /* reconnect backoff, or connect deadline */
     int backoff_ms;
     bool logged_down;
@@ -234,7 +236,8 @@ static void close_pg(kl_db_conn_t *c) {
 
 static void reset(kl_db_conn_t *c, const char *why) {
     kl_db_t *db = c->db;
-    if (c->state == C_READY) atomic_fetch_sub_explicit(&db->live, 1, memory_order_relaxed);
+    if (c->state == C_READY || c->catching_up) atomic_fetch_sub_explicit(&db->live, 1, memory_order_relaxed);
+    c->catching_up = false;
     char err[512] = "";
     if (c->pg) kl_json_escape(err, sizeof(err), PQerrorMessage(c->pg), strcspn(PQerrorMessage(c->pg), "\n"));
     if (!c->logged_down) {
@@ -306,6 +309,7 @@ static void on_connected(kl_db_conn_t *c) {
     PQpipelineSync(c->pg);
     c->prep_syncs = db->cfg.nstmts + 4;
     c->prep_idx = -1; /* the set_config's sync comes first */
+    c->nprep = db->cfg.nstmts;
     c->state = C_PREPARING;
     mark_flush(c);
     want_read(c);
@@ -350,7 +354,11 @@ static void read_prepare_results(kl_db_conn_t *c) {
         }
         PQclear(r);
     }
-    if (c->prep_syncs == 0) {
+    if (c->prep_syncs == 0 && c->catching_up) { /* still counted live: only caught up */
+        c->catching_up = false;
+        c->state = C_READY;
+        pump(db);
+    } else if (c->prep_syncs == 0) {
         c->state = C_READY;
         c->backoff_ms = BACKOFF_MIN_MS;
         if (c->logged_down)
@@ -442,7 +450,9 @@ static kl_db_conn_t *pick(kl_db_t *db) {
     kl_db_conn_t *best = NULL;
     for (int i = 0; i < db->cfg.conns; i++) {
         kl_db_conn_t *c = &db->conns[i];
-        if (c->state == C_READY && c->depth < db->cfg.pipeline_depth && (!best || c->depth < best->depth)) best = c;
+        if (c->state == C_READY && c->nprep == db->cfg.nstmts && c->depth < db->cfg.pipeline_depth &&
+            (!best || c->depth < best->depth))
+            best = c;
     }
     return best;
 }
@@ -537,8 +547,29 @@ static bool shed(kl_db_t *db, uint64_t waited) {
     return db->shedding;
 }
 
+/* A reload appended statements (kl_db_set_stmts): a live connection takes no new query
+ * (pick) until it prepared them, which it does once its pipeline is empty, one Sync per
+ * statement as at connect. */
+static void catch_up(kl_db_conn_t *c) {
+    kl_db_t *db = c->db;
+    if (c->state != C_READY || c->nprep >= db->cfg.nstmts || !kl_list_empty(&c->inflight)) return;
+    for (int i = c->nprep; i < db->cfg.nstmts; i++) {
+        const kl_db_stmt_t *s = &db->cfg.stmts[i];
+        PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL);
+        PQpipelineSync(c->pg);
+    }
+    c->prep_syncs = db->cfg.nstmts - c->nprep;
+    c->prep_idx = c->nprep;
+    c->nprep = db->cfg.nstmts;
+    c->catching_up = true;
+    c->state = C_PREPARING;
+    mark_flush(c);
+    want_read(c);
+}
+
 static void pump(kl_db_t *db) {
     kl_db_conn_t *c;
+    for (int i = 0; i < db->cfg.conns; i++) catch_up(&db->conns[i]);
     while (!kl_list_empty(&db->waitq) && (c = pick(db)) != NULL) {
         kl_db_query_t *q = kl_container_of(kl_list_shift(&db->waitq), kl_db_query_t, _link);
         db->waiting--;
@@ -655,6 +686,13 @@ void kl_db_stop(kl_db_t *db) {
     while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
     kl_free(db->conns);
     kl_free(db);
+}
+
+void kl_db_set_stmts(kl_db_t *db, const kl_db_stmt_t *stmts, int nstmts) {
+    if (!db || nstmts < db->cfg.nstmts) return;
+    db->cfg.stmts = stmts;
+    db->cfg.nstmts = nstmts;
+    pump(db);
 }
 
 int kl_db_live(const kl_db_t *db) {

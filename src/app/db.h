@@ -122,6 +122,11 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q);
 void kl_db_flush(kl_db_t *db);
 /** Fails everything pending with 503 and closes every connection. */
 void kl_db_stop(kl_db_t *db);
+/** A route reload: stmts[0, db's current count) must equal the statements the pool has now
+ * (indices in queries keep their meaning), and the rest are new. Each live connection
+ * prepares them once its pipeline is empty and takes no query meanwhile; a connection that
+ * (re)connects prepares all. stmts must live until replaced or kl_db_stop. */
+void kl_db_set_stmts(kl_db_t *db, const kl_db_stmt_t *stmts, int nstmts);
 /** Connections that are up and prepared (readable from any thread); 0 once any route's
  * statement failed to prepare, so that a broken deploy never reports ready. */
 int kl_db_live(const kl_db_t *db);

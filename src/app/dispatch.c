@@ -4,6 +4,7 @@
 
 #include "app/represent.h"
 #include "app/respond.h"
+#include "app/routes_reload.h"
 #include "app/sql_handler.h"
 
 static void health(kl_request_t *r, void *ctx) {
@@ -57,6 +58,8 @@ int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, co
         int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
                                  sizeof(as->allow));
         if (st == 0) {
+            r->routes = as->routes; /* rt lives as long as its table: held until r ends */
+            kl_routes_hold(as, as->routes);
             *h = (kl_handler_t){.fn = kl_sql_handle, .precheck = kl_sql_precheck, .ctx = (void *)rt,
                             .takes_body = rt->def.has_body, .max_body = rt->def.body_max};
             return 0;

@@ -7,6 +7,7 @@
 #include "app/clients.h"
 #include "app/dispatch.h"
 #include "app/respond.h"
+#include "app/routes_reload.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/stream.h"
@@ -100,6 +101,7 @@ static void finish_if_eof(kl_conn_t *c, size_t pending) {
 }
 
 static void release_request(kl_conn_t *c) {
+    kl_routes_release(c->as, c->req.routes);
     kl_free(c->body);
     c->body = NULL;
     c->body_len = c->body_cap = 0;

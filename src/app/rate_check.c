@@ -143,8 +143,8 @@ bool kl_rate_check(kl_request_t *req, const kl_route_t *rt, const kl_jwt_claims_
         kl_ip_group(&client, &group);
         h = kl_hash64(group.b, sizeof(group.b), rate->seed ^ 'i');
     }
-    /* one key per route and policy */
-    size_t route = (size_t)(rt - as->routes->routes);
+    /* one key per route and policy: its statement's index names it across reloads */
+    size_t route = (size_t)rt->stmt;
     policy_t p[2];
     size_t n = 0;
     p[n++] = (policy_t){.name = "default", .limit = d->rate_count, .window_ms = (uint32_t)d->rate_period_ms,

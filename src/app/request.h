@@ -22,6 +22,7 @@
 typedef struct kl_request kl_request_t;
 typedef struct kl_conn kl_conn_t;
 struct kl_app_shard;
+struct kl_route_table;
 
 /** What a request may ask of the connection that carries it. */
 typedef struct {
@@ -51,6 +52,8 @@ struct kl_request {
                                        responding only ends the request */
     int minor_version;            /**< 0 or 1 */
     uint64_t start_ns;            /**< when the head was complete */
+    const struct kl_route_table *routes; /**< the route table r was matched against, held
+                                       until r ends (routes_reload.h); NULL: no SQL route */
     void *state;                  /**< the handler's own, e.g. verified claims from its precheck */
     kl_ip_t peer;                 /**< the connection's peer address (all zero when not known) */
     const char *resp_headers;     /**< header lines (each ending in CRLF) that every response to

@@ -14,12 +14,15 @@
 
 typedef struct {
     kl_route_def_t def; /**< the parsed route file */
-    int stmt;           /**< index into the table's statements */
+    int stmt;           /**< index into the table's statements; the same for the same route
+                             across reloads (routes_reload.h), so it names the route in
+                             cache and rate-limit keys */
+    uint64_t text_hash; /**< hash of the file's name and bytes: a reload tells changed files */
     int stmt_idem;      /**< @idempotent: the statement wrapped to store its response
                              (idempotency.h); -1 otherwise */
 } kl_route_t;
 
-typedef struct {
+typedef struct kl_route_table {
     kl_route_t *routes;  /**< in matching order */
     size_t n;
     kl_db_stmt_t *stmts; /**< one per route, one more per @idempotent route, then keel's own */
@@ -27,6 +30,8 @@ typedef struct {
     int stmt_idem_claim, stmt_idem_lookup, stmt_idem_purge; /**< keel's own when a route is
                                                                   @idempotent; -1 otherwise */
     int stmt_auth_claims, stmt_auth_role; /**< keel's own when a route has @auth (auth.h); -1 otherwise */
+    struct kl_routes_gen *gen; /**< a reloaded table's lifetime (routes_reload.c); NULL for one
+                                    its loader owns */
 } kl_route_table_t;
 
 /** Orders the routes for matching and reports two that answer the same requests in err

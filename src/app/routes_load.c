@@ -10,6 +10,7 @@
 #include "app/auth.h"
 #include "app/idempotency.h"
 #include "core/alloc.h"
+#include "proto/hash.h"
 
 /* Appends a statement (sql already allocated, taken over); returns its index. */
 static int add_stmt(kl_route_table_t *t, const char *name, char *sql, int nparams, const char *label) {
@@ -53,6 +54,7 @@ static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err
         return r;
     }
     r = kl_routefile_parse(path, text, len, &rt->def, err, errlen);
+    rt->text_hash = kl_hash64(text, len, kl_hash64(name, strlen(name), 0x6b65656c));
     kl_free(text);
     return r;
 }

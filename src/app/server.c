@@ -12,11 +12,14 @@
 #include "app/http_conn.h"
 #include "app/rate_check.h"
 #include "app/respond.h"
+#include "app/routes_reload.h"
 #include "app/sql_cache.h"
 #include "app/tags.h"
 #include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
+#include "proto/json.h"
 
 /* What one armed receive may deliver before it is re-armed: 4 receive buffers' worth by
  * default. A connection that stops reading (its request busy, its output unread) then holds
@@ -130,6 +133,19 @@ static void log_line(const char *msg, const char *extra) {
             extra ? extra : "");
 }
 
+/* SIGHUP: the JWT keys, then the routes (kl_routes_reload, which an admin endpoint may call
+ * as well). systemd's RELOADING=1 before and READY=1 after belong around this call. */
+static void reload(kl_auth_t *auth, kl_routes_live_t *live) {
+    log_line("SIGHUP: reloading the JWT keys", NULL);
+    kl_auth_reload(auth);
+    if (!live) return;
+    char err[1024], e[1200];
+    int r = kl_routes_reload(live, err, sizeof(err));
+    kl_json_escape(e, sizeof(e), err, strlen(err));
+    if (r < 0) kl_log(KL_LOG_ERROR, "route reload failed; the previous routes still serve", "\"error\":\"%s\"", e);
+    else kl_log(KL_LOG_INFO, "routes reloaded", "\"summary\":\"%s\"", e);
+}
+
 int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes,
                   kl_auth_t *auth) {
     int rc = 1;
@@ -145,7 +161,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP); /* reloads the JWT keys */
+    sigaddset(&sigs, SIGHUP); /* reloads the JWT keys and the routes */
     /* Blocked before any thread starts, so only sigwaitinfo below ever sees them. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -203,6 +219,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     };
     unsigned started = 0;
     int cpu = -1;
+    for (unsigned i = 0; i < n; i++) apps[i].routes = routes;
+    kl_routes_live_t *live = routes ? kl_routes_live_new(cfg, routes, apps, n, auth, rate != NULL) : NULL;
     for (unsigned i = 0; i < n; i++) {
         /* The i-th CPU we may run on, round-robin when there are more shards than CPUs. */
         int want = (int)(i % (unsigned)ncpu), seen = 0;
@@ -214,7 +232,6 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
             }
         apps[i].cfg = cfg;
         apps[i].dbcfg = dbcfg;
-        apps[i].routes = routes;
         apps[i].auth_process = auth;
         apps[i].peers = apps;
         apps[i].npeers = n;
@@ -251,10 +268,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     for (;;) {
         sig = sigwaitinfo(&sigs, NULL);
         if (sig == SIGINT || sig == SIGTERM) break;
-        if (sig == SIGHUP) {
-            log_line("SIGHUP: reloading the JWT keys", NULL);
-            kl_auth_reload(auth);
-        }
+        if (sig == SIGHUP) reload(auth, live);
     }
     snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld", sig, (long long)cfg->shutdown_ms);
     log_line("draining", extra);
@@ -271,6 +285,7 @@ out:
         }
     }
     for (unsigned i = 0; i < started; i++) kl_free(apps[i].hdrs), kl_free(apps[i].log);
+    kl_routes_live_free(live); /* the table every shard served last, when a reload made it */
     kl_free(shards);
     kl_free(apps);
     kl_rate_free(rate);

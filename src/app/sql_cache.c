@@ -9,6 +9,7 @@
 #include "app/cache_key.h"
 #include "app/represent.h"
 #include "app/respond.h"
+#include "app/routes_reload.h"
 #include "app/sql_answer.h"
 #include "app/tags.h"
 #include "core/alloc.h"
@@ -26,6 +27,7 @@ struct kl_fetch {
     kl_db_query_t q;
     kl_app_shard_t *as;
     const kl_route_t *route;
+    const kl_route_table_t *table; /* route's, held while the fill runs */
     char *key;
     size_t keylen;
     uint64_t hash;
@@ -137,13 +139,17 @@ static void fetch_done(kl_db_query_t *q) {
     kl_free(f->auth_mem);
     kl_free(f->values);
     kl_free(f->key);
+    kl_routes_release(as, f->table);
     kl_free(f);
 }
 
 /* Starts the one query that fills key; r (NULL for a background refresh) waits on it. */
 static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *key, size_t klen, uint64_t h,
-                        const char **values, const kl_auth_id_t *id, kl_request_t *r, kl_arena_t *a) {
+                        const char **values, const kl_auth_id_t *id, kl_request_t *r, kl_arena_t *a,
+                        const kl_route_table_t *table) {
     kl_fetch_t *f = kl_calloc(sizeof(*f));
+    f->table = table;
+    kl_routes_hold(as, table); /* a background refresh outlives its request */
     kl_tags_src_t src = {.def = &rt->def, .values = values, .claims = id ? id->claims : NULL};
     f->tags = kl_strdup(kl_tags_join(a, &src, rt->def.tags, rt->def.n_tags));
     f->as = as;
@@ -181,7 +187,7 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
         f->auth_mem = kl_malloc(jl + rl + 1);
         char *json = jl ? memcpy(f->auth_mem, id->claims_json, jl) : NULL;
         char *role = rl ? memcpy(f->auth_mem + jl, id->role, rl) : NULL;
-        npre = kl_auth_calls(as->routes->stmt_auth_claims, as->routes->stmt_auth_role, json, role, f->pre,
+        npre = kl_auth_calls(table->stmt_auth_claims, table->stmt_auth_role, json, role, f->pre,
                              f->auth_values);
     }
     f->q = (kl_db_query_t){
@@ -213,7 +219,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
     if (st != KL_CACHE_MISS) {
         bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
         kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
-        if (refresh) start_fetch(as, rt, key, klen, h, values, id, NULL, r->arena);
+        if (refresh) start_fetch(as, rt, key, klen, h, values, id, NULL, r->arena, r->routes);
         serve_entry(r, as, e);
         kl_cache_release(as->cache, e);
         return;
@@ -226,7 +232,7 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
         kl_list_push(&f->waiters, &w->link);
         return;
     }
-    start_fetch(as, rt, key, klen, h, values, id, r, r->arena);
+    start_fetch(as, rt, key, klen, h, values, id, r, r->arena, r->routes);
 }
 
 static bool has_tag(const char *tags, kl_str_t tag) {

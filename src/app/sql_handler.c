@@ -202,7 +202,7 @@ static void on_result(kl_db_query_t *q) {
     kl_app_shard_t *as = r->as;
     if (q->status && c->keyed && !strcmp(q->sqlstate, KL_IDEM_REPLAY_SQLSTATE)) {
         /* The key's request already committed: read its stored answer back. */
-        q->stmt = as->routes->stmt_idem_lookup;
+        q->stmt = r->routes->stmt_idem_lookup; /* the table its route came from (reload) */
         q->nparams = 3;
         q->values = c->claim_values;
         q->pre = NULL;
@@ -338,7 +338,7 @@ static bool keyed(kl_request_t *r, const kl_route_t *rt, sql_call_t *c, const ch
     c->claim_values[2] = key;
     c->claim_values[3] = fp;
     c->claim_values[4] = ttl;
-    c->claim = (kl_db_call_t){.stmt = r->as->routes->stmt_idem_claim, .nparams = 5, .values = c->claim_values};
+    c->claim = (kl_db_call_t){.stmt = r->routes->stmt_idem_claim, .nparams = 5, .values = c->claim_values};
     c->keyed = true;
     c->q.stmt = rt->stmt_idem;
     c->q.nparams = (int)d->n_params + 3;
@@ -403,7 +403,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     int np = 0;
     if (c->keyed) c->pre[np++] = c->claim;
     if (id)
-        np += kl_auth_calls(as->routes->stmt_auth_claims, as->routes->stmt_auth_role, id->claims_json, id->role,
+        np += kl_auth_calls(r->routes->stmt_auth_claims, r->routes->stmt_auth_role, id->claims_json, id->role,
                             c->pre + np, c->auth_values);
     c->q.pre = np ? c->pre : NULL;
     c->q.npre = np;
