@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app/auth.h"
+#include "app/check.h"
 #include "app/config.h"
 #include "app/db.h"
 #include "app/routes_load.h"
@@ -12,6 +13,7 @@
 #include "proto/json.h"
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "check")) return kl_check_main(argc - 1, argv + 1);
     kl_config_t cfg;
     kl_route_table_t routes = {0};
     char err[1024];

@@ -41,7 +41,7 @@ static int read_file(const char *path, char **out, size_t *len) {
     return 0;
 }
 
-static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen) {
+int kl_routes_parse_file(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen) {
     char path[4096];
     size_t dl = strlen(dir);
     while (dl > 1 && dir[dl - 1] == '/') dl--; /* "routes/" names files routes/x.sql */
@@ -59,8 +59,7 @@ static int load_one(const char *dir, const char *name, kl_route_t *rt, char *err
     return r;
 }
 
-int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, char *err, size_t errlen) {
-    memset(t, 0, sizeof(*t));
+int kl_routes_list(const char *dir, char ***out, size_t *count, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (!d) {
         int e = errno;
@@ -77,20 +76,35 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
         names[n++] = kl_strdup(e->d_name);
     }
     closedir(d);
-    int r = 0;
     if (n == 0) {
+        kl_free(names);
         snprintf(err, errlen, "%s: no .sql route files", dir);
-        r = -ENOENT;
-        goto out;
+        return -ENOENT;
     }
     qsort(names, n, sizeof(char *), name_cmp);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+void kl_routes_list_free(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) kl_free(names[i]);
+    kl_free(names);
+}
+
+int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, char *err, size_t errlen) {
+    memset(t, 0, sizeof(*t));
+    char **names = NULL;
+    size_t n = 0;
+    int r = kl_routes_list(dir, &names, &n, err, errlen);
+    if (r < 0) return r;
     t->routes = kl_calloc(sizeof(kl_route_t) * n);
     t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (2 * n + 5)); /* see add_stmt's callers */
     t->stmt_idem_claim = t->stmt_idem_lookup = t->stmt_idem_purge = -1;
     t->stmt_auth_claims = t->stmt_auth_role = -1;
     for (size_t i = 0; i < n; i++) {
         kl_route_t *rt = &t->routes[t->n];
-        if ((r = load_one(dir, names[i], rt, err, errlen)) < 0) goto out;
+        if ((r = kl_routes_parse_file(dir, names[i], rt, err, errlen)) < 0) goto out;
         if (rt->def.auth != KL_ROUTE_AUTH_NONE && !have_jwt_keys) {
             snprintf(err, errlen, "%s:%d: @auth needs KEEL_JWT_SECRET or KEEL_JWT_JWKS (the keys tokens are verified with)",
                      rt->def.file, rt->def.ann_line[KL_ROUTE_ANN_AUTH]);
@@ -124,8 +138,7 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
     }
     r = kl_router_build(t, err, errlen);
 out:
-    for (size_t i = 0; i < n; i++) kl_free(names[i]);
-    kl_free(names);
+    kl_routes_list_free(names, n);
     if (r < 0) kl_router_free(t);
     return r;
 }

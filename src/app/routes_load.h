@@ -9,6 +9,16 @@
 
 #include "app/router.h"
 
+/** The names of the *.sql files in dir (not those starting with '.'), sorted. Returns 0
+ * with *names (free with kl_routes_list_free) and *n >= 1, or -errno with err = "dir: reason"
+ * (-ENOENT: none). */
+int kl_routes_list(const char *dir, char ***names, size_t *n, char *err, size_t errlen);
+/** Frees what kl_routes_list returned. */
+void kl_routes_list_free(char **names, size_t n);
+/** Reads and parses dir/name into rt->def (and rt->text_hash). Returns 0, or -errno with
+ * err = "file:line: reason" (or "file: reason" when it cannot be read). */
+int kl_routes_parse_file(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen);
+
 /** Parses every *.sql file in dir (sorted by name) into t and orders it for matching.
  * Refuses annotations whose behaviour keel does not have yet, and @auth routes when no
  * JWT key (KEEL_JWT_SECRET or KEEL_JWT_JWKS) is configured. Returns 0, or -EINVAL / -errno
