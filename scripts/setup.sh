@@ -3,6 +3,7 @@
 # The Zig version is pinned here and only here.
 set -euo pipefail
 ZIG_VERSION=0.14.1
+OPENAPI_VALIDATOR_VERSION=0.7.1
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(build-essential pkg-config python3 python3-pip
@@ -35,3 +36,14 @@ if [ ! -x "$zdir/ziglang/zig" ]; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$zdir" "ziglang==$ZIG_VERSION"
 fi
 ln -sfn "zig-$ZIG_VERSION/ziglang/zig" "$root/.tools/zig"
+
+# openapi-spec-validator (tests/integration/test_openapi.py checks `keel openapi` with it),
+# from PyPI into the project folder the same way; the test puts .tools/py on its path.
+vdir="$root/.tools/py-openapi-spec-validator-$OPENAPI_VALIDATOR_VERSION"
+if [ ! -d "$vdir/openapi_spec_validator" ]; then
+  echo "setup: installing openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION from PyPI" >&2
+  rm -rf "$vdir"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --target "$vdir" \
+    "openapi-spec-validator==$OPENAPI_VALIDATOR_VERSION"
+fi
+ln -sfn "py-openapi-spec-validator-$OPENAPI_VALIDATOR_VERSION" "$root/.tools/py"

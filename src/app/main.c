@@ -7,6 +7,7 @@
 #include "app/check.h"
 #include "app/config.h"
 #include "app/db.h"
+#include "app/openapi.h"
 #include "app/routes_load.h"
 #include "app/server.h"
 #include "core/log.h"
@@ -14,6 +15,7 @@
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "check")) return kl_check_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "openapi")) return kl_openapi_main(argc - 1, argv + 1);
     kl_config_t cfg;
     kl_route_table_t routes = {0};
     char err[1024];
