@@ -238,6 +238,39 @@ def test_broken_reload_changes_nothing():
         shutil.rmtree(d, ignore_errors=True)
 
 
+IDEM = """-- @route POST /pay
+-- @idempotent required
+-- @returns one status 201
+SELECT json_build_object('paid', true, 'n', nextval('keel_reload_test_seq'))
+"""
+
+
+def test_reload_adds_keel_own_statements():
+    # the first @idempotent route arrives by reload: keel's own statements (claim, replay)
+    # are new to every connection, and its table is created by the reload's check
+    kit.psql(URL, "CREATE SEQUENCE IF NOT EXISTS keel_reload_test_seq")
+    d = tempfile.mkdtemp(prefix="keel-reload-")
+    try:
+        write(d, "stable.sql", STABLE)
+        env = {"KEEL_ROUTES": d, "DATABASE_URL": URL, "KEEL_SHARDS": "2"}
+        with kit.Keel(env=env, ready_path="/ready") as k:
+            write(d, "pay.sql", IDEM)
+            mark = len(k.stderr())
+            k.send_signal(signal.SIGHUP)
+            wait_log(k, "routes reloaded", mark)
+            key = "reload-%d-%d" % (os.getpid(), time.time_ns())
+            st, h, body = k.request("POST", "/pay", {"Idempotency-Key": key})
+            assert st == 201, (st, body)
+            first = json.loads(body)
+            st, h, body = k.request("POST", "/pay", {"Idempotency-Key": key})
+            assert st == 201 and json.loads(body) == first, (st, body)
+            assert h.get("idempotent-replayed") == "true", h
+            assert k.request("POST", "/pay")[0] == 400  # required
+            assert get_json(k, "/stable/3") == (200, {"route": "stable", "id": 3})
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def setup():
     global URL
     kit.pg("start")
