@@ -4,7 +4,7 @@
 
 #include "app/represent.h"
 #include "app/respond.h"
-#include "app/routes_reload.h"
+#include "app/routes_gen.h"
 #include "app/sql_handler.h"
 
 static void health(kl_request_t *r, void *ctx) {

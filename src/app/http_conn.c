@@ -7,7 +7,7 @@
 #include "app/clients.h"
 #include "app/dispatch.h"
 #include "app/respond.h"
-#include "app/routes_reload.h"
+#include "app/routes_gen.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/stream.h"

@@ -16,19 +16,6 @@
 /* How long kl_routes_reload waits for every shard to install the new table. */
 #define INSTALL_WAIT_MS 5000
 
-/* One shard's use of a reloaded table; a cache line each, as only that shard writes it. */
-typedef struct {
-    uint64_t users; /* requests and fills holding the table */
-    bool retired;   /* the shard installed a newer table */
-} __attribute__((aligned(64))) slot_t;
-
-struct kl_routes_gen {
-    kl_route_table_t *t; /* the heap table this belongs to */
-    unsigned n;
-    _Atomic unsigned released; /* shards that retired it and hold it no more */
-    slot_t *slots;
-};
-
 /* What one reload posts to every shard. */
 struct kl_routes_post {
     kl_route_table_t *t;
@@ -51,30 +38,6 @@ struct kl_routes_live {
     size_t nowned, capowned;
 };
 
-static void free_table(kl_route_table_t *t) {
-    for (size_t i = 0; i < t->n; i++) kl_routefile_free(&t->routes[i].def);
-    kl_free(t->routes);
-    kl_free(t->stmts); /* the array only: its strings belong to the registry */
-    kl_free(t->gen->slots);
-    kl_free(t->gen);
-    kl_free(t);
-}
-
-static void shard_done(kl_route_table_t *t) {
-    struct kl_routes_gen *g = t->gen;
-    if (atomic_fetch_add_explicit(&g->released, 1, memory_order_acq_rel) + 1 == g->n) free_table(t);
-}
-
-void kl_routes_hold(kl_app_shard_t *as, const kl_route_table_t *t) {
-    if (t && t->gen) t->gen->slots[as->shard->id].users++;
-}
-
-void kl_routes_release(kl_app_shard_t *as, const kl_route_table_t *t) {
-    if (!t || !t->gen) return;
-    slot_t *s = &t->gen->slots[as->shard->id];
-    if (--s->users == 0 && s->retired) shard_done((kl_route_table_t *)t);
-}
-
 /* On the shard, between requests: the MSG_RING completion of kl_routes_reload's post. */
 static void on_post(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe) {
     (void)io;
@@ -87,11 +50,7 @@ static void on_post(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
     if (as->db) kl_db_set_stmts(as->db, p->t->stmts, (int)p->t->nstmts);
     as->routes = p->t;
     if (p->clear_cache) kl_sql_cache_invalidate(as, (kl_str_t){NULL, 0}, true);
-    if (old && old->gen) {
-        slot_t *s = &old->gen->slots[sh->id];
-        s->retired = true;
-        if (s->users == 0) shard_done((kl_route_table_t *)old);
-    }
+    kl_routes_retire(as, old);
     atomic_fetch_add_explicit(&p->installed, 1, memory_order_release);
 }
 
@@ -116,7 +75,7 @@ kl_routes_live_t *kl_routes_live_new(const kl_config_t *cfg, const kl_route_tabl
 
 void kl_routes_live_free(kl_routes_live_t *l) {
     if (!l) return;
-    if (l->cur && l->cur->gen) free_table((kl_route_table_t *)l->cur);
+    if (l->cur && l->cur->gen) kl_routes_gen_free((kl_route_table_t *)l->cur);
     for (size_t i = 0; i < l->nowned; i++) kl_free(l->owned[i]);
     kl_free(l->owned);
     kl_free(l->reg);
@@ -176,10 +135,7 @@ static kl_route_table_t *adopt(kl_routes_live_t *l, kl_route_table_t *in) {
     t->stmts = kl_malloc(sizeof(kl_db_stmt_t) * (l->nreg ? l->nreg : 1));
     memcpy(t->stmts, l->reg, sizeof(kl_db_stmt_t) * l->nreg);
     t->nstmts = l->nreg;
-    t->gen = kl_calloc(sizeof(*t->gen));
-    t->gen->t = t;
-    t->gen->n = l->n;
-    t->gen->slots = kl_calloc(sizeof(slot_t) * l->n);
+    kl_routes_gen_new(t, l->n);
     memset(in, 0, sizeof(*in));
     return t;
 }

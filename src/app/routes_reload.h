@@ -11,7 +11,7 @@
  * that connection takes another query (kl_db_set_stmts). Statements of removed or changed
  * routes stay prepared until their connection reconnects.
  *
- * A request (and a cache fill) holds the table it was matched against (kl_routes_hold) until
+ * A request (and a cache fill) holds the table it was matched against (routes_gen.h) until
  * it ends, so a swap drops nothing in flight; a replaced table is freed by the last shard to
  * let go of it. When a cached route changed or was removed, every shard clears its cache
  * (cache keys name a route by its statement index, which a changed file may keep). */
@@ -25,6 +25,7 @@
 #include "app/auth.h"
 #include "app/config.h"
 #include "app/router.h"
+#include "app/routes_gen.h"
 
 typedef struct kl_routes_live kl_routes_live_t;
 
@@ -40,10 +41,5 @@ kl_routes_live_t *kl_routes_live_new(const kl_config_t *cfg, const kl_route_tabl
 int kl_routes_reload(kl_routes_live_t *l, char *err, size_t errlen);
 /** Frees what reloads made; after every shard stopped. */
 void kl_routes_live_free(kl_routes_live_t *l);
-
-/** Marks one more user of t on as's shard (a request or fill that keeps pointers into it). */
-void kl_routes_hold(kl_app_shard_t *as, const kl_route_table_t *t);
-/** Ends a kl_routes_hold; frees t when it was replaced and this was its last user anywhere. */
-void kl_routes_release(kl_app_shard_t *as, const kl_route_table_t *t);
 
 #endif

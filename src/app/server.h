@@ -9,7 +9,8 @@
 #include "app/router.h"
 
 /** Runs keel until SIGTERM/SIGINT, then drains within cfg->shutdown_ms; dbcfg (NULL: no
- * database) gives every shard its PostgreSQL pool, routes (NULL: none) its SQL routes, auth
+ * database) gives every shard its PostgreSQL pool, routes (NULL: none) its SQL routes (SIGHUP
+ * reloads them from cfg->routes: routes_reload.h; routes itself stays the caller's), auth
  * (NULL: none) the JWT keys @auth verifies with (SIGHUP reloads them; started here, freed
  * by the caller). Returns the process exit code (0 after a clean drain, 1 when startup
  * failed). */

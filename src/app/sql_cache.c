@@ -9,7 +9,7 @@
 #include "app/cache_key.h"
 #include "app/represent.h"
 #include "app/respond.h"
-#include "app/routes_reload.h"
+#include "app/routes_gen.h"
 #include "app/sql_answer.h"
 #include "app/tags.h"
 #include "core/alloc.h"
