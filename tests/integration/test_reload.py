@@ -198,6 +198,14 @@ def test_reload_under_load():
                 assert on_every_shard(k, "GET", "/slow") == [404] * 4
                 t.join(10 * SLACK)
                 assert slow.get("r") == (200, {"route": "slow"}), slow
+                # more reloads back and forth, each table replaced while requests hold it
+                for n in range(4):
+                    write(d, "change.sql", CHANGE_OLD if n % 2 == 0 else CHANGE_NEW)
+                    mark = len(k.stderr())
+                    k.send_signal(signal.SIGHUP)
+                    wait_log(k, "routes reloaded", mark)
+                    v = 1 if n % 2 == 0 else 2
+                    assert on_every_shard(k, "GET", "/change") == [(200, {"route": "change", "version": v})] * 4
                 time.sleep(0.5 * SLACK)
                 during = load.done - before
             assert load.failed == 0, "%d of %d failed: %s" % (load.failed, load.done, load.errors[:5])
