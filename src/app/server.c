@@ -35,6 +35,10 @@
 /* Memory held back for the first allocation that fails, so that it and the shedding after it
  * complete instead of aborting (alloc.h). */
 #define RESERVE_BYTES (8u << 20)
+/* Ready (systemd's READY=1, a restart's hand-over) waits this long at most for every shard
+ * to have a database connection: a restarted keel that took over before would answer
+ * 503s; one whose database is down still serves /health and says so on /ready. */
+#define READY_DB_WAIT_MS 10000
 
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
@@ -152,6 +156,13 @@ static void status_line(char *out, size_t cap, const char *addr, const kl_app_sh
     int live = 0;
     for (unsigned i = 0; i < n; i++) live += kl_db_live(apps[i].db);
     snprintf(out + len, cap - (size_t)len, ", db %d/%u connections", live, n * (unsigned)apps[0].dbcfg->conns);
+}
+
+/* Every shard has a database connection up (or there is no database). */
+static bool db_up(const kl_app_shard_t *apps, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (apps[i].dbcfg && kl_db_live(apps[i].db) == 0) return false;
+    return true;
 }
 
 int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes,
@@ -281,15 +292,22 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     snprintf(extra, sizeof(extra), "\"address\":\"%s\",\"socket\":\"%s\",\"shards\":%u,\"ring_flags\":%u", addr,
              origins[origin], n, shards[0].ring_flags);
     log_line("keel listening", extra);
-    status_line(status, sizeof(status), addr, apps, n);
-    kl_restart_report_ready(status);
     kl_watchdog_t wd;
     kl_watchdog_init(&wd, shards, n);
 
     int sig;
     bool handed_over = false;
-    uint64_t status_at = kl_clock_ms();
+    uint64_t status_at = kl_clock_ms(), ready_by = status_at + READY_DB_WAIT_MS;
+    bool ready = false;
     for (;;) {
+        if (!ready && (db_up(apps, n) || kl_clock_ms() >= ready_by)) {
+            ready = true;
+            status_line(status, sizeof(status), addr, apps, n);
+            kl_restart_report_ready(status);
+            snprintf(extra, sizeof(extra), "\"database\":%s,\"wait_ms\":%llu", db_up(apps, n) ? "true" : "false",
+                     (unsigned long long)(kl_clock_ms() + READY_DB_WAIT_MS - ready_by));
+            log_line("keel ready", extra);
+        }
         /* Signals, the restart under way and the watchdog, at least every 100 ms. */
         uint64_t now = kl_clock_ms(), wait = kl_watchdog_tick(&wd, now);
         if (wait > 100) wait = 100;
