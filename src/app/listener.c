@@ -70,32 +70,25 @@ static int from_systemd(char *err, size_t errlen) {
         goto out;
     }
     /* The one named "http", else the first one; the name list may be absent or short. */
-    int pick = -1;
+    char names_of[SD_LISTEN_FDS_MAX][256] = {{0}};
     const char *p = names;
+    int pick = -1;
     for (long i = 0; i < n; i++) {
-        char name[256] = "";
         if (p) {
             size_t len = strcspn(p, ":");
-            snprintf(name, sizeof(name), "%.*s", (int)len, p);
+            snprintf(names_of[i], sizeof(names_of[i]), "%.*s", (int)len, p);
             p = p[len] ? p + len + 1 : NULL;
         }
-        int fd = SD_LISTEN_FDS_START + (int)i;
-        if (pick < 0 && !strcmp(name, "http")) pick = fd;
+        if (pick < 0 && !strcmp(names_of[i], "http")) pick = SD_LISTEN_FDS_START + (int)i;
     }
     if (pick < 0) pick = SD_LISTEN_FDS_START;
-    p = names;
     for (long i = 0; i < n; i++) {
-        char name[256] = "", esc[512];
-        if (p) {
-            size_t len = strcspn(p, ":");
-            snprintf(name, sizeof(name), "%.*s", (int)len, p);
-            p = p[len] ? p + len + 1 : NULL;
-        }
         int fd = SD_LISTEN_FDS_START + (int)i;
         /* never inherited by a program we start (a restart passes its own fds) */
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         if (fd == pick) continue;
-        kl_json_escape(esc, sizeof(esc), name, strlen(name));
+        char esc[512];
+        kl_json_escape(esc, sizeof(esc), names_of[i], strlen(names_of[i]));
         kl_log(KL_LOG_WARN, "ignoring a socket-activated fd keel has no use for", "\"fd\":%d,\"name\":\"%s\"", fd, esc);
     }
     r = check_listening(pick, err, errlen);

@@ -223,3 +223,12 @@ int kl_restart_poll(kl_restart_t *rs) {
     }
     return 0;
 }
+
+void kl_restart_abandon(kl_restart_t *rs) {
+    if (!rs->child) return;
+    kl_log(KL_LOG_WARN, "stopping before the new keel served; stopping it too", "\"child\":%d", (int)rs->child);
+    kill(rs->child, SIGTERM);
+    close(rs->ready_fd);
+    rs->ready_fd = -1;
+    rs->child = 0;
+}

@@ -40,4 +40,9 @@ int kl_restart_begin(kl_restart_t *rs, int listen_fd);
  * keeps serving). */
 int kl_restart_poll(kl_restart_t *rs);
 
+/** Keel stops before the restart under way finished: the new keel, not ready yet, is told
+ * to stop too (SIGTERM: it drains whatever it accepted), so that no keel outlives the
+ * stop it was not told about. */
+void kl_restart_abandon(kl_restart_t *rs);
+
 #endif

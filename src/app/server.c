@@ -342,6 +342,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         }
     }
     kl_watchdog_free(&wd);
+    kl_restart_abandon(&restart);
     /* After a hand-over the new keel is the service: STOPPING=1 would stop it. */
     if (!handed_over) kl_sd_notify("STOPPING=1\nSTATUS=draining");
     snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld,\"handed_over\":%s", sig,

@@ -55,7 +55,7 @@ class Fleet:
     """The keel started by the test and the ones each SIGUSR2 starts after it: they share
     one stderr file, whose lines carry each one's pid."""
 
-    def __init__(self, binary=None, env=None):
+    def __init__(self, binary=None, env=None, ready=True):
         if URL is None:
             setup()
         self.port = kit.free_port()
@@ -67,7 +67,8 @@ class Fleet:
         self.proc = subprocess.Popen([binary or kit.KEEL_BIN], env=e, stdout=subprocess.DEVNULL, stderr=self.err)
         self.pid = self.proc.pid
         self.exits = {}  # pid -> exit status of keels that ended
-        self.wait_listening(self.pid)
+        if ready:
+            self.wait_listening(self.pid)
 
     def log(self):
         with open(self.errpath, "rb") as f:
@@ -248,6 +249,25 @@ def test_broken_new_binary_leaves_the_old_one_serving():
         assert get(f.port, "/health")[0] == 200
     finally:
         assert f.stop() == 0
+    sanitizer_clean(f.log())
+
+
+def test_stop_during_a_restart_stops_the_new_keel_too():
+    # a database nobody listens on: the new keel waits (up to 10 s) for a connection
+    # before it reports ready, so the old one is stopped while the restart is under way
+    dead = "postgresql://keel@127.0.0.1:%d/none" % kit.free_port()
+    f = Fleet(env={"DATABASE_URL": dead, "KEEL_ROUTES": ""}, ready=False)
+    deadline = time.monotonic() + 15
+    while '"msg":"keel listening"' not in f.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(f.pid, signal.SIGUSR2)
+    while "starting a new keel" not in f.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = [l for l in f.lines() if l.get("msg") == "SIGUSR2: starting a new keel"][0]["child"]
+    time.sleep(1.0)
+    assert f.stop() == 0
+    assert f.wait_exit(child, timeout=20) == 0, f.log()[-3000:]
+    assert "stopping before the new keel served; stopping it too" in f.log()
     sanitizer_clean(f.log())
 
 
