@@ -4,6 +4,7 @@
 #ifndef KL_APP_SHARD_H
 #define KL_APP_SHARD_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -67,6 +68,8 @@ struct kl_app_shard {
     _Atomic(struct kl_routes_post *) reload_post; /**< what that reload installs */
     char *log;                /**< access-log lines not yet written */
     size_t log_len, log_cap;
+    _Atomic unsigned test_stall_ms; /**< set by the main thread (KEEL_TEST_STALL_SHARD_MS test
+                                         hook): the loop sleeps this long once, then clears it */
 };
 
 /** Refreshes the cached Date header when the wall-clock second changed. */

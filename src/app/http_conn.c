@@ -46,6 +46,8 @@ static size_t on_data(kl_stream_t *s, char *data, size_t len);
 static void on_eof(kl_stream_t *s);
 static void on_timeout(kl_stream_t *s);
 static void on_drain(kl_stream_t *s);
+/* How long a connection with no request yet is kept when a drain begins. */
+#define DRAIN_FIRST_REQUEST_MS 1000
 static void on_closed(kl_stream_t *s);
 
 static const kl_stream_cbs_t cbs = {
@@ -417,8 +419,15 @@ void kl_http_conn_drain_all(kl_app_shard_t *as) {
     for (kl_list_t *n = as->conns.next, *next; n != &as->conns; n = next) {
         next = n->next;
         kl_conn_t *c = kl_container_of(n, kl_conn_t, link);
-        if (c->state == ST_IDLE) kl_stream_finish(&c->s);
-        else c->keep_alive = false;
+        if (c->state == ST_IDLE && c->served_one) {
+            kl_stream_finish(&c->s); /* between requests: a client retries on a new connection */
+        } else {
+            c->keep_alive = false;
+            /* Accepted, nothing read yet: its first request is likely on its way (a new
+             * connection is not retried by clients the way a reused one is), so it gets a
+             * moment to arrive and an answer, not a close. */
+            if (c->state == ST_IDLE) kl_stream_set_deadline(&c->s, DRAIN_FIRST_REQUEST_MS);
+        }
     }
 }
 

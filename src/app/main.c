@@ -6,6 +6,7 @@
 #include "app/auth.h"
 #include "app/check.h"
 #include "app/config.h"
+#include "app/crash.h"
 #include "app/db.h"
 #include "app/openapi.h"
 #include "app/routes_load.h"
@@ -19,6 +20,7 @@ int main(int argc, char **argv) {
     kl_config_t cfg;
     kl_route_table_t routes = {0};
     char err[1024];
+    kl_crash_install(); /* first: a crash anywhere after this is reported */
     int r = kl_config_load(&cfg, argc, argv);
     if (r != 0) {
         kl_config_free(&cfg);

@@ -4,17 +4,23 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/app_shard.h"
 #include "app/clients.h"
+#include "app/crash.h"
 #include "app/http_conn.h"
 #include "app/rate_check.h"
 #include "app/respond.h"
 #include "app/routes_reload.h"
+#include "app/restart.h"
+#include "app/sd_notify.h"
 #include "app/sql_cache.h"
 #include "app/tags.h"
+#include "app/listener.h"
+#include "app/watchdog.h"
 #include "core/acceptor.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -31,10 +37,15 @@
 /* Memory held back for the first allocation that fails, so that it and the shedding after it
  * complete instead of aborting (alloc.h). */
 #define RESERVE_BYTES (8u << 20)
+/* Ready (systemd's READY=1, a restart's hand-over) waits this long at most for every shard
+ * to have a database connection: a restarted keel that took over before would answer
+ * 503s; one whose database is down still serves /health and says so on /ready. */
+#define READY_DB_WAIT_MS 10000
 
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     as->shard = sh;
+    kl_crash_thread_init(sh->id);
     kl_list_init(&as->conns);
     as->hdrs = kl_malloc(sizeof(kl_http1_header_t) * (size_t)as->cfg->max_headers);
     as->limits = (kl_http1_limits_t){
@@ -104,6 +115,12 @@ static void on_tick(kl_shard_t *sh) {
     if (as->db) kl_db_flush(as->db);
     if (as->log_len) kl_respond_flush_log(as);
     if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
+    unsigned stall = atomic_exchange_explicit(&as->test_stall_ms, 0, memory_order_relaxed);
+    if (stall) { /* KEEL_TEST_STALL_SHARD_MS, a test hook: the loop stops turning */
+        kl_log(KL_LOG_WARN, "test hook: stalling this shard's loop", "\"shard\":%d,\"ms\":%u", sh->id, stall);
+        struct timespec ts = {(time_t)(stall / 1000), (long)(stall % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void on_drain(kl_shard_t *sh) { kl_http_conn_drain_all(sh->app); }
@@ -122,6 +139,7 @@ static void on_stop(kl_shard_t *sh) {
     kl_auth_shard_free(as->auth);
     as->auth = NULL;
     kl_respond_flush_log(as);
+    kl_crash_thread_end();
 }
 
 static const kl_shard_hooks_t hooks = {
@@ -134,7 +152,7 @@ static void log_line(const char *msg, const char *extra) {
 }
 
 /* SIGHUP: the JWT keys, then the routes (kl_routes_reload, which an admin endpoint may call
- * as well). systemd's RELOADING=1 before and READY=1 after belong around this call. */
+ * as well); the caller tells systemd RELOADING=1 before and READY=1 after. */
 static void reload(kl_auth_t *auth, kl_routes_live_t *live) {
     log_line("SIGHUP: reloading the JWT keys", NULL);
     kl_auth_reload(auth);
@@ -144,6 +162,22 @@ static void reload(kl_auth_t *auth, kl_routes_live_t *live) {
     kl_json_escape(e, sizeof(e), err, strlen(err));
     if (r < 0) kl_log(KL_LOG_ERROR, "route reload failed; the previous routes still serve", "\"error\":\"%s\"", e);
     else kl_log(KL_LOG_INFO, "routes reloaded", "\"summary\":\"%s\"", e);
+}
+
+/* systemd's one-line STATUS=: where keel serves and how many database connections are up. */
+static void status_line(char *out, size_t cap, const char *addr, const kl_app_shard_t *apps, unsigned n) {
+    int len = snprintf(out, cap, "serving on %s, %u shard%s", addr, n, n == 1 ? "" : "s");
+    if (len < 0 || (size_t)len >= cap || !apps[0].dbcfg) return;
+    int live = 0;
+    for (unsigned i = 0; i < n; i++) live += kl_db_live(apps[i].db);
+    snprintf(out + len, cap - (size_t)len, ", db %d/%u connections", live, n * (unsigned)apps[0].dbcfg->conns);
+}
+
+/* Every shard has a database connection up (or there is no database). */
+static bool db_up(const kl_app_shard_t *apps, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (apps[i].dbcfg && kl_db_live(apps[i].db) == 0) return false;
+    return true;
 }
 
 int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const kl_route_table_t *routes,
@@ -162,6 +196,11 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP); /* reloads the JWT keys and the routes */
+    sigaddset(&sigs, SIGUSR2); /* restarts without dropping a request (restart.h) */
+    /* A test hook, documented in README.md: SIGUSR1 stalls shard 0's loop for this long. */
+    const char *stall_env = getenv("KEEL_TEST_STALL_SHARD_MS");
+    unsigned stall_ms = stall_env ? (unsigned)strtoul(stall_env, NULL, 10) : 0;
+    if (stall_ms) sigaddset(&sigs, SIGUSR1);
     /* Blocked before any thread starts, so only sigwaitinfo below ever sees them. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -194,9 +233,13 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
             return 1;
         }
     }
-    int lfd = kl_listen_tcp(cfg->listen, (int)cfg->port, 4096);
+    kl_restart_t restart;
+    kl_restart_init(&restart);
+    char addr[128], err[256];
+    kl_listener_origin_t origin;
+    int lfd = kl_listener_open(cfg, &origin, addr, sizeof(addr), err, sizeof(err));
     if (lfd < 0) {
-        fprintf(stderr, "keel: cannot listen on %s:%lld: %s\n", cfg->listen, (long long)cfg->port, strerror(-lfd));
+        fprintf(stderr, "keel: %s\n", err);
         kl_rate_free(rate);
         kl_clients_free(clients);
         return 1;
@@ -258,19 +301,67 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
         goto out;
     }
+    int served_fd = lfd; /* the acceptor owns it now; a restart hands the same socket on */
     lfd = -1;
-    char extra[256];
-    snprintf(extra, sizeof(extra), "\"address\":\"%s:%lld\",\"shards\":%u,\"ring_flags\":%u", cfg->listen,
-             (long long)cfg->port, n, shards[0].ring_flags);
+    static const char *const origins[] = {"bound", "systemd", "inherited"};
+    char extra[384], status[256];
+    snprintf(extra, sizeof(extra), "\"address\":\"%s\",\"socket\":\"%s\",\"shards\":%u,\"ring_flags\":%u", addr,
+             origins[origin], n, shards[0].ring_flags);
     log_line("keel listening", extra);
+    kl_watchdog_t wd;
+    kl_watchdog_init(&wd, shards, n);
 
     int sig;
+    bool handed_over = false;
+    uint64_t status_at = kl_clock_ms(), ready_by = status_at + READY_DB_WAIT_MS;
+    bool ready = false;
     for (;;) {
-        sig = sigwaitinfo(&sigs, NULL);
+        if (!ready && (db_up(apps, n) || kl_clock_ms() >= ready_by)) {
+            ready = true;
+            status_line(status, sizeof(status), addr, apps, n);
+            kl_restart_report_ready(status);
+            snprintf(extra, sizeof(extra), "\"database\":%s,\"wait_ms\":%llu", db_up(apps, n) ? "true" : "false",
+                     (unsigned long long)(kl_clock_ms() + READY_DB_WAIT_MS - ready_by));
+            log_line("keel ready", extra);
+        }
+        /* Signals, the restart under way and the watchdog, at least every 100 ms. */
+        uint64_t now = kl_clock_ms(), wait = kl_watchdog_tick(&wd, now);
+        if (wait > 100) wait = 100;
+        struct timespec ts = {0, (long)wait * 1000000};
+        sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) break;
-        if (sig == SIGHUP) reload(auth, live);
+        if (sig == SIGHUP) {
+            kl_sd_reloading();
+            reload(auth, live);
+            status_line(status, sizeof(status), addr, apps, n);
+            kl_sd_reloaded(status);
+        }
+        if (sig == SIGUSR2 && kl_restart_begin(&restart, served_fd) == 0) kl_sd_reloading();
+        if (sig == SIGUSR1) atomic_store_explicit(&apps[0].test_stall_ms, stall_ms, memory_order_relaxed);
+        int rs = kl_restart_poll(&restart);
+        if (rs > 0) { /* the new keel told systemd it is the main process now */
+            handed_over = true;
+            sig = SIGUSR2;
+            break;
+        }
+        if (rs < 0) {
+            status_line(status, sizeof(status), addr, apps, n);
+            kl_sd_reloaded(status);
+        }
+        if (kl_clock_ms() - status_at >= 5000) { /* the database count moves */
+            status_at = kl_clock_ms();
+            char msg[300], prev[256];
+            memcpy(prev, status, sizeof(prev));
+            status_line(status, sizeof(status), addr, apps, n);
+            if (strcmp(prev, status)) snprintf(msg, sizeof(msg), "STATUS=%s", status), kl_sd_notify(msg);
+        }
     }
-    snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld", sig, (long long)cfg->shutdown_ms);
+    kl_watchdog_free(&wd);
+    kl_restart_abandon(&restart);
+    /* After a hand-over the new keel is the service: STOPPING=1 would stop it. */
+    if (!handed_over) kl_sd_notify("STOPPING=1\nSTATUS=draining");
+    snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld,\"handed_over\":%s", sig,
+             (long long)cfg->shutdown_ms, handed_over ? "true" : "false");
     log_line("draining", extra);
     kl_acceptor_stop(&acc); /* no new connections from here on */
     rc = 0;

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 /* user_data tags on the acceptor's own ring */
 #define UD_ACCEPT 1u
 #define UD_HANDOFF (1ull << 63) /* | shard << 32 | fd: reported only when the post failed */
+#define UD_CANCEL 2u
+/* 10 ms waits for the cancelled accept's last completion when stopping (it comes at once) */
+#define CANCEL_WAITS 100
 
 int kl_listen_tcp(const char *host, int port, int backlog) {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -103,6 +107,50 @@ static void hand_off(kl_acceptor_t *a, int fd) {
     atomic_fetch_add_explicit(&a->accepted, 1, memory_order_relaxed);
 }
 
+/* Dispatches the completions at hand; true once the multishot accept ended. */
+static bool reap(kl_acceptor_t *a) {
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    bool ended = false;
+    io_uring_for_each_cqe(&a->_ring, head, cqe) {
+        n++;
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        if (ud == UD_ACCEPT) {
+            if (cqe->res >= 0) hand_off(a, cqe->res);
+            if (!(cqe->flags & IORING_CQE_F_MORE)) ended = true;
+        } else if ((ud & UD_HANDOFF) && cqe->res < 0) {
+            /* The shard never saw this fd: it is still ours to close. */
+            a->handed[(ud >> 32) & 0x7fffffff]--;
+            if (a->admit.unadmit) a->admit.unadmit(a->admit.ctx, (int)(uint32_t)ud);
+            close((int)(uint32_t)ud);
+        }
+    }
+    io_uring_cq_advance(&a->_ring, n);
+    return ended;
+}
+
+/* Stopping: the armed accept may have taken connections whose completions we have not
+ * read. Dropped with the ring, they would be closed unanswered, and the listening socket
+ * may live on (a restarted keel shares it), so its clients would have been served by the
+ * other process: cancel the accept and hand over everything it took before it ended. */
+static void cancel_accept(kl_acceptor_t *a) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&a->_ring);
+    if (!sqe) {
+        io_uring_submit(&a->_ring);
+        sqe = io_uring_get_sqe(&a->_ring);
+    }
+    io_uring_prep_cancel64(sqe, UD_ACCEPT, 0);
+    io_uring_sqe_set_data64(sqe, UD_CANCEL);
+    for (int i = 0; i < CANCEL_WAITS; i++) {
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
+        struct io_uring_cqe *cqe;
+        int r = io_uring_submit_and_wait_timeout(&a->_ring, &cqe, 1, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR) break;
+        if (reap(a)) break;
+    }
+    io_uring_submit(&a->_ring); /* the last hand-offs */
+}
+
 static void *thread_main(void *arg) {
     kl_acceptor_t *a = arg;
     pthread_setname_np(pthread_self(), "keel-acceptor");
@@ -112,29 +160,14 @@ static void *thread_main(void *arg) {
         struct io_uring_cqe *cqe;
         int r = io_uring_submit_and_wait_timeout(&a->_ring, &cqe, 1, &ts, NULL);
         if (r < 0 && r != -ETIME && r != -EINTR) break;
-        unsigned head, n = 0;
-        bool rearm = false;
-        io_uring_for_each_cqe(&a->_ring, head, cqe) {
-            n++;
-            uint64_t ud = io_uring_cqe_get_data64(cqe);
-            if (ud == UD_ACCEPT) {
-                if (cqe->res >= 0) hand_off(a, cqe->res);
-                if (!(cqe->flags & IORING_CQE_F_MORE)) rearm = true;
-            } else if ((ud & UD_HANDOFF) && cqe->res < 0) {
-                /* The shard never saw this fd: it is still ours to close. */
-                a->handed[(ud >> 32) & 0x7fffffff]--;
-                if (a->admit.unadmit) a->admit.unadmit(a->admit.ctx, (int)(uint32_t)ud);
-                close((int)(uint32_t)ud);
-            }
-        }
-        io_uring_cq_advance(&a->_ring, n);
-        if (rearm) {
+        if (reap(a)) {
             /* Multishot accept ends on errors such as EMFILE: back off briefly, then retry. */
             struct timespec pause = {0, 10 * 1000000};
             nanosleep(&pause, NULL);
             arm_accept(a);
         }
     }
+    cancel_accept(a);
     return NULL;
 }
 

@@ -95,7 +95,12 @@ void kl_shard_settle(kl_shard_t *sh, uint64_t ms) {
  * that was set aside and the deadlines. */
 static void loop(kl_shard_t *sh) {
     for (;;) {
+        atomic_fetch_add_explicit(&sh->heartbeat, 1, memory_order_relaxed);
         if (!sh->draining && atomic_load_explicit(&sh->drain_req, memory_order_acquire)) {
+            /* Connections the acceptor handed over before the drain was asked for may
+             * still be in our completion queue: take them now, or a loop with no
+             * connection left would end with their fds unanswered. */
+            turn(sh, 0);
             sh->draining = true;
             sh->drain_deadline = sh->now_ms + sh->drain_ms;
             if (sh->hooks->on_drain) sh->hooks->on_drain(sh);

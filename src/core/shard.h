@@ -75,6 +75,8 @@ struct kl_shard {
     _Atomic uint64_t closed_total; /**< written by this shard, read by the acceptor */
     _Atomic int drain_req;         /**< set by the main thread: 1 drain */
     _Atomic int ready;             /**< 1 running, -errno failed at startup */
+    _Atomic uint64_t heartbeat;    /**< loop iterations: a watchdog sees the loop turn (it
+                                        turns at least every cfg.max_wait_ms) */
     pthread_t thread;
     kl_shard_config_t cfg;
     uint64_t drain_ms;          /**< how long a drain may take */
