@@ -16,6 +16,7 @@
 #                                cluster switches to wal_level=replica for good (restarting once)
 #   scripts/pg.sh replica stop   stop it (its data stays: the next start takes a fresh copy)
 #   scripts/pg.sh replica url    DATABASE_URL of the replica over TCP
+#   scripts/pg.sh replica status exit 0 when the replica runs, 3 when not
 #   Reloading drops the database WITH (FORCE): its open connections are closed.
 #
 # Where: <repo>/.pg (gitignored): data/, sock/ (unix socket), postgres.log. When run as
@@ -331,7 +332,9 @@ case "$cmd" in
       start) do_replica_start ;;
       stop) do_replica_stop ;;
       url) echo "postgresql://$role@127.0.0.1:$rport/$db" ;;
-      *) die "replica: start, stop or url" ;;
+      status) if replica_running; then say "replica running on 127.0.0.1:$rport"; exit 0; fi
+              say "replica not running"; exit 3 ;;
+      *) die "replica: start, stop, status or url" ;;
     esac ;;
   reset) do_load 1 ;;
   *)
