@@ -225,7 +225,7 @@ void kl_replica_tick(kl_replica_shard_t *s) {
     }
     for (int i = 0; i < s->rs->n; i++) {
         probe_t *p = &s->probes[i];
-        if (p->busy) continue;
+        if (p->busy || !s->pools[i]) continue;
         *p = (probe_t){.s = s, .idx = i, .busy = true};
         p->q = (kl_db_query_t){.stmt = s->probe_stmt + 1, .done = replica_probed, .ctx = p};
         kl_db_submit(s->pools[i], &p->q);
@@ -234,20 +234,27 @@ void kl_replica_tick(kl_replica_shard_t *s) {
 
 void kl_replica_flush(kl_replica_shard_t *s) {
     if (!s) return;
-    for (int i = 0; i < s->rs->n; i++) kl_db_flush(s->pools[i]);
+    for (int i = 0; i < s->rs->n; i++)
+        if (s->pools[i]) kl_db_flush(s->pools[i]);
 }
 
 void kl_replica_shard_stop(kl_replica_shard_t *s) {
     if (!s) return;
-    for (int i = 0; i < s->rs->n; i++) kl_db_stop(s->pools[i]); /* fails in-flight probes (done clears busy) */
+    for (int i = 0; i < s->rs->n; i++) {
+        kl_db_stop(s->pools[i]); /* fails in-flight reads and probes (done clears busy) */
+        s->pools[i] = NULL;
+    }
+}
+
+void kl_replica_shard_free(kl_replica_shard_t *s) {
+    if (!s) return;
     kl_free(s->ring);
     kl_free(s);
 }
 
-kl_db_t *kl_replica_pick(kl_replica_shard_t *s, kl_db_t *primary, bool route_primary, uint64_t subject_hash,
-                         const char *tags) {
-    if (!s || route_primary) return primary;
-    kl_replicas_t *rs = s->rs;
+/* The newest fence a read must respect: its subject's last write, its tags' last evictions,
+ * the last evict-everything. */
+static uint64_t fence_of(kl_replicas_t *rs, uint64_t subject_hash, const char *tags) {
     uint64_t need = atomic_load_explicit(&rs->fence_all, memory_order_relaxed);
     if (subject_hash) {
         uint64_t f = atomic_load_explicit(&rs->ryw[subject_hash & MASK], memory_order_relaxed);
@@ -258,14 +265,27 @@ kl_db_t *kl_replica_pick(kl_replica_shard_t *s, kl_db_t *primary, bool route_pri
         uint64_t f = atomic_load_explicit(&rs->tagf[kl_hash64(tag.base, tag.len, rs->seed) & MASK], memory_order_relaxed);
         if (f > need) need = f;
     }
+    return need;
+}
+
+/* Whether replica i may serve a read with this fence: in rotation, and caught up to a sample
+ * asked for after the fence (what committed before the sample is there). */
+static bool serves(kl_replicas_t *rs, int i, uint64_t need) {
+    replica_t *r = &rs->r[i];
+    return atomic_load_explicit(&r->in_rotation, memory_order_relaxed) &&
+           atomic_load_explicit(&r->caught_up_ns, memory_order_relaxed) > need;
+}
+
+kl_db_t *kl_replica_pick(kl_replica_shard_t *s, kl_db_t *primary, bool route_primary, uint64_t subject_hash,
+                         const char *tags) {
+    if (!s || route_primary) return primary;
+    kl_replicas_t *rs = s->rs;
+    uint64_t need = fence_of(rs, subject_hash, tags);
     for (int k = 0; k < rs->n; k++) {
         int i = (int)((s->rr + (unsigned)k) % (unsigned)rs->n);
-        replica_t *r = &rs->r[i];
-        if (!atomic_load_explicit(&r->in_rotation, memory_order_relaxed) || kl_db_live(s->pools[i]) == 0) continue;
-        /* caught up to a sample asked for after the fence: what committed before it is there */
-        if (atomic_load_explicit(&r->caught_up_ns, memory_order_relaxed) <= need) continue;
+        if (!s->pools[i] || kl_db_live(s->pools[i]) == 0 || !serves(rs, i, need)) continue;
         s->rr = (unsigned)i + 1;
-        atomic_fetch_add_explicit(&r->reads, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rs->r[i].reads, 1, memory_order_relaxed);
         return s->pools[i];
     }
     return primary;

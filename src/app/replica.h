@@ -64,8 +64,12 @@ kl_replica_shard_t *kl_replica_shard_start(struct kl_app_shard *as, kl_replicas_
 void kl_replica_tick(kl_replica_shard_t *s);
 /** Sends what this loop iteration queued on the replica pools (call once per tick). */
 void kl_replica_flush(kl_replica_shard_t *s);
-/** Fails what is pending and closes the pools. */
+/** Fails what is pending on the replica pools and closes them (before the primary pool
+ * stops: reads on them belong to requests). */
 void kl_replica_shard_stop(kl_replica_shard_t *s);
+/** Frees the shard's replica state, after the primary pool stopped (its lag probe rides
+ * that pool and points here until it is failed). */
+void kl_replica_shard_free(kl_replica_shard_t *s);
 
 /** The pool a read of a GET route runs on: a replica in rotation caught up to the subject's
  * fence and to the fence of every tag in tags ('\n'-separated expanded @tags; NULL = none),

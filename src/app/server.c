@@ -113,10 +113,11 @@ static void on_stop(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     kl_http_conn_abort_all(as);
     kl_shard_settle(sh, 500); /* aborted connections finalize; the pool still serves their polls */
-    kl_replica_shard_stop(as->replica); /* its probes ride the primary pool too: first */
-    as->replica = NULL;
+    kl_replica_shard_stop(as->replica); /* reads on replicas fail like the primary's */
     kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
     as->db = NULL;
+    kl_replica_shard_free(as->replica); /* after: shard 0's lag probe rides the primary pool */
+    as->replica = NULL;
     kl_sql_cache_shutdown(as);
     kl_cache_free(as->cache);
     as->cache = NULL;
