@@ -167,6 +167,12 @@ def test_notify_lost_while_disconnected_does_not_stay_stale():
     c = kit.Keel(env={"KEEL_ROUTES": os.path.join(MINE, "routes"), "DATABASE_URL": url, "KEEL_SHARDS": "1",
                       "KEEL_DB_CONNS_PER_SHARD": "2"}, ready_path="/ready").start(timeout=30)
     try:
+        # both connections listening first: each one that becomes ready evicts the cache
+        deadline = time.monotonic() + 10
+        while psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'keel_loss_test' "
+                   "AND query = 'LISTEN keel_invalidate'") != "2":
+            assert time.monotonic() < deadline, "C's 2 connections did not start listening"
+            time.sleep(0.05)
         st, _, body = c.request("GET", "/sc/kv/%d" % key)
         assert st == 200 and json.loads(body)["v"] == 0, body
         psql("ALTER ROLE %s NOLOGIN" % role)
