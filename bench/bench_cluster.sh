@@ -97,17 +97,19 @@ read -r r p e <<<"$(rps "http://127.0.0.1:$NPORT/" -)"
 echo "| nginx alone (return 200) | static | $r | $p | $e |"
 
 echo
-echo "invalidation delay A -> B, with 1,000 writes/s through A (keel-bench open model, other keys):"
-timeout 60 zig-out/bin/keel-bench -q -r 1000 -c 50 -d 8s -s "$tmp/writes.scenario" --json "$tmp/w.json" \
-  "http://127.0.0.1:$A" >/dev/null 2>&1 &
-wpid=$!
-sleep 1
-python3 bench/coherence.py "$A" "$B" 900000 --rate 50 --keys 4 --duration 5 || true
-wait "$wpid" || true
-python3 -c "
+echo "invalidation delay A -> B, with 1,000 writes/s through A (keel-bench open model, other keys), ${ROUNDS:-3} rounds:"
+for round in $(seq 1 "${ROUNDS:-3}"); do
+  timeout 60 zig-out/bin/keel-bench -q -r 1000 -c 50 -d 8s -s "$tmp/writes.scenario" --json "$tmp/w.json" \
+    "http://127.0.0.1:$A" >/dev/null 2>&1 &
+  wpid=$!
+  sleep 1
+  echo "round $round:"
+  python3 bench/coherence.py "$A" "$B" 900000 --rate 50 --keys 4 --duration 5 | sed 's/^/  /' || true
+  wait "$wpid" || true
+  python3 -c "
 import json; t = json.load(open('$tmp/w.json'))['total']
-print('background writes through A: %.0f/s answered (1000/s asked), errors %.2f%%' % (t['rps'], 100 * t['error_rate']))" 2>/dev/null || true
-
+print('  background writes through A: %.0f/s answered (1000/s asked), errors %.2f%%, their p99 %.1f ms' % (t['rps'], 100 * t['error_rate'], t['latency_measured_ms']['p99']))" 2>/dev/null || true
+done
 echo
 echo "uncached reads (GET /sc/live/{id}), one instance, with one streaming replica vs none:"
 env "${cluster_env[@]}" bash scripts/cluster.sh stop >/dev/null 2>&1
