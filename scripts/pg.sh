@@ -308,7 +308,7 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   start) do_start ;;
-  stop) do_replica_stop; do_stop ;;
+  stop) if [ -f "$rdata/PG_VERSION" ]; then do_replica_stop; fi; do_stop ;;
   status)
     if running; then say "running on 127.0.0.1:$(live_port), data $data"; exit 0; fi
     say "not running (data $data)"; exit 3 ;;
