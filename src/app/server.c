@@ -145,17 +145,18 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     kl_replicas_t *replicas = NULL;
     kl_db_stmt_t *stmts = NULL; /* with the replica lag probes, when there are replicas */
     int probe_stmt = -1;
+    char rerr[256];
+    replicas = kl_replicas_new(cfg->replica_urls, cfg->replica_max_lag_ms, rerr, sizeof(rerr));
+    if (rerr[0] || (replicas && !dbcfg_in)) {
+        fprintf(stderr, "keel: %s\n", rerr[0] ? rerr : "--replica-urls needs a database (DATABASE_URL or --routes)");
+        kl_replicas_free(replicas);
+        return 1;
+    }
     if (dbcfg_in) {
         dbc = *dbcfg_in;
         dbc.on_notify = on_notify;
         dbc.on_connect = on_connect;
         dbcfg = &dbc;
-        char err[256];
-        replicas = kl_replicas_new(cfg->replica_urls, cfg->replica_max_lag_ms, err, sizeof(err));
-        if (err[0]) {
-            fprintf(stderr, "keel: %s\n", err);
-            return 1;
-        }
         if (replicas) {
             kl_replicas_stmts(dbcfg_in, &stmts, &dbc.nstmts, &probe_stmt);
             dbc.stmts = stmts;

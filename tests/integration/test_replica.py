@@ -152,6 +152,13 @@ def test_read_your_writes_and_lag():
         time.sleep(0.05)
 
 
+def test_bad_replica_list_refused_at_startup():
+    code, err = kit.refuses_to_start({"DATABASE_URL": URL, "KEEL_REPLICA_URLS": "%s,,%s" % (RURL, RURL)})
+    assert "--replica-urls: an empty entry" in err, err
+    code, err = kit.refuses_to_start({"DATABASE_URL": "", "KEEL_REPLICA_URLS": RURL})
+    assert "--replica-urls needs a database" in err, err
+
+
 def test_no_healthy_replica_means_the_primary():
     # the replica stopped: its connections drop, reads go to the primary without errors
     kit.pg("replica", "stop")
