@@ -11,6 +11,12 @@
 #   scripts/pg.sh load           create database bounties and load examples/bounties once
 #                                (again when schema.sql or seed.sql changed)
 #   scripts/pg.sh reset          drop database bounties and load it again
+#   scripts/pg.sh replica start  a streaming replica of the cluster (pg_basebackup -R) on
+#                                port $KEEL_PG_REPLICA_PORT (default KEEL_PG_PORT + 1); the
+#                                cluster switches to wal_level=replica for good (restarting once)
+#   scripts/pg.sh replica stop   stop it (its data stays: the next start takes a fresh copy)
+#   scripts/pg.sh replica url    DATABASE_URL of the replica over TCP
+#   scripts/pg.sh replica status exit 0 when the replica runs, 3 when not
 #   Reloading drops the database WITH (FORCE): its open connections are closed.
 #
 # Where: <repo>/.pg (gitignored): data/, sock/ (unix socket), postgres.log. When run as
@@ -123,10 +129,19 @@ maintenance_work_mem = 256MB
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+$(if [ -f "$dir/replication" ]; then cat <<REPL
+# A replica was asked for once (scripts/pg.sh replica start): WAL for streaming.
+wal_level = replica
+max_wal_senders = 4
+wal_keep_size = 256MB
+REPL
+else cat <<MINIMAL
 # No replication here: wal_level=minimal lets the seed (tables created in the same
 # transaction as their rows) skip WAL.
 wal_level = minimal
 max_wal_senders = 0
+MINIMAL
+fi)
 max_wal_size = 4GB
 checkpoint_timeout = 30min
 # Route statements are small OLTP queries; JIT compilation only adds latency.
@@ -242,11 +257,58 @@ do_load() {
   say "loaded $db in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 }
 
+# --- the streaming replica ------------------------------------------------------------
+rport=${KEEL_PG_REPLICA_PORT:-$((port + 1))}
+rdata="$dir/replica-data"
+rsock="$dir/replica-sock"
+rlog="$dir/replica.log"
+replica_running() { [ -f "$rdata/PG_VERSION" ] && run_owner "$pgbin/pg_ctl" status -D "$rdata" >/dev/null 2>&1; }
+
+do_replica_start() {
+  if replica_running; then return 0; fi
+  if [ ! -f "$dir/replication" ] || [ "$(client "$pgbin/psql" -X -qAt -d postgres -c 'SHOW wal_level' 2>/dev/null)" != replica ]; then
+    run_owner touch "$dir/replication"
+    if running; then
+      say "restarting the cluster with wal_level=replica"
+      write_conf
+      run_owner "$pgbin/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null 2>&1 || die "could not stop the cluster"
+    fi
+  fi
+  do_start
+  say "pg_basebackup into $rdata"
+  run_owner rm -rf "$rdata"
+  mkdir_owner "$rsock"
+  # As the cluster's owner, over the unix socket: initdb's pg_hba trusts local replication.
+  run_owner "$pgbin/pg_basebackup" -h "$sock" -p "$port" -U "$role" -D "$rdata" -R -X stream -c fast \
+    >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; die "pg_basebackup failed"; }
+  run_owner sed -i -e "s/^port = .*/port = $rport/" -e "s|^unix_socket_directories = .*|unix_socket_directories = '$rsock'|" \
+    "$rdata/keel.conf"
+  run_owner rm -f "$rdata/postmaster.pid" "$rdata/postmaster.opts"
+  say "starting the replica on 127.0.0.1:$rport (log $rlog)"
+  run_owner_closed "$pgbin/pg_ctl" start -D "$rdata" -l "$rlog" -w -t 60 >/dev/null 2>&1 \
+    || { tail -n 20 "$rlog" >&2; die "the replica failed to start"; }
+  local i
+  for i in $(seq 1 100); do
+    if [ "$(client "$pgbin/psql" -X -qAt -d postgres -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge 1 ] 2>/dev/null; then
+      say "replica streaming"
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "the replica does not stream (see $rlog)"
+}
+
+do_replica_stop() {
+  if ! replica_running; then say "replica not running"; return 0; fi
+  say "stopping the replica"
+  run_owner "$pgbin/pg_ctl" stop -D "$rdata" -m fast -w -t 60 >/dev/null 2>&1 || die "the replica did not stop"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   start) do_start ;;
-  stop) do_stop ;;
+  stop) if [ -f "$rdata/PG_VERSION" ]; then do_replica_stop; fi; do_stop ;;
   status)
     if running; then say "running on 127.0.0.1:$(live_port), data $data"; exit 0; fi
     say "not running (data $data)"; exit 3 ;;
@@ -265,6 +327,15 @@ case "$cmd" in
     exec 9>&-
     PGDATABASE=$dbname client "$pgbin/psql" -X "$@" ;;
   load) do_load 0 ;;
+  replica)
+    case "${1:-}" in
+      start) do_replica_start ;;
+      stop) do_replica_stop ;;
+      url) echo "postgresql://$role@127.0.0.1:$rport/$db" ;;
+      status) if replica_running; then say "replica running on 127.0.0.1:$rport"; exit 0; fi
+              say "replica not running"; exit 3 ;;
+      *) die "replica: start, stop, status or url" ;;
+    esac ;;
   reset) do_load 1 ;;
   *)
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -34,6 +34,9 @@ typedef struct kl_app_shard kl_app_shard_t;
 struct kl_app_shard {
     kl_shard_t *shard;        /**< the runtime shard this state belongs to */
     kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database */
+    struct kl_replicas *replicas; /**< shared replica state (replica.h); NULL without KEEL_REPLICA_URLS */
+    struct kl_replica_shard *replica; /**< this shard's replica pools; NULL without replicas */
+    int replica_probe_stmt;   /**< index of the lag probes in dbcfg's statements */
     const kl_db_config_t *dbcfg; /**< shared, read-only; NULL without a database */
     const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
     kl_auth_t *auth_process;  /**< shared JWT keys and policy (auth.h); NULL without JWT keys */

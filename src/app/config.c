@@ -41,6 +41,8 @@ static const opt_t opts[] = {
     {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "4k", 1024, 1 << 20, "bytes per receive buffer"},
     {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one JSON line per request to stdout"},
     {"database-url", "DATABASE_URL", T_STR, O(database_url), "", 0, 0, "PostgreSQL URL or conninfo; empty = libpq's PG* variables"},
+    {"replica-urls", "KEEL_REPLICA_URLS", T_STR, O(replica_urls), "", 0, 0, "comma-separated PostgreSQL URLs of streaming replicas: GET routes (not @primary) read from them (replica.h)"},
+    {"replica-max-lag", "KEEL_REPLICA_MAX_LAG", T_DURATION, O(replica_max_lag_ms), "1s", 1, 3600000, "a replica further behind the primary than this is out of rotation until it catches up"},
     {"routes", "KEEL_ROUTES", T_STR, O(routes), "", 0, 0, "folder of annotated .sql route files"},
     {"db-conns", "KEEL_DB_CONNS_PER_SHARD", T_INT, O(db_conns), "2", 1, 64, "PostgreSQL connections per shard (pipelined)"},
     {"db-pipeline-depth", "KEEL_DB_PIPELINE_DEPTH", T_INT, O(db_depth), "64", 1, 4096, "queries in flight per connection"},

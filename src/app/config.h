@@ -28,6 +28,8 @@ typedef struct {
     int64_t recv_buffer_size;  /**< bytes per receive buffer (KEEL_RECV_BUFFER_SIZE) */
     bool access_log;           /**< one JSON line per request on stdout (KEEL_ACCESS_LOG) */
     char *database_url;        /**< libpq URL or conninfo; "" = PG* variables (DATABASE_URL) */
+    char *replica_urls;        /**< comma-separated replica URLs; "" = none (KEEL_REPLICA_URLS) */
+    int64_t replica_max_lag_ms; /**< lag beyond which a replica leaves rotation (KEEL_REPLICA_MAX_LAG) */
     char *routes;              /**< folder of annotated .sql route files; "" = none (KEEL_ROUTES) */
     int64_t db_conns;          /**< PostgreSQL connections per shard (KEEL_DB_CONNS_PER_SHARD) */
     int64_t db_depth;          /**< queries in flight per connection (KEEL_DB_PIPELINE_DEPTH) */

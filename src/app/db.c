@@ -265,8 +265,12 @@ static void conn_start(kl_db_conn_t *c) {
     /* Nothing after "dbname" may name a setting the conninfo can hold: libpq's last value
      * wins, and DATABASE_URL's own (options, application_name ...) must reach the pool as
      * they reached the startup check. statement_timeout is set once connected instead. */
-    const char *kw[] = {"dbname", "fallback_application_name", NULL};
-    const char *val[] = {db->cfg.conninfo, "keel", NULL};
+    /* TCP keepalives first, so that DATABASE_URL may override them: a server that vanished
+     * without a FIN (a partition, a dead host) is noticed within about 25 s even on an idle
+     * connection, which then reconnects and evicts (NOTIFY loss, db.h). */
+    const char *kw[] = {"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
+                        "fallback_application_name", NULL};
+    const char *val[] = {"10", "5", "3", db->cfg.conninfo, "keel", NULL};
     /* Non-blocking from here on, except that a host *name* is resolved synchronously by
      * libpq: use an address or a unix socket directory in DATABASE_URL. */
     c->pg = PQconnectStartParams(kw, val, 1);
@@ -364,9 +368,10 @@ static void read_prepare_results(kl_db_conn_t *c) {
         if (c->logged_down)
             kl_log(KL_LOG_INFO, "database connection up", "\"shard\":%d,\"conn\":%d", db->sh->id, c->idx);
         c->logged_down = false;
-        /* From no live connection to one: notifications may have been missed meanwhile. */
-        if (atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed) == 0 && db->cfg.on_connect)
-            db->cfg.on_connect(db->ctx);
+        atomic_fetch_add_explicit(&db->live, 1, memory_order_relaxed);
+        /* Every connection that starts listening, not only the first live one: a sibling
+         * that still counts as live may have died unnoticed (db.h, "NOTIFY loss"). */
+        if (db->cfg.on_connect) db->cfg.on_connect(db->ctx);
         pump(db);
     }
 }

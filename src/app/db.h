@@ -15,7 +15,22 @@
  * when it starts executing it. A query queued behind a slow one never fails for waiting;
  * when the head's deadline passes the server is taken as gone (vanished, or stopped
  * answering): the connection is dropped and everything in flight on it fails with 503.
- * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
+ * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff.
+ *
+ * NOTIFY loss. PostgreSQL delivers a NOTIFY to every session LISTENing when it commits, and
+ * every connection of a pool LISTENs: a shard (whose cache hears only its own connections)
+ * misses a notification only if, when it committed, none of its connections' sessions was
+ * alive. Such a gap always ends with a connection becoming ready again, since a new session
+ * is the only way back to listening. But the pool cannot tell from its side when a gap began:
+ * a connection that still counts as live may have died unnoticed (no FIN yet, a partition),
+ * so "the shard went from zero live connections to one" misses gaps in which the deaths were
+ * noticed at different times. Hence on_connect runs every time any connection becomes ready,
+ * and keel (server.c) then evicts the shard's whole cache: what it cannot prove fresh. The
+ * cost is one refill per reconnect, and reconnects are rare. The same holds for every shard of
+ * an instance, each for its own connections and cache. Until the reconnect, entries are still
+ * served (availability while PostgreSQL is down): at most the writes committed during the gap
+ * are missed, for at most the time until a connection is back (TCP keepalives bound how long
+ * a silent death goes unnoticed) or the entry's TTL. */
 #ifndef KL_DB_H
 #define KL_DB_H
 
@@ -52,8 +67,8 @@ typedef struct {
     int nstmts;
     /** Called with each payload NOTIFYed on KL_DB_CHANNEL (every connection LISTENs). */
     void (*on_notify)(void *ctx, const char *payload);
-    /** Called when the shard goes from no live connection to one: notifications may have
-     * been missed while none was listening. */
+    /** Called each time a connection becomes ready (LISTENing), first connect or reconnect:
+     * notifications may have been missed before it (below, "NOTIFY loss"). */
     void (*on_connect)(void *ctx);
 } kl_db_config_t;
 

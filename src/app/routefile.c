@@ -179,6 +179,9 @@ static int finish(kl_routefile_parser_t *p) {
 
     if (d->has_body && d->method == KL_ROUTE_GET)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_BODY], "a GET route takes no @body");
+    if (d->primary && d->method != KL_ROUTE_GET)
+        return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_PRIMARY],
+                                     "@primary applies to GET routes only (every write runs on the primary)");
     if (d->cache_ms > 0 && d->method != KL_ROUTE_GET)
         return kl_routefile_lex_fail(p, d->ann_line[KL_ROUTE_ANN_CACHE], "@cache applies to GET routes only");
     if (d->cache_private && d->auth == KL_ROUTE_AUTH_NONE)

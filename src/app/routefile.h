@@ -41,6 +41,8 @@
  *   -- @timeout DURATION                       DURATION: 500ms, 2s, 5m, 1h
  *   -- @idempotent required|optional [ttl DURATION]   Idempotency-Key (default ttl 24h);
  *                 not on GET, with @returns one or none, without @cache
+ *   -- @primary                                GET only: read from the primary even when
+ *                                              KEEL_REPLICA_URLS is set (writes always are)
  *   -- @location /path/{member}/...            not GET; needs @returns one: the answer gets a
  *                                              Location header, each {member} replaced by
  *                                              that top-level member of the returned object,
@@ -161,6 +163,7 @@ typedef enum {
     KL_ROUTE_ANN_IDEMPOTENT,
     KL_ROUTE_ANN_FIELD,
     KL_ROUTE_ANN_LOCATION,
+    KL_ROUTE_ANN_PRIMARY,
     KL_ROUTE_ANN_COUNT_,
 } kl_route_ann_t;
 
@@ -241,6 +244,7 @@ typedef struct {
     kl_route_idempotent_t idempotent; /**< @idempotent */
     uint64_t idempotent_ttl_ms; /**< @idempotent ttl: how long a key's stored response is kept */
     const char *location;     /**< @location template ("/api/things/{id}"); NULL when absent */
+    bool primary;             /**< @primary: a GET that never reads from a replica (replica.h) */
     int ann_line[KL_ROUTE_ANN_COUNT_]; /**< line of each annotation kind (first one); 0: absent */
     const char *sql;          /**< the statement with $n parameters, trimmed, no final ';' */
     size_t sql_len;           /**< strlen(sql) */

@@ -716,6 +716,14 @@ static int ann_idempotent(kl_routefile_parser_t *p, const kl_str_t *arg, size_t 
     return 0;
 }
 
+/* @primary: this GET reads from the primary even when replicas are configured (a read that
+ * must see every committed write, e.g. just before a payment). Writes always do. */
+static int ann_primary(kl_routefile_parser_t *p, const kl_str_t *arg, size_t na, int line) {
+    p->def->primary = true;
+    if (na > 0) return extra(p, line, KL_ROUTE_ANN_PRIMARY, arg[0]);
+    return 0;
+}
+
 /* The annotations, in kl_route_ann_t order. A row that is not `once` may repeat, each line
  * adding to what the earlier ones gave. */
 const kl_routefile_annotations_row_t kl_routefile_annotations_table[KL_ROUTE_ANN_COUNT_] = {
@@ -732,6 +740,7 @@ const kl_routefile_annotations_row_t kl_routefile_annotations_table[KL_ROUTE_ANN
     [KL_ROUTE_ANN_IDEMPOTENT] = {"@idempotent", true, ann_idempotent}, /* Idempotency-Key */
     [KL_ROUTE_ANN_FIELD] = {"@field", false, ann_field},      /* one member of the JSON body */
     [KL_ROUTE_ANN_LOCATION] = {"@location", true, ann_location}, /* Location of the answer */
+    [KL_ROUTE_ANN_PRIMARY] = {"@primary", true, ann_primary},  /* never from a replica */
 };
 
 int kl_routefile_annotations_parse(kl_routefile_parser_t *p, const char *a, size_t n, int line) {

@@ -13,6 +13,7 @@
 #include "app/crash.h"
 #include "app/http_conn.h"
 #include "app/rate_check.h"
+#include "app/replica.h"
 #include "app/respond.h"
 #include "app/routes_reload.h"
 #include "app/restart.h"
@@ -62,6 +63,7 @@ static int on_start(kl_shard_t *sh) {
     kl_sql_cache_init(as);
     if (as->auth_process) as->auth = kl_auth_shard_new(as->auth_process, (unsigned)sh->id);
     if (as->dbcfg && !(as->db = kl_db_start(sh, as->dbcfg, as))) return -EINVAL;
+    if (as->dbcfg) as->replica = kl_replica_shard_start(as, as->replicas, as->dbcfg, as->replica_probe_stmt);
     return 0;
 }
 
@@ -77,8 +79,8 @@ static void on_notify(void *ctx, const char *payload) {
     for (const char *t = payload; kl_tags_next(&t, &tag);) kl_sql_cache_invalidate(as, tag, false);
 }
 
-/* A connection (re)connected: notifications sent while it was down are lost, so nothing
- * cached before can be trusted. */
+/* A connection (re)connected: notifications may have been lost before it (db.h, "NOTIFY
+ * loss"), so nothing cached before can be trusted. */
 static void on_connect(void *ctx) {
     kl_sql_cache_invalidate(ctx, (kl_str_t){NULL, 0}, true);
 }
@@ -112,7 +114,9 @@ static void on_tick(kl_shard_t *sh) {
         if (kl_alloc_pressure()) kl_alloc_reserve(0); /* ends the shedding once memory is back */
         purge_idempotency_keys(as);
     }
+    kl_replica_tick(as->replica);
     if (as->db) kl_db_flush(as->db);
+    kl_replica_flush(as->replica);
     if (as->log_len) kl_respond_flush_log(as);
     if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
     unsigned stall = atomic_exchange_explicit(&as->test_stall_ms, 0, memory_order_relaxed);
@@ -129,8 +133,11 @@ static void on_stop(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
     kl_http_conn_abort_all(as);
     kl_shard_settle(sh, 500); /* aborted connections finalize; the pool still serves their polls */
+    kl_replica_shard_stop(as->replica); /* reads on replicas fail like the primary's */
     kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
     as->db = NULL;
+    kl_replica_shard_free(as->replica); /* after: shard 0's lag probe rides the primary pool */
+    as->replica = NULL;
     kl_sql_cache_shutdown(as);
     kl_cache_free(as->cache);
     as->cache = NULL;
@@ -185,11 +192,25 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     int rc = 1;
     kl_db_config_t dbc;
     const kl_db_config_t *dbcfg = NULL;
+    kl_replicas_t *replicas = NULL;
+    kl_db_stmt_t *stmts = NULL; /* with the replica lag probes, when there are replicas */
+    int probe_stmt = -1;
+    char rerr[256];
+    replicas = kl_replicas_new(cfg->replica_urls, cfg->replica_max_lag_ms, rerr, sizeof(rerr));
+    if (rerr[0] || (replicas && !dbcfg_in)) {
+        fprintf(stderr, "keel: %s\n", rerr[0] ? rerr : "--replica-urls needs a database (DATABASE_URL or --routes)");
+        kl_replicas_free(replicas);
+        return 1;
+    }
     if (dbcfg_in) {
         dbc = *dbcfg_in;
         dbc.on_notify = on_notify;
         dbc.on_connect = on_connect;
         dbcfg = &dbc;
+        if (replicas) {
+            kl_replicas_stmts(dbcfg_in, &stmts, &dbc.nstmts, &probe_stmt);
+            dbc.stmts = stmts;
+        }
     }
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -213,6 +234,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
 
     if (kl_alloc_reserve(RESERVE_BYTES) < 0) {
         fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
+        kl_replicas_free(replicas);
+        kl_free(stmts);
         return 1;
     }
     /* @rate counts and the connection cap are process-wide (shared by every shard): made
@@ -223,14 +246,18 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     kl_clients_t *clients = NULL;
     if (any_rate && !(rate = kl_rate_new(cfg))) {
         fprintf(stderr, "keel: cannot make the @rate table of %lld slots\n", (long long)cfg->rate_limit_slots);
+        kl_replicas_free(replicas);
+        kl_free(stmts);
         return 1;
     }
-    if (any_rate || cfg->max_conns_per_ip > 0) {
+    if (any_rate || cfg->max_conns_per_ip > 0 || replicas) { /* replicas: read-your-writes by address */
         char err[256];
         if (!(clients = kl_clients_new(cfg, (uint64_t)n * (uint64_t)cfg->max_conns, err, sizeof(err)))) {
             fprintf(stderr, "keel: %s\n", err);
             kl_rate_free(rate);
-            return 1;
+            kl_replicas_free(replicas);
+        kl_free(stmts);
+        return 1;
         }
     }
     kl_restart_t restart;
@@ -242,11 +269,15 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         fprintf(stderr, "keel: %s\n", err);
         kl_rate_free(rate);
         kl_clients_free(clients);
+        kl_replicas_free(replicas);
+        kl_free(stmts);
         return 1;
     }
     if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
         fprintf(stderr, "keel: cannot start the JWT key refresher: %s\n", strerror(-rc));
         close(lfd);
+        kl_replicas_free(replicas);
+        kl_free(stmts);
         return 1;
     }
     rc = 1;
@@ -280,6 +311,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         apps[i].npeers = n;
         apps[i].rate = rate;
         apps[i].clients = clients;
+        apps[i].replicas = replicas;
+        apps[i].replica_probe_stmt = probe_stmt;
         int r = kl_shard_start(&shards[i], (int)i, cfg->pin ? cpu : -1, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)
@@ -381,6 +414,8 @@ out:
     kl_free(apps);
     kl_rate_free(rate);
     kl_clients_free(clients);
+    kl_replicas_free(replicas);
+    kl_free(stmts);
     if (rc == 0) log_line("stopped", NULL);
     return rc;
 }

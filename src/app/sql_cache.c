@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/cache_key.h"
+#include "app/replica.h"
 #include "app/represent.h"
 #include "app/respond.h"
 #include "app/routes_gen.h"
@@ -194,7 +195,12 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
         .stmt = rt->stmt, .nparams = (int)n, .values = f->values, .timeout_ms = (int)rt->def.timeout_ms,
         .pre = npre ? f->pre : NULL, .npre = npre, .done = fetch_done, .ctx = f,
     };
-    kl_db_submit(as->db, &f->q); /* may answer at once (queue full): f is gone then */
+    /* A replica only when it has replayed the writes that evicted these tags, and the asking
+     * subject's own last write (replica.h). */
+    const char *sub = id && id->claims ? kl_jwt_subject(id->claims) : NULL;
+    uint64_t who = r ? kl_replica_subject(as, r, sub) : 0;
+    kl_db_t *db = kl_replica_pick(as->replica, as->db, rt->def.primary, who, f->tags);
+    kl_db_submit(db, &f->q); /* may answer at once (queue full): f is gone then */
 }
 
 void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **values, const kl_auth_id_t *id) {
@@ -243,6 +249,7 @@ static bool has_tag(const char *tags, kl_str_t tag) {
 }
 
 void kl_sql_cache_invalidate(kl_app_shard_t *as, kl_str_t tag, bool all) {
+    kl_replica_evicted(as->replicas, tag, all); /* fills of the tag wait for replicas to replay it */
     if (!as->cache) return;
     if (all) kl_cache_clear(as->cache);
     else kl_cache_invalidate_tag(as->cache, tag);

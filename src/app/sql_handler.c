@@ -12,6 +12,7 @@
 #include "app/auth.h"
 #include "app/idempotency.h"
 #include "app/rate_check.h"
+#include "app/replica.h"
 #include "app/represent.h"
 #include "app/router.h"
 #include "app/respond.h"
@@ -35,6 +36,7 @@ typedef struct {
     const char *claim_values[5];  /* subject, route, key, fingerprint, ttl in seconds */
     kl_db_call_t pre[3];          /* in front of the statement: the claim, then claims and role */
     const char *auth_values[2];   /* request.jwt.claims and role (auth.h) */
+    const kl_jwt_claims_t *claims; /* the token's (in the request's arena); NULL: anonymous */
 } sql_call_t;
 
 static const char *type_words(kl_route_type_t t) {
@@ -216,6 +218,9 @@ static void on_result(kl_db_query_t *q) {
         kl_sql_answer_error(r, c->route, q);
         return;
     }
+    /* Its subject reads from the primary until a replica replayed this write (replica.h). */
+    if (as->replicas && d->method != KL_ROUTE_GET)
+        kl_replica_wrote(as->replicas, kl_replica_subject(as, r, c->claims ? kl_jwt_subject(c->claims) : NULL));
     /* A successful write evicts its tags here before answering, so the client reads its
      * own write; other shards and instances evict when the NOTIFY arrives. */
     kl_str_t tag;
@@ -411,5 +416,9 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.notify = c->invalidates;
     c->q.done = on_result;
     c->q.ctx = c;
-    kl_db_submit(as->db, &c->q);
+    c->claims = claims;
+    kl_db_t *db = as->db;
+    if (d->method == KL_ROUTE_GET && as->replica)
+        db = kl_replica_pick(as->replica, as->db, d->primary, kl_replica_subject(as, r, claims ? kl_jwt_subject(claims) : NULL), NULL);
+    kl_db_submit(db, &c->q);
 }

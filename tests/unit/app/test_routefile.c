@@ -75,7 +75,11 @@ static int parse_file(const char *path, kl_route_def_t *d) {
 
 static void test_minimal(void) {
     kl_route_def_t d;
+    PARSE_OK("-- @primary\n-- @route GET /ping\nSELECT 1", &d); /* before @route: checked after */
+    KT_CHECK(d.primary);
+    kl_routefile_free(&d);
     PARSE_OK("-- @route GET /ping\nSELECT 1", &d);
+    KT_CHECK(!d.primary);
     KT_EQ(d.method, KL_ROUTE_GET);
     KT_CHECK(strcmp(d.method_name, "GET") == 0);
     KT_CHECK(strcmp(d.path, "/ping") == 0);
@@ -593,6 +597,8 @@ static void test_err_annotations(void) {
     PARSE_ERR("-- @route GET /x\n-- @returns one\n-- @returns many\nSELECT 1", 3, "duplicate @returns");
     PARSE_ERR("-- @route GET /x\n-- @rate 1/s\n-- @rate 2/s\nSELECT 1", 3, "duplicate @rate");
     PARSE_ERR("-- @route GET /x\n-- @timeout 1s\n-- @timeout 1s\nSELECT 1", 3, "duplicate @timeout");
+    PARSE_ERR("-- @route POST /x\n-- @primary\nSELECT 1", 2, "@primary applies to GET routes only");
+    PARSE_ERR("-- @route GET /x\n-- @primary always\nSELECT 1", 2, "unexpected 'always' after @primary");
     PARSE_ERR("-- @route PUT /x\n-- @body json\n-- @body json\nSELECT :body", 3, "duplicate @body");
     PARSE_ERR("-- @route GET /x\n-- @query a int\n-- @query a text\nSELECT :a", 3,
               "duplicate @query a (first at line 2)");

@@ -30,6 +30,7 @@ static const struct {
      "-- @route POST /x\n-- @body json\n"},
     {"@location", false, "@location /x/{id}", "@location /y", "SELECT 1", "-- @route POST /x\n"},
     {"@idempotent", false, "@idempotent required", "@idempotent optional ttl 1h", "SELECT 1", "-- @route POST /x\n"},
+    {"@primary", false, "@primary", "@primary", "SELECT 1", NULL},
 };
 
 static void test_table_complete(void) {

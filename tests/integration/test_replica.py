@@ -1,0 +1,185 @@
+"""Read replicas (KEEL_REPLICA_URLS, replica.h) against a real streaming replica that this
+test creates (scripts/pg.sh replica start: pg_basebackup -R from the private cluster, started
+on the next port): reads served by the replica, @primary routes and writes by the primary,
+read-your-writes (a subject's read right after its write sees it, while other subjects still
+read the replica), cache fills after an eviction never store the replica's older rows, and
+lag handling (replay paused with pg_wal_replay_pause(): after KEEL_REPLICA_MAX_LAG the
+replica leaves rotation and reads go to the primary; resumed, it comes back).
+
+Routes: tests/fixtures/scale/routes, each answering the server's port and
+pg_is_in_recovery(). Subjects are client addresses sent through X-Forwarded-For
+(KEEL_TRUSTED_PROXIES=127.0.0.1). The replica is stopped at the end.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kit  # noqa: E402
+
+ROOT = kit.ROOT
+MINE = os.path.join(ROOT, "tests", "fixtures", "scale")
+BASE = random.randrange(1, 1 << 40) * 1000
+SLACK = 3.0 if kit.ASAN else 1.0
+URL = RURL = None
+PPORT = RPORT = None
+K = None
+
+
+def port_of(url):
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def subject():
+    return "10.%d.%d.%d" % (random.randrange(256), random.randrange(256), random.randrange(1, 255))
+
+
+def get(path, who):
+    st, _, body = K.request("GET", path, headers={"X-Forwarded-For": who})
+    assert st == 200, (path, st, body)
+    return json.loads(body)
+
+
+def post(path, obj, who):
+    st, _, body = K.request("POST", path, headers={"X-Forwarded-For": who, "Content-Type": "application/json"},
+                            body=json.dumps(obj).encode())
+    assert st == 200, (path, st, body)
+    return json.loads(body)
+
+
+def replica_sql(sql):
+    return kit.psql(RURL, sql)
+
+
+def setup():
+    global URL, RURL, PPORT, RPORT, K
+    kit.pg("start")
+    kit.pg("load")
+    URL = kit.pg("url").strip()
+    p = subprocess.run([kit.PSQL, URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", os.path.join(MINE, "schema.sql")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    kit.pg("replica", "start", timeout=600)
+    RURL = kit.pg("replica", "url").strip()
+    PPORT, RPORT = port_of(URL), port_of(RURL)
+    kit.psql(URL, "INSERT INTO keel_scale.kv (id, v) SELECT %d + g, 0 FROM generate_series(0, 99) g "
+                  "ON CONFLICT (id) DO UPDATE SET v = 0" % BASE)
+    K = kit.Keel(env={"KEEL_ROUTES": os.path.join(MINE, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
+                      "KEEL_REPLICA_MAX_LAG": "1s", "KEEL_SHARDS": "2", "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
+                 ready_path="/ready").start(timeout=30)
+    deadline = time.monotonic() + 15 * SLACK
+    while get("/sc/live/%d" % BASE, subject())["port"] != RPORT:
+        assert time.monotonic() < deadline, "the replica never came into rotation: " + K.stderr()[-2000:]
+        time.sleep(0.1)
+
+
+def teardown():
+    try:
+        if RURL:
+            replica_sql("SELECT pg_wal_replay_resume()")
+        if K:
+            problem = K.stop_checked()
+            assert not problem, problem
+        if URL:
+            kit.psql(URL, "DELETE FROM keel_scale.kv WHERE id BETWEEN %d AND %d" % (BASE, BASE + 999))
+    finally:
+        kit.pg("replica", "stop")
+
+
+def test_reads_are_served_by_the_replica():
+    for i in range(10):
+        r = get("/sc/live/%d" % (BASE + i), subject())
+        assert r["port"] == RPORT and r["replica"] is True, r
+
+
+def test_primary_routes_and_writes_go_to_the_primary():
+    who = subject()
+    r = get("/sc/primary/%d" % (BASE + 1), who)
+    assert r["port"] == PPORT and r["replica"] is False, r
+    w = post("/sc/kv/%d" % (BASE + 2), {"v": 5}, who)
+    assert w["port"] == PPORT, w
+
+
+def test_read_your_writes_and_lag():
+    key = BASE + 30
+    writer, other = subject(), subject()
+    # the cached route holds the old row on this instance, filled from the replica
+    assert get("/sc/kv/%d" % key, other)["v"] == 0
+    replica_sql("SELECT pg_wal_replay_pause()")
+    try:
+        t0 = time.monotonic()
+        w = post("/sc/kv/%d" % key, {"v": 123}, writer)
+        assert w["v"] == 123 and w["port"] == PPORT
+        # the writer reads its write at once: from the primary, the replica has not replayed it
+        r = get("/sc/live/%d" % key, writer)
+        assert r["v"] == 123 and r["port"] == PPORT, r
+        # another subject still reads the replica (within the lag bound), which lacks the write
+        r = get("/sc/live/%d" % key, other)
+        assert time.monotonic() - t0 < 0.9, "too slow to check before the lag bound"
+        assert r["port"] == RPORT and r["v"] == 0, r
+        # the write evicted kv:{key}: its refill must not come from the replica that lacks it
+        r = get("/sc/kv/%d" % key, other)
+        assert r["v"] == 123 and r["port"] == PPORT, r
+        # past KEEL_REPLICA_MAX_LAG the replica leaves rotation: everyone reads the primary
+        deadline = time.monotonic() + 5 * SLACK
+        while True:
+            r = get("/sc/live/%d" % key, subject())
+            if r["port"] == PPORT:
+                break
+            assert time.monotonic() < deadline, "a replica paused for 5 s is still in rotation"
+            time.sleep(0.05)
+        assert r["v"] == 123
+        assert time.monotonic() - t0 >= 0.9, "out of rotation before its lag reached the bound"
+        assert "replica out of rotation" in K.stderr()
+    finally:
+        replica_sql("SELECT pg_wal_replay_resume()")
+    # resumed: it replays, catches up and serves reads again, the write included
+    deadline = time.monotonic() + 5 * SLACK
+    while True:
+        r = get("/sc/live/%d" % key, subject())
+        if r["port"] == RPORT:
+            break
+        assert time.monotonic() < deadline, "the replica did not come back into rotation"
+        time.sleep(0.05)
+    assert r["v"] == 123, r
+    # and the writer, once the replica has replayed its write, reads from it too
+    deadline = time.monotonic() + 3 * SLACK
+    while get("/sc/live/%d" % key, writer)["port"] != RPORT:
+        assert time.monotonic() < deadline, "the writer stays on the primary after the replica caught up"
+        time.sleep(0.05)
+
+
+def test_bad_replica_list_refused_at_startup():
+    code, err = kit.refuses_to_start({"DATABASE_URL": URL, "KEEL_REPLICA_URLS": "%s,,%s" % (RURL, RURL)})
+    assert "--replica-urls: an empty entry" in err, err
+    code, err = kit.refuses_to_start({"DATABASE_URL": "", "KEEL_REPLICA_URLS": RURL})
+    assert "--replica-urls needs a database" in err, err
+
+
+def test_no_healthy_replica_means_the_primary():
+    # the replica stopped: its connections drop, reads go to the primary without errors
+    kit.pg("replica", "stop")
+    try:
+        deadline = time.monotonic() + 5 * SLACK
+        while True:
+            st, _, body = K.request("GET", "/sc/live/%d" % BASE, headers={"X-Forwarded-For": subject()})
+            if st == 200 and json.loads(body)["port"] == PPORT:
+                break
+            assert time.monotonic() < deadline, "reads did not move to the primary: %s %s" % (st, body)
+            time.sleep(0.05)
+        for _ in range(10):
+            r = get("/sc/live/%d" % BASE, subject())
+            assert r["port"] == PPORT, r
+    finally:
+        kit.pg("replica", "start", timeout=600)
+
+
+if __name__ == "__main__":
+    setup()
+    try:
+        kit.main(globals())
+    finally:
+        teardown()
