@@ -215,6 +215,14 @@ static void replica_probed(kl_db_query_t *q) {
     else set_rotation(s, p->idx, true, lag_ms, "caught up");
 }
 
+void kl_replica_set_stmts(kl_replica_shard_t *s, const kl_db_stmt_t *stmts, int nstmts) {
+    if (!s) return;
+    s->cfg.stmts = stmts;
+    s->cfg.nstmts = nstmts;
+    for (int i = 0; i < s->rs->n; i++)
+        if (s->pools[i]) kl_db_set_stmts(s->pools[i], stmts, nstmts);
+}
+
 void kl_replica_tick(kl_replica_shard_t *s) {
     if (!s || !s->ring || s->as->shard->now_ms < s->next_probe_ms) return;
     s->next_probe_ms = s->as->shard->now_ms + KL_REPLICA_PROBE_MS;

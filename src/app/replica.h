@@ -60,6 +60,9 @@ void kl_replicas_stmts(const kl_db_config_t *base, kl_db_stmt_t **out, int *n, i
  * statements from kl_replicas_stmts at probe_stmt). Returns NULL when rs is NULL. */
 kl_replica_shard_t *kl_replica_shard_start(struct kl_app_shard *as, kl_replicas_t *rs, const kl_db_config_t *dbcfg,
                                            int probe_stmt);
+/** A route reload appended statements (kl_db_set_stmts on every replica pool; s may be
+ * NULL). */
+void kl_replica_set_stmts(kl_replica_shard_t *s, const kl_db_stmt_t *stmts, int nstmts);
 /** Shard 0 measures lag here, every KL_REPLICA_PROBE_MS (call once per tick). */
 void kl_replica_tick(kl_replica_shard_t *s);
 /** Sends what this loop iteration queued on the replica pools (call once per tick). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/replica.h"
 #include "app/routes_load.h"
 #include "app/sql_cache.h"
 #include "core/alloc.h"
@@ -48,6 +49,7 @@ static void on_post(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
     const kl_route_table_t *old = as->routes;
     /* the pool first: from here on a query may name a new statement */
     if (as->db) kl_db_set_stmts(as->db, p->t->stmts, (int)p->t->nstmts);
+    kl_replica_set_stmts(as->replica, p->t->stmts, (int)p->t->nstmts);
     as->routes = p->t;
     if (p->clear_cache) kl_sql_cache_invalidate(as, (kl_str_t){NULL, 0}, true);
     kl_routes_retire(as, old);
@@ -64,10 +66,14 @@ kl_routes_live_t *kl_routes_live_new(const kl_config_t *cfg, const kl_route_tabl
     l->apps = apps;
     l->n = n;
     l->cur = startup;
-    if (startup && startup->nstmts) {
-        l->capreg = l->nreg = startup->nstmts;
+    /* The pools' own list, which may hold more than the routes' (the replica lag probes,
+     * replica.h): a reload appends after all of it, so no index the pools use moves. */
+    const kl_db_stmt_t *base = apps[0].dbcfg ? apps[0].dbcfg->stmts : startup ? startup->stmts : NULL;
+    size_t nbase = apps[0].dbcfg ? (size_t)apps[0].dbcfg->nstmts : startup ? startup->nstmts : 0;
+    if (nbase) {
+        l->capreg = l->nreg = nbase;
         l->reg = kl_malloc(sizeof(kl_db_stmt_t) * l->nreg);
-        memcpy(l->reg, startup->stmts, sizeof(kl_db_stmt_t) * l->nreg);
+        memcpy(l->reg, base, sizeof(kl_db_stmt_t) * l->nreg);
     }
     for (unsigned i = 0; i < n; i++) apps[i].reload_io.cb = on_post;
     return l;

@@ -293,7 +293,10 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     };
     unsigned started = 0;
     int cpu = -1;
-    for (unsigned i = 0; i < n; i++) apps[i].routes = routes;
+    for (unsigned i = 0; i < n; i++) { /* before kl_routes_live_new, which reads both */
+        apps[i].routes = routes;
+        apps[i].dbcfg = dbcfg;
+    }
     kl_routes_live_t *live = routes ? kl_routes_live_new(cfg, routes, apps, n, auth, rate != NULL) : NULL;
     for (unsigned i = 0; i < n; i++) {
         /* The i-th CPU we may run on, round-robin when there are more shards than CPUs. */

@@ -159,6 +159,54 @@ def test_bad_replica_list_refused_at_startup():
     assert "--replica-urls needs a database" in err, err
 
 
+def test_a_route_added_by_reload_reads_from_the_replica():
+    # A reload appends statements after the pools' whole list (the routes' and the lag
+    # probes'): the new route is prepared on the replica pools too, and the probes keep
+    # their places, so the replica stays in rotation.
+    import shutil
+    import signal
+    import tempfile
+    d = tempfile.mkdtemp(prefix="keel-replica-reload-")
+    k = None
+    try:
+        shutil.copytree(os.path.join(MINE, "routes"), os.path.join(d, "routes"))
+        k = kit.Keel(env={"KEEL_ROUTES": os.path.join(d, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
+                          "KEEL_REPLICA_MAX_LAG": "1s", "KEEL_SHARDS": "2", "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
+                     ready_path="/ready").start(timeout=30)
+
+        def served_by(path):
+            st, _, body = k.request("GET", path, headers={"X-Forwarded-For": subject()})
+            assert st == 200, (path, st, body, k.stderr()[-3000:])
+            return json.loads(body)["port"]
+
+        deadline = time.monotonic() + 15 * SLACK
+        while served_by("/sc/live/%d" % BASE) != RPORT:
+            assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
+            time.sleep(0.1)
+        with open(os.path.join(d, "routes", "kv_added.sql"), "w") as f:
+            f.write("-- @route GET /sc/added/{id:int}\n-- @returns one\n"
+                    "SELECT json_build_object('id', id, 'port', current_setting('port')::int)\n"
+                    "FROM keel_scale.kv WHERE id = :id::bigint;\n")
+        mark = len(k.stderr())
+        k.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15 * SLACK
+        while "routes reloaded" not in k.stderr()[mark:]:
+            assert "route reload failed" not in k.stderr()[mark:], k.stderr()[mark:]
+            assert time.monotonic() < deadline, k.stderr()[-2000:]
+            time.sleep(0.05)
+        # every shard (2 x 2 fresh connections) answers the new route from the replica
+        ports = [served_by("/sc/added/%d" % (BASE + i)) for i in range(8)]
+        assert ports == [RPORT] * 8, ports
+        # the lag probes still run: 3 s later (3 x the max lag) the replica is still in rotation
+        time.sleep(3 * SLACK)
+        assert [served_by("/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
+    finally:
+        if k:
+            problem = k.stop_checked()
+            assert not problem, problem
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_no_healthy_replica_means_the_primary():
     # the replica stopped: its connections drop, reads go to the primary without errors
     kit.pg("replica", "stop")
