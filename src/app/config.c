@@ -27,6 +27,7 @@ static const opt_t opts[] = {
     {"port", "PORT", T_INT, O(port), "8080", 1, 65535, "TCP port"},
     {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one pinned per CPU; 0 = number of CPUs"},
     {"pin", "KEEL_PIN", T_BOOL, O(pin), "true", 0, 1, "pin each shard thread to one CPU"},
+    {"accept-by-load", "KEEL_ACCEPT_BY_LOAD", T_BOOL, O(accept_by_load), "true", 0, 1, "new connections go to the shard with the fewest, weighed by how busy or CPU-starved each shard was in the last 100 ms"},
     {"max-conns", "KEEL_MAX_CONNS", T_INT, O(max_conns), "65536", 1, 1 << 24, "open connections per shard"},
     {"header-timeout", "KEEL_HEADER_TIMEOUT", T_DURATION, O(header_timeout_ms), "10s", 1, 86400000, "a request head must arrive within this (slowloris)"},
     {"body-timeout", "KEEL_BODY_TIMEOUT", T_DURATION, O(body_timeout_ms), "30s", 1, 86400000, "longest pause while a request body arrives"},

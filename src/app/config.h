@@ -13,6 +13,7 @@ typedef struct {
     int64_t port;              /**< TCP port (PORT) */
     int64_t shards;            /**< shard threads; 0 = one per CPU (KEEL_SHARDS) */
     bool pin;                  /**< pin each shard thread to its CPU (KEEL_PIN) */
+    bool accept_by_load;       /**< the acceptor weighs shards by load (KEEL_ACCEPT_BY_LOAD) */
     int64_t max_conns;         /**< open connections per shard (KEEL_MAX_CONNS) */
     int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
     int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */
