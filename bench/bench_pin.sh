@@ -11,6 +11,8 @@
 #   MODES="KEEL_PIN=true KEEL_PIN=false" KEEL_BIN=/tmp/old/zig-out/bin/keel bench/bench_pin.sh
 #   MODES="KEEL_PIN=true KEEL_PIN=true,KEEL_ACCEPT_BY_LOAD=false" bench/bench_pin.sh   (a mode's
 #   settings are separated by commas)
+#   HOG=1 bench/bench_pin.sh    during every run, a busy loop pinned to the first CPU keel may
+#                               use (bounded by the run's length): a neighbour that takes a core
 # Bounded: 2 layouts x (2 connection counts x 2 routes + 1) x modes x ROUNDS runs of DUR each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +20,7 @@ cd "$root"
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-3s}
 MODES=${MODES:-"KEEL_PIN=true KEEL_PIN=false"}
+HOG=${HOG:-}
 KEEL_BIN=${KEEL_BIN:-zig-out/bin/keel}
 ulimit -n 65536 2>/dev/null || true
 bash scripts/pg.sh start
@@ -44,6 +47,18 @@ start_keel() { # "VAR=value ..." : a fresh keel with those settings
 }
 stop_keel() { kill "$kpid"; wait "$kpid" 2>/dev/null || true; kpid=; }
 
+hog_cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+secs=${DUR%s}
+if [ -n "$HOG" ]; then # wraps measure: a busy loop on hog_cpu for as long as the run
+  eval "$(declare -f measure | sed '1s/measure/measure_plain/')"
+  measure() {
+    timeout $((secs + 1)) taskset -c "$hog_cpu" sh -c 'while :; do :; done' &
+    local hp=$!
+    measure_plain "$@"
+    kill "$hp" 2>/dev/null || true
+    wait "$hp" 2>/dev/null || true
+  }
+fi
 modes=($MODES)
 for r in $(seq "$ROUNDS"); do
   # alternate which mode goes first
@@ -64,7 +79,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo "keel placement, $(nproc) CPUs shared with keel-bench and PostgreSQL (and, on this machine, other"
-echo "people's work: compare ratios from the same run), $ROUNDS rounds of $DUR, keel $KEEL_BIN"
+echo "people's work: compare ratios from the same run), $ROUNDS rounds of $DUR, keel $KEEL_BIN${HOG:+, a busy loop on CPU $hog_cpu during every run}"
 python3 - "$tmp" "$ROUNDS" "$MODES" <<'PY'
 import json, statistics, sys
 tmp, rounds, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()

@@ -21,15 +21,10 @@
 #include "core/rand.h"
 #include "proto/hash.h"
 
-_Static_assert(offsetof(kl_cache_entry_t, key) == 0, "the table reads the key at offset 0");
-_Static_assert(offsetof(kl_cache_taglink_t, _name) == 0, "the table reads the name at offset 0");
+_Static_assert(offsetof(kl_cache_taglink_t, _name) == 0, "the tag table reads the name at offset 0");
+_Static_assert(KL_CACHE_MAX_TAGS <= UINT8_MAX && KL_CACHE_CTYPES <= UINT8_MAX, "counts fit the entry's bytes");
 
-typedef struct ctype {
-    struct ctype *next;
-    char s[]; /* NUL-terminated */
-} ctype_t;
-
-/* A slot: NULL when empty; otherwise an item that starts with its kl_str_t key. */
+/* A slot: NULL when empty; otherwise an item (an entry, or a tag link). */
 typedef void *slot_t;
 
 typedef struct {
@@ -37,6 +32,7 @@ typedef struct {
     size_t mask; /* capacity - 1 */
     size_t count;
     uint64_t seed;
+    bool entries; /* items are entries (key: kl_cache_entry_key), else links (key: _name) */
 } table_t;
 
 struct kl_cache {
@@ -44,7 +40,8 @@ struct kl_cache {
     uint64_t seed;
     table_t keys;       /* items: kl_cache_entry_t */
     table_t tags;       /* items: kl_cache_taglink_t, one per tag */
-    ctype_t *ctypes;    /* every content type an entry was put with */
+    char *ctypes[KL_CACHE_CTYPES]; /* every content type an entry was put with, by _ctype */
+    unsigned nctypes;
     kl_list_t lru;      /* entries, least recently used first */
     kl_list_t detached; /* held entries that left the cache, freed on last release */
     kl_cache_stats_t stats;
@@ -52,21 +49,26 @@ struct kl_cache {
 
 #define TABLE_MIN 16
 
-static void table_init(table_t *t, uint64_t seed) {
+static void table_init(table_t *t, uint64_t seed, bool entries) {
+    t->entries = entries;
     t->mask = TABLE_MIN - 1;
     t->count = 0;
     t->seed = seed;
     t->slots = kl_calloc(TABLE_MIN * sizeof(slot_t));
 }
 
-static inline bool same_key(const void *item, const void *key, size_t len) {
-    const kl_str_t *k = item;
-    return k->len == len && (len == 0 || memcmp(k->base, key, len) == 0);
+static inline kl_str_t item_key(const table_t *t, const void *item) {
+    return t->entries ? kl_cache_entry_key(item) : *(const kl_str_t *)item;
+}
+
+static inline bool same_key(const table_t *t, const void *item, const void *key, size_t len) {
+    kl_str_t k = item_key(t, item);
+    return k.len == len && (len == 0 || memcmp(k.base, key, len) == 0);
 }
 
 static inline uint64_t item_hash(const table_t *t, const void *item) {
-    const kl_str_t *k = item;
-    return kl_hash64(k->base, k->len, t->seed);
+    kl_str_t k = item_key(t, item);
+    return kl_hash64(k.base, k.len, t->seed);
 }
 
 /* The slot holding key, or SIZE_MAX. The table is never full, so the probe ends. */
@@ -74,7 +76,7 @@ static size_t table_find(const table_t *t, uint64_t h, const void *key, size_t l
     for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
         const void *item = t->slots[i];
         if (!item) return SIZE_MAX;
-        if (same_key(item, key, len)) return i;
+        if (same_key(t, item, key, len)) return i;
     }
 }
 
@@ -128,8 +130,8 @@ kl_cache_t *kl_cache_new(size_t budget_bytes) {
     kl_cache_t *c = kl_calloc(sizeof *c);
     c->budget = budget_bytes;
     c->seed = kl_rand_seed(c);
-    table_init(&c->keys, c->seed);
-    table_init(&c->tags, c->seed);
+    table_init(&c->keys, c->seed, true);
+    table_init(&c->tags, c->seed, false);
     kl_list_init(&c->lru);
     kl_list_init(&c->detached);
     return c;
@@ -208,7 +210,7 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
         c->stats.misses++;
         return KL_CACHE_MISS;
     }
-    if (now_ms >= e->stale_until) {
+    if (now_ms >= kl_cache_stale_until(e)) {
         drop(c, e);
         c->stats.expired++;
         c->stats.misses++;
@@ -216,7 +218,7 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
     }
     touch(c, e);
     *out = e;
-    if (now_ms < e->fresh_until) {
+    if (now_ms < kl_cache_fresh_until(e)) {
         c->stats.hits++;
         return KL_CACHE_FRESH;
     }
@@ -224,18 +226,24 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
     return KL_CACHE_STALE;
 }
 
-static inline uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+/* ttl as an offset from stored_at: KL_CACHE_FOREVER when it is that long or longer, or when
+ * now + ttl would pass the clock's end (the old absolute form saturated there too). */
+static uint32_t offset_ms(uint64_t now, uint64_t ttl) {
+    if (ttl >= KL_CACHE_FOREVER || now + ttl < now) return KL_CACHE_FOREVER;
+    return (uint32_t)ttl;
+}
 
-/* The cache's copy of a content type (callers use a handful; each is kept until the end). */
-static const char *intern_ctype(kl_cache_t *c, const char *s, size_t len) {
-    for (ctype_t *t = c->ctypes; t; t = t->next)
-        if (strcmp(t->s, s) == 0) return t->s;
-    ctype_t *t = kl_trymalloc(sizeof *t + len + 1);
-    if (!t) return NULL;
-    memcpy(t->s, s, len + 1);
-    t->next = c->ctypes;
-    c->ctypes = t;
-    return t->s;
+/* The index of the cache's copy of a content type, added when new; -1 when the table is
+ * full or memory ran out. Callers use a handful, so a scan is enough. */
+static int intern_ctype(kl_cache_t *c, const char *s, size_t len) {
+    for (unsigned i = 0; i < c->nctypes; i++)
+        if (strcmp(c->ctypes[i], s) == 0) return (int)i;
+    if (c->nctypes == KL_CACHE_CTYPES) return -1;
+    char *t = kl_trymalloc(len + 1);
+    if (!t) return -1;
+    memcpy(t, s, len + 1);
+    c->ctypes[c->nctypes] = t;
+    return (int)c->nctypes++;
 }
 
 int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_put_t *in, uint64_t now_ms,
@@ -274,8 +282,8 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
         c->stats.refused++;
         return -EFBIG;
     }
-    const char *ct = intern_ctype(c, ctype, ctype_len);
-    if (!ct) {
+    int ct = intern_ctype(c, ctype, ctype_len);
+    if (ct < 0) {
         c->stats.refused++;
         return -ENOMEM;
     }
@@ -294,15 +302,16 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     char *np = kp + key_len;
     if (in->body_len) memcpy(bp, in->body, in->body_len);
     if (key_len) memcpy(kp, key, key_len);
-    e->key = (kl_str_t){kp, key_len};
+    e->key_len = (uint32_t)key_len;
     e->status = (uint16_t)in->status;
     e->is_private = in->is_private;
-    e->content_type = ct;
+    e->_ctype = (uint8_t)ct;
     e->body_len = (uint32_t)in->body_len;
     e->etag_hash = kl_etag_hash(bp, in->body_len);
     e->stored_at = now_ms;
-    e->fresh_until = add_sat(now_ms, in->ttl_ms);
-    e->stale_until = add_sat(e->fresh_until, in->swr_ms);
+    e->_fresh_ms = offset_ms(now_ms, in->ttl_ms);
+    e->_stale_ms = e->_fresh_ms == KL_CACHE_FOREVER || in->ttl_ms + in->swr_ms < in->ttl_ms
+                       ? KL_CACHE_FOREVER : offset_ms(now_ms, in->ttl_ms + in->swr_ms);
     e->charged = (uint32_t)charged;
 
     kl_cache_taglink_t *lk = links_of(e);
@@ -407,6 +416,8 @@ kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i) {
     return ((const kl_cache_taglink_t *)(e + 1))[i]._name;
 }
 
+const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e) { return c->ctypes[e->_ctype]; }
+
 size_t kl_cache_etag(const kl_cache_entry_t *e, bool gzip, char out[KL_ETAG_MAX]) {
     return kl_etag_format(e->etag_hash, gzip, out);
 }
@@ -416,10 +427,7 @@ void kl_cache_free(kl_cache_t *c) {
     kl_list_t *n;
     while ((n = kl_list_shift(&c->lru)) != NULL) free_entry(kl_container_of(n, kl_cache_entry_t, _lru));
     while ((n = kl_list_shift(&c->detached)) != NULL) free_entry(kl_container_of(n, kl_cache_entry_t, _lru));
-    for (ctype_t *t = c->ctypes, *next; t; t = next) {
-        next = t->next;
-        kl_free(t);
-    }
+    for (unsigned i = 0; i < c->nctypes; i++) kl_free(c->ctypes[i]);
     kl_free(c->keys.slots);
     kl_free(c->tags.slots);
     kl_free(c);

@@ -7,8 +7,8 @@
  * random per-cache seed (so hostile keys cannot be pre-computed to collide), in an
  * open-addressing table that grows by doubling. Tags map through a second table to the
  * ring of entries carrying them, so invalidating a tag costs O(entries with that tag).
- * Content types are kept once per cache (callers use a handful; each distinct one stays
- * until kl_cache_free).
+ * Content types are kept once per cache: at most KL_CACHE_CTYPES distinct ones (callers use a
+ * handful), each until kl_cache_free.
  *
  * Budget: every entry is charged key + body + gzip + per tag (tag bytes +
  * KL_CACHE_TAG_OVERHEAD) + KL_CACHE_ENTRY_OVERHEAD, and the sum of charges (stats.bytes) never exceeds the budget.
@@ -36,6 +36,8 @@
 
 /** Room for a content type, NUL included ("application/json; charset=utf-8" is 31). */
 #define KL_CACHE_CTYPE_MAX 64
+/** Most distinct content types one cache keeps (a put with one more is refused, -ENOMEM). */
+#define KL_CACHE_CTYPES 255
 /** Most tags one entry may carry. */
 #define KL_CACHE_MAX_TAGS 16
 
@@ -61,29 +63,48 @@ typedef struct kl_cache_taglink {
  * arrives later, a second); the struct is kept small because the reference app caches
  * 100,000 of them (bench/micro/bench_cache_mem.c). */
 typedef struct kl_cache_entry {
-    kl_str_t key;              /**< the key bytes (owned by the entry; may hold NULs); first member */
     kl_list_t _lru;            /* LRU position, or the detached list */
     const char *gzip;          /**< gzip-coded body, NULL until kl_cache_set_gzip */
-    const char *content_type;  /**< Content-Type value, NUL-terminated (shared by the cache's entries) */
     uint64_t stored_at;        /**< ms (caller's clock) when put */
-    uint64_t fresh_until;      /**< stored_at + ttl: FRESH before this */
-    uint64_t stale_until;      /**< fresh_until + swr: STALE before this, then gone */
     uint64_t etag_hash;        /**< digest of the identity body; kl_cache_etag formats both ETags */
+    uint32_t _fresh_ms;        /* fresh for this long after stored_at (KL_CACHE_FOREVER: never stale) */
+    uint32_t _stale_ms;        /* gone this long after stored_at (KL_CACHE_FOREVER: never) */
+    uint32_t key_len;          /**< key length (the key: kl_cache_entry_key) */
     uint32_t body_len;         /**< identity body length (the body: kl_cache_entry_body) */
     uint32_t gzip_len;         /**< gzip length, 0 while gzip is NULL */
     uint32_t charged;          /**< bytes this entry counts against the budget */
     uint32_t _holds;           /* kl_cache_hold count */
     uint16_t status;           /**< HTTP status code */
     uint8_t ntags;             /**< tags carried (duplicates dropped); 0 once detached */
+    uint8_t _nlinks;           /* links allocated after the struct (ntags until detached) */
+    uint8_t _ctype;            /* index of its content type in the cache (kl_cache_entry_ctype) */
     bool is_private;           /**< the route is @cache private: send Cache-Control: private */
     bool refreshing;           /**< a background refresh is running (kl_cache_try_refresh) */
     bool _detached;            /* left the cache while held */
-    uint8_t _nlinks;           /* links allocated after the struct (ntags until detached) */
 } kl_cache_entry_t;
+
+/** _fresh_ms / _stale_ms of an entry whose TTL (or TTL + swr) is 2^32-1 ms (49.7 days) or
+ * more: it stays fresh (or servable) for as long as it is kept. */
+#define KL_CACHE_FOREVER UINT32_MAX
 
 /** The identity body of e (body_len bytes), valid as long as e is. */
 static inline const char *kl_cache_entry_body(const kl_cache_entry_t *e) {
     return (const char *)((const kl_cache_taglink_t *)(e + 1) + e->_nlinks);
+}
+
+/** The key of e (it may hold NULs), valid as long as e is. */
+static inline kl_str_t kl_cache_entry_key(const kl_cache_entry_t *e) {
+    return (kl_str_t){kl_cache_entry_body(e) + e->body_len, e->key_len};
+}
+
+/** stored_at + ttl: FRESH before this (UINT64_MAX: always). */
+static inline uint64_t kl_cache_fresh_until(const kl_cache_entry_t *e) {
+    return e->_fresh_ms == KL_CACHE_FOREVER ? UINT64_MAX : e->stored_at + e->_fresh_ms;
+}
+
+/** stored_at + ttl + swr: STALE before this, then gone (UINT64_MAX: never gone). */
+static inline uint64_t kl_cache_stale_until(const kl_cache_entry_t *e) {
+    return e->_stale_ms == KL_CACHE_FOREVER ? UINT64_MAX : e->stored_at + e->_stale_ms;
 }
 
 /** What to store: kl_cache_put copies every byte it is given. */
@@ -115,9 +136,9 @@ typedef struct {
 /** Fixed charge per entry on top of its key and body bytes: the entry struct, its index slot
  * (8 bytes at a load between 3/8 and 3/4) and allocator rounding, as measured by
  * bench/micro/bench_cache_mem.c; each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
-#define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 48)
+#define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
 /** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and allocator rounding. */
-#define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 32)
+#define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 48)
 
 /** A new empty cache that holds at most budget_bytes of charged entries (0: stores nothing).
  * Aborts on out-of-memory like kl_malloc. */
@@ -170,6 +191,9 @@ void kl_cache_hold(kl_cache_entry_t *e);
 /** Drops one hold on e; frees e if it has left the cache and this was the last hold. */
 void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e);
 
+/** The content type e was put with (NUL-terminated, "" for none), valid as long as c is. */
+const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e);
+
 /** The i-th tag of e (i < e->ntags), valid as long as e is. */
 kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i);
 
@@ -184,7 +208,8 @@ static inline uint64_t kl_cache_age_s(const kl_cache_entry_t *e, uint64_t now_ms
 
 /** Seconds of freshness left, for Cache-Control: max-age (rounded down; 0 once stale). */
 static inline uint64_t kl_cache_max_age_s(const kl_cache_entry_t *e, uint64_t now_ms) {
-    return now_ms < e->fresh_until ? (e->fresh_until - now_ms) / 1000 : 0;
+    uint64_t until = kl_cache_fresh_until(e);
+    return now_ms < until ? (until - now_ms) / 1000 : 0;
 }
 
 #endif

@@ -42,11 +42,12 @@ static void put_and_lookup(void) {
     kl_cache_entry_t *f = NULL;
     KT_EQ(kl_cache_lookup(c, "GET /b/7", 8, 5001, &f), KL_CACHE_FRESH);
     KT_CHECK(f == e);
-    KT_STREQ(f->key.base, f->key.len, "GET /b/7");
+    kl_str_t fk = kl_cache_entry_key(f);
+    KT_STREQ(fk.base, fk.len, "GET /b/7");
     KT_STREQ(kl_cache_entry_body(f), f->body_len, "{\"id\":7}");
     KT_EQ(f->status, 201);
     KT_CHECK(f->is_private);
-    KT_CHECK(strcmp(f->content_type, "application/json") == 0);
+    KT_CHECK(strcmp(kl_cache_entry_ctype(c, f), "application/json") == 0);
     KT_CHECK(f->gzip == NULL && f->gzip_len == 0);
     KT_EQ(f->ntags, 2);
     kl_str_t t0 = kl_cache_entry_tag(f, 0), t1 = kl_cache_entry_tag(f, 1);
@@ -76,8 +77,8 @@ static void ttl_states(void) {
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_put(c, "k", 1, &in, 1000, &e), 0);
     KT_EQ(e->stored_at, 1000);
-    KT_EQ(e->fresh_until, 1100);
-    KT_EQ(e->stale_until, 1150);
+    KT_EQ(kl_cache_fresh_until(e), 1100);
+    KT_EQ(kl_cache_stale_until(e), 1150);
     KT_EQ(get_s(c, "k", 1000, &e), KL_CACHE_FRESH);
     KT_EQ(get_s(c, "k", 1099, &e), KL_CACHE_FRESH);
     KT_EQ(get_s(c, "k", 1100, &e), KL_CACHE_STALE);
@@ -110,8 +111,15 @@ static void ttl_states(void) {
     /* huge TTLs saturate instead of wrapping into the past */
     in = body_of("w", UINT64_MAX - 5, UINT64_MAX);
     KT_EQ(kl_cache_put(c, "k", 1, &in, 3000, &e), 0);
-    KT_EQ(e->fresh_until, UINT64_MAX);
+    KT_EQ(kl_cache_fresh_until(e), UINT64_MAX);
+    KT_EQ(kl_cache_stale_until(e), UINT64_MAX);
     KT_EQ(get_s(c, "k", UINT64_MAX - 1, &e), KL_CACHE_FRESH);
+    /* a TTL just under 2^32 ms is kept exactly; from 2^32-1 ms on, the entry never expires */
+    in = body_of("v", 0xfffffffeull, 5);
+    KT_EQ(kl_cache_put(c, "k", 1, &in, 3000, &e), 0);
+    KT_EQ(kl_cache_fresh_until(e), 3000 + 0xfffffffeull);
+    KT_EQ(kl_cache_stale_until(e), UINT64_MAX);
+    KT_EQ(get_s(c, "k", 3000 + 0xfffffffeull, &e), KL_CACHE_STALE);
     kl_cache_free(c);
 }
 
@@ -259,7 +267,7 @@ static void invalid_puts(void) {
     in.content_type = NULL;
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_put(c, "k3", 2, &in, 0, &e), 0);
-    KT_CHECK(e->content_type[0] == 0);
+    KT_CHECK(kl_cache_entry_ctype(c, e)[0] == 0);
     kl_str_t many[KL_CACHE_MAX_TAGS + 1];
     for (int i = 0; i <= KL_CACHE_MAX_TAGS; i++) many[i] = KL_STR("t");
     in.tags = many;
@@ -346,8 +354,8 @@ static void nul_keys(void) {
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_lookup(c, "a\0b", 3, 1, &e), KL_CACHE_FRESH);
     KT_STREQ(kl_cache_entry_body(e), e->body_len, "1");
-    KT_EQ(e->key.len, 3);
-    KT_CHECK(memcmp(e->key.base, "a\0b", 3) == 0);
+    KT_EQ(kl_cache_entry_key(e).len, 3);
+    KT_CHECK(memcmp(kl_cache_entry_key(e).base, "a\0b", 3) == 0);
     KT_EQ(kl_cache_lookup(c, "a\0c", 3, 1, &e), KL_CACHE_FRESH);
     KT_STREQ(kl_cache_entry_body(e), e->body_len, "2");
     KT_EQ(kl_cache_lookup(c, "a", 1, 1, &e), KL_CACHE_FRESH);
