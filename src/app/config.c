@@ -25,8 +25,8 @@ typedef struct {
 static const opt_t opts[] = {
     {"listen", "KEEL_LISTEN", T_STR, O(listen), "127.0.0.1", 0, 0, "address to listen on (0.0.0.0 for all)"},
     {"port", "PORT", T_INT, O(port), "8080", 1, 65535, "TCP port"},
-    {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one pinned per CPU; 0 = number of CPUs"},
-    {"pin", "KEEL_PIN", T_BOOL, O(pin), "true", 0, 1, "pin each shard thread to one CPU (kept as the default: on a 2-CPU box shared with the load generator and PostgreSQL, unpinned measured 0.31-0.82x pinned, README)"},
+    {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one per CPU; 0 = number of CPUs"},
+    {"pin", "KEEL_PIN", T_BOOL, O(pin), "false", 0, 1, "pin each shard thread to one CPU (off: on a 2-CPU box shared with a one-thread load generator and PostgreSQL, pinned shards measured 0.81-1.10x of unpinned ones; README, Placement)"},
     {"accept-by-load", "KEEL_ACCEPT_BY_LOAD", T_BOOL, O(accept_by_load), "false", 0, 1, "new connections go to the shard with the fewest, weighed by how busy or CPU-starved each shard was in the last 100 ms (measured no gain on a shared 2-CPU box: off)"},
     {"max-conns", "KEEL_MAX_CONNS", T_INT, O(max_conns), "65536", 1, 1 << 24, "open connections per shard"},
     {"header-timeout", "KEEL_HEADER_TIMEOUT", T_DURATION, O(header_timeout_ms), "10s", 1, 86400000, "a request head must arrive within this (slowloris)"},
@@ -180,7 +180,7 @@ static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *fr
 
 void kl_config_usage(FILE *out) {
     fprintf(out, "usage: keel [--setting value | --setting=value]...\n\n"
-                 "Serves an HTTP/1.1 API on io_uring, one pinned shard per CPU.\n"
+                 "Serves an HTTP/1.1 API on io_uring, one shard thread per CPU.\n"
                  "Every setting can also come from its environment variable; flags win.\n"
                  "Rate limits (@rate) and --max-conns-per-ip are per instance: each keel process\n"
                  "counts on its own, so N instances behind a balancer allow up to N times as much.\n\n");
