@@ -6,10 +6,12 @@
  * private routes); they may contain NUL bytes. Lookups hash the key with kl_hash64 under a
  * random per-cache seed (so hostile keys cannot be pre-computed to collide), in an
  * open-addressing table that grows by doubling. Tags map through a second table to the
- * list of entries carrying them, so invalidating a tag costs O(entries with that tag).
+ * ring of entries carrying them, so invalidating a tag costs O(entries with that tag).
+ * Content types are kept once per cache: at most KL_CACHE_CTYPES distinct ones (callers use a
+ * handful), each until kl_cache_free.
  *
- * Budget: every entry is charged key + body + gzip + per-tag (tag bytes + index overhead)
- * + KL_CACHE_ENTRY_OVERHEAD, and the sum of charges (stats.bytes) never exceeds the budget.
+ * Budget: every entry is charged key + body + gzip + per tag (tag bytes +
+ * KL_CACHE_TAG_OVERHEAD) + KL_CACHE_ENTRY_OVERHEAD, and the sum of charges (stats.bytes) never exceeds the budget.
  * An entry whose charge exceeds budget/8 is refused, so one big body cannot flush the LRU.
  *
  * Pointer lifetime (exactly): a kl_cache_entry_t * returned by kl_cache_lookup or
@@ -34,6 +36,8 @@
 
 /** Room for a content type, NUL included ("application/json; charset=utf-8" is 31). */
 #define KL_CACHE_CTYPE_MAX 64
+/** Most distinct content types one cache keeps (a put with one more is refused, -ENOMEM). */
+#define KL_CACHE_CTYPES 255
 /** Most tags one entry may carry. */
 #define KL_CACHE_MAX_TAGS 16
 
@@ -44,34 +48,64 @@ typedef enum {
 } kl_cache_state_t;
 
 typedef struct kl_cache kl_cache_t;
-typedef struct kl_cache_taglink kl_cache_taglink_t;
 
-/** One cached response. Every public field is read-only for the caller. */
+/* One (entry, tag) pair; an entry's links sit right after its struct. Private to cache.c,
+ * declared here so that kl_cache_entry_body can be inline. Every link of one tag is on one
+ * ring; the tag index points at one of them, whose name is the tag's key. */
+typedef struct kl_cache_taglink {
+    kl_str_t _name;                  /* the tag (bytes in the entry's allocation); first member */
+    kl_list_t _ring;                 /* the other links carrying the same tag */
+    struct kl_cache_entry *_entry;   /* the entry that owns this link */
+} kl_cache_taglink_t;
+
+/** One cached response. Every public field is read-only for the caller. Memory: the struct,
+ * its tag links, body, key and tag names are one allocation (the gzip variant, which
+ * arrives later, a second); the struct is kept small because the reference app caches
+ * 100,000 of them (bench/micro/bench_cache_mem.c). */
 typedef struct kl_cache_entry {
-    kl_str_t key;                           /**< the key bytes (owned by the entry; may hold NULs); first member */
-    int status;                             /**< HTTP status code */
-    bool is_private;                        /**< the route is @cache private: send Cache-Control: private */
-    bool refreshing;                        /**< a background refresh is running (kl_cache_try_refresh) */
-    char content_type[KL_CACHE_CTYPE_MAX];  /**< Content-Type value, NUL-terminated */
-    const char *body;                       /**< identity body (owned by the entry) */
-    size_t body_len;                        /**< its length */
-    const char *gzip;                       /**< gzip-coded body, NULL until kl_cache_set_gzip */
-    size_t gzip_len;                        /**< its length, 0 while gzip is NULL */
-    char etag[KL_ETAG_MAX];                 /**< strong ETag of the identity body, quoted, NUL-terminated */
-    size_t etag_len;                        /**< its length */
-    char etag_gzip[KL_ETAG_MAX];            /**< strong ETag of the gzip variant ("...-gz"), NUL-terminated */
-    size_t etag_gzip_len;                   /**< its length */
-    uint64_t stored_at;                     /**< ms (caller's clock) when put */
-    uint64_t fresh_until;                   /**< stored_at + ttl: FRESH before this */
-    uint64_t stale_until;                   /**< fresh_until + swr: STALE before this, then gone */
-    size_t ntags;                           /**< tags carried (duplicates dropped); 0 once detached */
-    size_t charged;                         /**< bytes this entry counts against the budget */
-    kl_list_t _lru;                         /* LRU position, or the detached list */
-    uint64_t _hash;                         /* kl_hash64 of key under the cache's seed */
-    kl_cache_taglink_t *_links;             /* ntags links into the tag index */
-    unsigned _holds;                        /* kl_cache_hold count */
-    bool _detached;                         /* left the cache while held */
+    kl_list_t _lru;            /* LRU position, or the detached list */
+    const char *gzip;          /**< gzip-coded body, NULL until kl_cache_set_gzip */
+    uint64_t stored_at;        /**< ms (caller's clock) when put */
+    uint64_t etag_hash;        /**< digest of the identity body; kl_cache_etag formats both ETags */
+    uint32_t _fresh_ms;        /* fresh for this long after stored_at (KL_CACHE_FOREVER: never stale) */
+    uint32_t _stale_ms;        /* gone this long after stored_at (KL_CACHE_FOREVER: never) */
+    uint32_t key_len;          /**< key length (the key: kl_cache_entry_key) */
+    uint32_t body_len;         /**< identity body length (the body: kl_cache_entry_body) */
+    uint32_t gzip_len;         /**< gzip length, 0 while gzip is NULL */
+    uint32_t charged;          /**< bytes this entry counts against the budget */
+    uint32_t _holds;           /* kl_cache_hold count */
+    uint16_t status;           /**< HTTP status code */
+    uint8_t ntags;             /**< tags carried (duplicates dropped); 0 once detached */
+    uint8_t _nlinks;           /* links allocated after the struct (ntags until detached) */
+    uint8_t _ctype;            /* index of its content type in the cache (kl_cache_entry_ctype) */
+    bool is_private;           /**< the route is @cache private: send Cache-Control: private */
+    bool refreshing;           /**< a background refresh is running (kl_cache_try_refresh) */
+    bool _detached;            /* left the cache while held */
 } kl_cache_entry_t;
+
+/** _fresh_ms / _stale_ms of an entry whose TTL (or TTL + swr) is 2^32-1 ms (49.7 days) or
+ * more: it stays fresh (or servable) for as long as it is kept. */
+#define KL_CACHE_FOREVER UINT32_MAX
+
+/** The identity body of e (body_len bytes), valid as long as e is. */
+static inline const char *kl_cache_entry_body(const kl_cache_entry_t *e) {
+    return (const char *)((const kl_cache_taglink_t *)(e + 1) + e->_nlinks);
+}
+
+/** The key of e (it may hold NULs), valid as long as e is. */
+static inline kl_str_t kl_cache_entry_key(const kl_cache_entry_t *e) {
+    return (kl_str_t){kl_cache_entry_body(e) + e->body_len, e->key_len};
+}
+
+/** stored_at + ttl: FRESH before this (UINT64_MAX: always). */
+static inline uint64_t kl_cache_fresh_until(const kl_cache_entry_t *e) {
+    return e->_fresh_ms == KL_CACHE_FOREVER ? UINT64_MAX : e->stored_at + e->_fresh_ms;
+}
+
+/** stored_at + ttl + swr: STALE before this, then gone (UINT64_MAX: never gone). */
+static inline uint64_t kl_cache_stale_until(const kl_cache_entry_t *e) {
+    return e->_stale_ms == KL_CACHE_FOREVER ? UINT64_MAX : e->stored_at + e->_stale_ms;
+}
 
 /** What to store: kl_cache_put copies every byte it is given. */
 typedef struct {
@@ -99,8 +133,12 @@ typedef struct {
     uint64_t entries;       /**< current number of entries */
 } kl_cache_stats_t;
 
-/** Fixed charge per entry on top of its bytes: the entry struct, its index slot, allocator slack. */
+/** Fixed charge per entry on top of its key and body bytes: the entry struct, its index slot
+ * (8 bytes at a load between 3/8 and 3/4) and allocator rounding, as measured by
+ * bench/micro/bench_cache_mem.c; each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
 #define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
+/** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and allocator rounding. */
+#define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 48)
 
 /** A new empty cache that holds at most budget_bytes of charged entries (0: stores nothing).
  * Aborts on out-of-memory like kl_malloc. */
@@ -119,7 +157,7 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
 /** Stores a response under key at time now_ms, replacing any entry for that key (a held
  * one is detached), evicting least-recently-used entries until it fits, and computing both
  * ETags; *out (may be NULL) gets the new most-recently-used entry. Returns 0; -EFBIG when
- * the entry would be charged more than budget/8 (not stored, and any old entry for the key
+ * the entry would be charged more than budget/8 or 4 GiB (not stored, and any old entry for the key
  * is removed: it is superseded); -ENOMEM when memory ran out (not stored, old entry
  * removed); -EINVAL for a too-long content type, too many tags or an empty tag (nothing
  * changes). */
@@ -127,7 +165,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
                  kl_cache_entry_t **out);
 /** Attaches a copy of the gzip variant gz[0..len) to e (a current entry) and makes e most
  * recently used, evicting other entries to stay within budget. Returns 0; -EEXIST when e
- * already has one; -EFBIG when e would then be charged more than budget/8 (e unchanged);
+ * already has one; -EFBIG when e would then be charged more than budget/8 or 4 GiB (e unchanged);
  * -ESTALE when e has left the cache (held and detached); -ENOMEM when memory ran out (e
  * unchanged); -EINVAL when len is 0. */
 int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t len);
@@ -153,8 +191,15 @@ void kl_cache_hold(kl_cache_entry_t *e);
 /** Drops one hold on e; frees e if it has left the cache and this was the last hold. */
 void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e);
 
+/** The content type e was put with (NUL-terminated, "" for none), valid as long as c is. */
+const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e);
+
 /** The i-th tag of e (i < e->ntags), valid as long as e is. */
 kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i);
+
+/** Writes e's strong ETag, quoted and NUL-terminated, for the identity body (gzip false) or
+ * the gzip variant ("...-gz"); returns its length. */
+size_t kl_cache_etag(const kl_cache_entry_t *e, bool gzip, char out[KL_ETAG_MAX]);
 
 /** Seconds since e was stored, for the Age header (rounded down). */
 static inline uint64_t kl_cache_age_s(const kl_cache_entry_t *e, uint64_t now_ms) {
@@ -163,7 +208,8 @@ static inline uint64_t kl_cache_age_s(const kl_cache_entry_t *e, uint64_t now_ms
 
 /** Seconds of freshness left, for Cache-Control: max-age (rounded down; 0 once stale). */
 static inline uint64_t kl_cache_max_age_s(const kl_cache_entry_t *e, uint64_t now_ms) {
-    return now_ms < e->fresh_until ? (e->fresh_until - now_ms) / 1000 : 0;
+    uint64_t until = kl_cache_fresh_until(e);
+    return now_ms < until ? (until - now_ms) / 1000 : 0;
 }
 
 #endif

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "proto/ipaddr.h"
@@ -24,8 +25,9 @@ typedef struct {
 static const opt_t opts[] = {
     {"listen", "KEEL_LISTEN", T_STR, O(listen), "127.0.0.1", 0, 0, "address to listen on (0.0.0.0 for all)"},
     {"port", "PORT", T_INT, O(port), "8080", 1, 65535, "TCP port"},
-    {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one pinned per CPU; 0 = number of CPUs"},
-    {"pin", "KEEL_PIN", T_BOOL, O(pin), "true", 0, 1, "pin each shard thread to one CPU"},
+    {"shards", "KEEL_SHARDS", T_INT, O(shards), "0", 0, 1024, "shard threads, one per CPU; 0 = number of CPUs"},
+    {"pin", "KEEL_PIN", T_BOOL, O(pin), "false", 0, 1, "pin each shard thread to one CPU (off: on a 2-CPU box shared with a one-thread load generator and PostgreSQL, pinned shards measured 0.81-1.10x of unpinned ones; README, Placement)"},
+    {"accept-by-load", "KEEL_ACCEPT_BY_LOAD", T_BOOL, O(accept_by_load), "false", 0, 1, "new connections go to the shard with the fewest, weighed by how busy or CPU-starved each shard was in the last 100 ms (measured no gain on a shared 2-CPU box: off)"},
     {"max-conns", "KEEL_MAX_CONNS", T_INT, O(max_conns), "65536", 1, 1 << 24, "open connections per shard"},
     {"header-timeout", "KEEL_HEADER_TIMEOUT", T_DURATION, O(header_timeout_ms), "10s", 1, 86400000, "a request head must arrive within this (slowloris)"},
     {"body-timeout", "KEEL_BODY_TIMEOUT", T_DURATION, O(body_timeout_ms), "30s", 1, 86400000, "longest pause while a request body arrives"},
@@ -50,7 +52,7 @@ static const opt_t opts[] = {
     {"db-acquire-timeout", "KEEL_DB_ACQUIRE_TIMEOUT", T_DURATION, O(db_acquire_ms), "2s", 1, 600000, "longest wait for a connection (503 with Retry-After beyond)"},
     {"db-queue-target", "KEEL_DB_QUEUE_TARGET", T_DURATION, O(db_queue_target_ms), "20ms", 0, 600000, "overload: once queued queries wait longer than this for 100 ms, the excess gets 503 at once (CoDel); 0 = off"},
     {"statement-timeout", "KEEL_STATEMENT_TIMEOUT", T_DURATION, O(statement_timeout_ms), "5s", 1, 3600000, "statement_timeout on every connection (504 beyond); @timeout overrides per route"},
-    {"cache-mb", "KEEL_CACHE_MB", T_INT, O(cache_mb), "64", 0, 1 << 20, "response cache in MiB, split across shards; 0 = off"},
+    {"cache-mb", "KEEL_CACHE_MB", T_INT, O(cache_mb), "auto", 0, 1 << 20, "response cache in MiB, split across shards; 0 = off; auto = 1/8 of the memory (or cgroup limit), 16 to 4096 (a 4 GiB box: ~480, enough for 100,000 cached 315-byte bodies on every shard)"},
     {"gzip-level", "KEEL_GZIP_LEVEL", T_INT, O(gzip_level), "1", 1, 12, "gzip level for responses of 1 KiB and more (1 fastest, 12 smallest)"},
     {"jwt-secret", "KEEL_JWT_SECRET", T_STR, O(jwt_secret), "", 0, 0, "HMAC secret that @auth routes verify Bearer tokens with (prefer the variable: flags show in ps)"},
     {"jwt-secret-alg", "KEEL_JWT_SECRET_ALG", T_STR, O(jwt_secret_alg), "HS256", 0, 0, "the secret's algorithm: HS256, HS384 or HS512 (a token must use exactly this one)"},
@@ -109,6 +111,34 @@ int kl_config_parse_duration(const char *s, int64_t *ms) {
     return parse_scaled(s, ms, u, m, 4);
 }
 
+int64_t kl_config_default_cache_mb(uint64_t mem_bytes) {
+    if (mem_bytes == 0) return 64; /* unknown: the old fixed default */
+    uint64_t mb = mem_bytes / 8 / (1024 * 1024);
+    return mb < 16 ? 16 : mb > 4096 ? 4096 : (int64_t)mb;
+}
+
+/* A cgroup limit file's value in bytes; 0 when absent or "max". */
+static uint64_t read_limit(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+uint64_t kl_config_memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    uint64_t mem = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+    /* cgroup v2, then v1 (whose "unlimited" is a huge number, above mem anyway) */
+    const char *limits[] = {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t l = read_limit(limits[i]);
+        if (l && (mem == 0 || l < mem)) mem = l;
+    }
+    return mem;
+}
+
 int kl_config_parse_size(const char *s, int64_t *bytes) {
     static const char *const u[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib"};
     static const int64_t m[] = {1, 1 << 10, 1 << 10, 1 << 10, 1 << 20, 1 << 20, 1 << 20, 1 << 30, 1 << 30, 1 << 30};
@@ -119,6 +149,10 @@ static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *fr
     char *base = (char *)cfg + o->off;
     int64_t v = 0;
     int r = 0;
+    if (o->off == O(cache_mb) && !strcasecmp(val, "auto")) { /* sized once every source is read */
+        *(int64_t *)base = -1;
+        return 0;
+    }
     switch (o->kind) {
     case T_STR:
         kl_free(*(char **)base);
@@ -148,7 +182,7 @@ static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *fr
 
 void kl_config_usage(FILE *out) {
     fprintf(out, "usage: keel [--setting value | --setting=value]...\n\n"
-                 "Serves an HTTP/1.1 API on io_uring, one pinned shard per CPU.\n"
+                 "Serves an HTTP/1.1 API on io_uring, one shard thread per CPU.\n"
                  "Every setting can also come from its environment variable; flags win.\n"
                  "Rate limits (@rate) and --max-conns-per-ip are per instance: each keel process\n"
                  "counts on its own, so N instances behind a balancer allow up to N times as much.\n\n");
@@ -218,6 +252,7 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
         return -EINVAL;
     }
     if (cfg->max_request_line > cfg->max_head) cfg->max_request_line = cfg->max_head;
+    if (cfg->cache_mb < 0) cfg->cache_mb = kl_config_default_cache_mb(kl_config_memory_bytes());
     if (cfg->rate_limit_slots & (cfg->rate_limit_slots - 1)) {
         fprintf(stderr, "keel: --rate-limit-slots must be a power of two, got %lld\n", (long long)cfg->rate_limit_slots);
         return -EINVAL;

@@ -13,6 +13,7 @@ typedef struct {
     int64_t port;              /**< TCP port (PORT) */
     int64_t shards;            /**< shard threads; 0 = one per CPU (KEEL_SHARDS) */
     bool pin;                  /**< pin each shard thread to its CPU (KEEL_PIN) */
+    bool accept_by_load;       /**< the acceptor weighs shards by load (KEEL_ACCEPT_BY_LOAD) */
     int64_t max_conns;         /**< open connections per shard (KEEL_MAX_CONNS) */
     int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
     int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */
@@ -38,7 +39,7 @@ typedef struct {
     int64_t db_queue_target_ms; /**< shed with 503 once queue waits stand above this (KEEL_DB_QUEUE_TARGET) */
     int64_t statement_timeout_ms; /**< statement_timeout per connection (KEEL_STATEMENT_TIMEOUT) */
     int64_t slow_query_ms;     /**< log queries slower than this; 0 = off (KEEL_SLOW_QUERY_MS) */
-    int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB) */
+    int64_t cache_mb;          /**< response cache, MiB in total, split across shards (KEEL_CACHE_MB; auto: kl_config_default_cache_mb) */
     int64_t gzip_level;        /**< libdeflate level for gzip responses, 1 fastest (KEEL_GZIP_LEVEL) */
     char *jwt_secret;          /**< HMAC key for @auth routes; "" = none (KEEL_JWT_SECRET) */
     char *jwt_secret_alg;      /**< HS256, HS384 or HS512: the secret's algorithm (KEEL_JWT_SECRET_ALG) */
@@ -71,5 +72,11 @@ void kl_config_free(kl_config_t *cfg);
 int kl_config_parse_duration(const char *s, int64_t *ms);
 /** Parses "16k", "1m", "64KiB" or plain bytes. Returns 0 or -EINVAL. */
 int kl_config_parse_size(const char *s, int64_t *bytes);
+/** The default KEEL_CACHE_MB for a machine with mem_bytes of memory: 1/8 of it, 16 to 4096
+ * MiB; 64 when mem_bytes is 0 (unknown). */
+int64_t kl_config_default_cache_mb(uint64_t mem_bytes);
+/** This machine's memory in bytes: physical pages, or the cgroup memory limit when lower;
+ * 0 when unknown. */
+uint64_t kl_config_memory_bytes(void);
 
 #endif

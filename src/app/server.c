@@ -332,7 +332,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     }
     kl_acceptor_t acc;
     kl_acceptor_admit_t admit = {.admit = kl_clients_admit, .unadmit = kl_clients_unadmit, .ctx = clients};
-    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT, clients ? &admit : NULL);
+    int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT, cfg->accept_by_load, clients ? &admit : NULL);
     if (r < 0) {
         fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
         goto out;

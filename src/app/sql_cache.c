@@ -66,12 +66,12 @@ static void serve_entry(kl_request_t *r, kl_app_shard_t *as, kl_cache_entry_t *e
     uint64_t now = as->shard->now_ms;
     kl_rep_t rep = {
         .status = e->status,
-        .body = {e->body, e->body_len},
+        .body = {kl_cache_entry_body(e), e->body_len},
         .gzip = {e->gzip, e->gzip_len},
         .age_s = (int64_t)kl_cache_age_s(e, now),
     };
-    memcpy(rep.etag, e->etag, sizeof(rep.etag));
-    memcpy(rep.etag_gzip, e->etag_gzip, sizeof(rep.etag_gzip));
+    kl_cache_etag(e, false, rep.etag);
+    kl_cache_etag(e, true, rep.etag_gzip);
     char cc[64];
     snprintf(cc, sizeof(cc), "%s, max-age=%llu", e->is_private ? "private" : "public",
              (unsigned long long)kl_cache_max_age_s(e, now));

@@ -57,18 +57,15 @@ static void arm_accept(kl_acceptor_t *a) {
 }
 
 static int least_loaded(kl_acceptor_t *a) {
-    int best = -1;
-    uint64_t best_open = UINT64_MAX;
-    for (unsigned k = 0; k < a->nshards; k++) {
-        unsigned i = (a->_rr + k) % a->nshards;
+    uint64_t *open = a->_open;
+    uint32_t *load = a->_load;
+    for (unsigned i = 0; i < a->nshards; i++) {
         /* Acquire pairs with the shard's release increment of closed_total. */
         uint64_t closed = atomic_load_explicit(&a->shards[i].closed_total, memory_order_acquire);
-        uint64_t open = a->handed[i] - closed;
-        if (open < best_open && open < a->max_per_shard) {
-            best = (int)i;
-            best_open = open;
-        }
+        open[i] = a->handed[i] - closed;
+        load[i] = a->by_load ? atomic_load_explicit(&a->shards[i].load_permille, memory_order_relaxed) : 0;
     }
+    int best = kl_shard_pick(open, load, a->nshards, a->_rr, a->max_per_shard);
     a->_rr++;
     return best;
 }
@@ -172,8 +169,9 @@ static void *thread_main(void *arg) {
 }
 
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard, int notsent_lowat, const kl_acceptor_admit_t *admit) {
+                      unsigned max_per_shard, int notsent_lowat, bool by_load, const kl_acceptor_admit_t *admit) {
     memset(a, 0, sizeof(*a));
+    a->by_load = by_load;
     if (admit) a->admit = *admit;
     a->notsent_lowat = notsent_lowat;
     a->listen_fd = listen_fd;
@@ -181,6 +179,8 @@ int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsig
     a->nshards = nshards;
     a->max_per_shard = max_per_shard;
     a->handed = kl_calloc(nshards * sizeof(uint64_t));
+    a->_open = kl_calloc(nshards * sizeof(uint64_t));
+    a->_load = kl_calloc(nshards * sizeof(uint32_t));
     struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
     int r = io_uring_queue_init_params(256, &a->_ring, &p);
     if (r < 0) goto err;
@@ -193,7 +193,11 @@ int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsig
     return 0;
 err:
     kl_free(a->handed);
+    kl_free(a->_open);
+    kl_free(a->_load);
     a->handed = NULL;
+    a->_open = NULL;
+    a->_load = NULL;
     return r;
 }
 
@@ -204,5 +208,9 @@ void kl_acceptor_stop(kl_acceptor_t *a) {
     a->listen_fd = -1;
     io_uring_queue_exit(&a->_ring);
     kl_free(a->handed);
+    kl_free(a->_open);
+    kl_free(a->_load);
     a->handed = NULL;
+    a->_open = NULL;
+    a->_load = NULL;
 }

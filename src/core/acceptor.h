@@ -1,14 +1,16 @@
 /* acceptor.h - a light thread that accepts connections (multishot accept on its own ring)
- * and hands each one to the shard with the fewest open connections, by posting the fd
- * to that shard's ring with IORING_OP_MSG_RING. No lock: the acceptor counts what it
- * handed to each shard, each shard publishes how many it closed (an atomic), and the
- * difference is the shard's load. */
+ * and hands each one to a shard by posting the fd to that shard's ring with
+ * IORING_OP_MSG_RING: the shard with the fewest open connections, weighed (by_load) by how
+ * busy or CPU-starved each shard has been lately (kl_shard_pick). No lock: the acceptor
+ * counts what it handed to each shard, each shard publishes how many it closed and its
+ * load_permille (atomics only that shard writes). */
 #ifndef KL_ACCEPTOR_H
 #define KL_ACCEPTOR_H
 
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/shard.h"
@@ -28,8 +30,11 @@ typedef struct {
     unsigned nshards;
     unsigned max_per_shard;     /**< open connections per shard before new ones are refused */
     int notsent_lowat;          /**< TCP_NOTSENT_LOWAT for accepted sockets; 0 = the kernel's */
+    bool by_load;               /**< weigh connection counts by the shards' load_permille */
     kl_acceptor_admit_t admit;  /**< zeroed: every socket is handed over */
     uint64_t *handed;           /**< per shard: connections handed (acceptor-private) */
+    uint64_t *_open;            /* per shard: scratch for kl_shard_pick */
+    uint32_t *_load;            /* per shard: scratch for kl_shard_pick */
     _Atomic uint64_t accepted;  /**< connections handed to shards */
     _Atomic uint64_t refused;   /**< connections closed at once: every shard was full */
     _Atomic int stop;
@@ -43,9 +48,9 @@ typedef struct {
 int kl_listen_tcp(const char *host, int port, int backlog);
 /** Starts the acceptor thread on listen_fd (taken over); accepted sockets get TCP_NODELAY
  * and, when notsent_lowat > 0, that TCP_NOTSENT_LOWAT, and go through admit (NULL: none)
- * once a shard has room for them. Returns 0 or -errno. */
+ * once a shard has room for them; by_load: see kl_acceptor_t. Returns 0 or -errno. */
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
-                      unsigned max_per_shard, int notsent_lowat, const kl_acceptor_admit_t *admit);
+                      unsigned max_per_shard, int notsent_lowat, bool by_load, const kl_acceptor_admit_t *admit);
 /** Stops accepting: closes the listening socket and joins the thread. */
 void kl_acceptor_stop(kl_acceptor_t *a);
 

@@ -1,10 +1,13 @@
 #include "core/shard.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/stream.h"
@@ -12,6 +15,11 @@
 /* Arena chunks: 8 KiB each, 64 kept spare per shard after a trim. */
 #define CHUNK_SIZE 8192
 #define CHUNK_SPARES 64
+/* How often a shard publishes its load for the acceptor. */
+#define LOAD_PERIOD_MS 100
+/* kl_shard_pick counts a load above this as this: a starved shard still gets a quarter of an
+ * idle one's share of new connections, so its load figure keeps meaning something. */
+#define LOAD_CAP 3000u
 /* How long kl_shard_start waits for a shard to set up (its ring, buffers, on_start). */
 #define START_DEADLINE_MS 10000
 
@@ -46,6 +54,48 @@ struct io_uring_sqe *kl_shard_sqe(kl_shard_t *sh) {
         sqe = io_uring_get_sqe(&sh->ring);
     }
     return sqe;
+}
+
+int kl_shard_pick(const uint64_t *open, const uint32_t *load, unsigned n, unsigned start, uint64_t max_open) {
+    int best = -1;
+    unsigned __int128 best_score = 0;
+    for (unsigned k = 0; k < n; k++) {
+        unsigned i = (start + k) % n;
+        if (open[i] >= max_open) continue;
+        uint32_t l = load[i] < LOAD_CAP ? load[i] : LOAD_CAP;
+        unsigned __int128 score = (unsigned __int128)(open[i] + 1) * (1000u + l);
+        if (best < 0 || score < best_score) {
+            best = (int)i;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* The thread's run time plus run-queue wait (ns) from the kernel's schedstat; 0 when unknown. */
+static uint64_t sched_ns(kl_shard_t *sh) {
+    char buf[96];
+    if (sh->_schedstat_fd < 0) return 0;
+    ssize_t n = pread(sh->_schedstat_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    uint64_t run = 0, wait = 0;
+    if (sscanf(buf, "%" SCNu64 " %" SCNu64, &run, &wait) != 2) return 0;
+    return run + wait;
+}
+
+/* Publishes load_permille for the last period: how much of it the thread ran or waited to
+ * run. A shard pinned to a core that a load generator or PostgreSQL also wants shows above
+ * 1000 while starved, which a busy-loop measure (time between waits) could not tell from
+ * work. */
+static void publish_load(kl_shard_t *sh) {
+    if (sh->_schedstat_fd < 0 || sh->now_ms - sh->_load_at_ms < LOAD_PERIOD_MS) return;
+    uint64_t ns = sched_ns(sh), wall_ms = sh->now_ms - sh->_load_at_ms;
+    uint64_t permille = ns > sh->_sched_ns ? (ns - sh->_sched_ns) / 1000 / wall_ms : 0;
+    if (permille > 100000) permille = 100000;
+    atomic_store_explicit(&sh->load_permille, (uint32_t)permille, memory_order_relaxed);
+    sh->_sched_ns = ns;
+    sh->_load_at_ms = sh->now_ms;
 }
 
 void kl_shard_conn_closed(kl_shard_t *sh) {
@@ -120,6 +170,7 @@ static void loop(kl_shard_t *sh) {
         }
         kl_stream__resume_all(sh);
         kl_wheel_run(&sh->wheel, sh->now_ms);
+        publish_load(sh);
     }
 }
 
@@ -143,6 +194,9 @@ static void *thread_main(void *arg) {
     r = kl_bufring_register(&sh->bufs, &sh->ring);
     if (r < 0) goto out_bufs;
     sh->now_ms = kl_clock_ms();
+    sh->_schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    sh->_load_at_ms = sh->now_ms;
+    sh->_sched_ns = sched_ns(sh);
     kl_wheel_init(&sh->wheel, sh->now_ms);
     kl_recycler_init(&sh->recycler, CHUNK_SIZE, CHUNK_SPARES);
     kl_stream__shard_init(sh);
@@ -156,6 +210,7 @@ static void *thread_main(void *arg) {
     /* Also after a failed on_start: on_stop releases whatever on_start had acquired. */
     if (sh->hooks->on_stop) sh->hooks->on_stop(sh);
     kl_recycler_destroy(&sh->recycler);
+    if (sh->_schedstat_fd >= 0) close(sh->_schedstat_fd);
 out_bufs:
     kl_bufring_destroy(&sh->bufs, &sh->ring);
 out_ring:

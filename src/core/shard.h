@@ -71,8 +71,14 @@ struct kl_shard {
     kl_io_t accept_io;         /**< MSG_RING target: res carries the new fd */
     bool draining;             /**< shard-local copy of the drain request */
     uint64_t drain_deadline;   /**< now_ms by which the loop ends regardless */
+    int _schedstat_fd;         /* /proc/thread-self/schedstat, -1 when unavailable */
+    uint64_t _load_at_ms;      /* when load_permille was last published */
+    uint64_t _sched_ns;        /* run + run-queue wait ns at that time */
     /* cross-thread */
     _Atomic uint64_t closed_total; /**< written by this shard, read by the acceptor */
+    _Atomic uint32_t load_permille; /**< written by this shard every 100 ms, read by the acceptor:
+                                         CPU time the thread ran plus time it waited for a CPU, per
+                                         1000 of wall time (above 1000: it was starved) */
     _Atomic int drain_req;         /**< set by the main thread: 1 drain */
     _Atomic int ready;             /**< 1 running, -errno failed at startup */
     _Atomic uint64_t heartbeat;    /**< loop iterations: a watchdog sees the loop turn (it
@@ -98,6 +104,12 @@ struct io_uring_sqe *kl_shard_sqe(kl_shard_t *sh);
 /** From on_stop: dispatches completions until no connection is open or ms passed, so that
  * aborted connections are finalized (fd closed, on_closed called) before teardown. */
 void kl_shard_settle(kl_shard_t *sh, uint64_t ms);
+/** Of n shards with open[i] connections and load[i] (load_permille), the one a new connection
+ * should go to, searching from start (ties go to the first found): the least
+ * (open + 1) * (1000 + min(load, 3000)), so that idle shards split connections evenly and a
+ * shard that is busy or starved of CPU (by a load generator or a database backend sharing its
+ * core) gets fewer, but never fewer than a quarter of an idle shard's share. Shards with max_open or more are skipped; -1 when every shard is full. Pure. */
+int kl_shard_pick(const uint64_t *open, const uint32_t *load, unsigned n, unsigned start, uint64_t max_open);
 /** Called by the upper layer when a connection ends, to keep the acceptor's counts right. */
 void kl_shard_conn_closed(kl_shard_t *sh);
 

@@ -42,11 +42,12 @@ static void put_and_lookup(void) {
     kl_cache_entry_t *f = NULL;
     KT_EQ(kl_cache_lookup(c, "GET /b/7", 8, 5001, &f), KL_CACHE_FRESH);
     KT_CHECK(f == e);
-    KT_STREQ(f->key.base, f->key.len, "GET /b/7");
-    KT_STREQ(f->body, f->body_len, "{\"id\":7}");
+    kl_str_t fk = kl_cache_entry_key(f);
+    KT_STREQ(fk.base, fk.len, "GET /b/7");
+    KT_STREQ(kl_cache_entry_body(f), f->body_len, "{\"id\":7}");
     KT_EQ(f->status, 201);
     KT_CHECK(f->is_private);
-    KT_CHECK(strcmp(f->content_type, "application/json") == 0);
+    KT_CHECK(strcmp(kl_cache_entry_ctype(c, f), "application/json") == 0);
     KT_CHECK(f->gzip == NULL && f->gzip_len == 0);
     KT_EQ(f->ntags, 2);
     kl_str_t t0 = kl_cache_entry_tag(f, 0), t1 = kl_cache_entry_tag(f, 1);
@@ -54,10 +55,14 @@ static void put_and_lookup(void) {
     KT_STREQ(t1.base, t1.len, "bounty:7");
     char want[KL_ETAG_MAX];
     size_t n = kl_etag_make("{\"id\":7}", 8, false, want);
-    KT_STREQ(f->etag, f->etag_len, want);
+    char got[KL_ETAG_MAX];
+    size_t gn = kl_cache_etag(f, false, got);
+    KT_STREQ(got, gn, want);
+    KT_EQ(n, gn);
     n = kl_etag_make("{\"id\":7}", 8, true, want);
-    KT_STREQ(f->etag_gzip, f->etag_gzip_len, want);
-    KT_EQ(n, f->etag_gzip_len);
+    gn = kl_cache_etag(f, true, got);
+    KT_STREQ(got, gn, want);
+    KT_EQ(n, gn);
     KT_CHECK(f->charged >= KL_CACHE_ENTRY_OVERHEAD + 8 + 8 + strlen("bounties") + strlen("bounty:7"));
     KT_EQ(kl_cache_stats(c)->bytes, f->charged);
     KT_EQ(kl_cache_stats(c)->entries, 1);
@@ -72,8 +77,8 @@ static void ttl_states(void) {
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_put(c, "k", 1, &in, 1000, &e), 0);
     KT_EQ(e->stored_at, 1000);
-    KT_EQ(e->fresh_until, 1100);
-    KT_EQ(e->stale_until, 1150);
+    KT_EQ(kl_cache_fresh_until(e), 1100);
+    KT_EQ(kl_cache_stale_until(e), 1150);
     KT_EQ(get_s(c, "k", 1000, &e), KL_CACHE_FRESH);
     KT_EQ(get_s(c, "k", 1099, &e), KL_CACHE_FRESH);
     KT_EQ(get_s(c, "k", 1100, &e), KL_CACHE_STALE);
@@ -106,8 +111,15 @@ static void ttl_states(void) {
     /* huge TTLs saturate instead of wrapping into the past */
     in = body_of("w", UINT64_MAX - 5, UINT64_MAX);
     KT_EQ(kl_cache_put(c, "k", 1, &in, 3000, &e), 0);
-    KT_EQ(e->fresh_until, UINT64_MAX);
+    KT_EQ(kl_cache_fresh_until(e), UINT64_MAX);
+    KT_EQ(kl_cache_stale_until(e), UINT64_MAX);
     KT_EQ(get_s(c, "k", UINT64_MAX - 1, &e), KL_CACHE_FRESH);
+    /* a TTL just under 2^32 ms is kept exactly; from 2^32-1 ms on, the entry never expires */
+    in = body_of("v", 0xfffffffeull, 5);
+    KT_EQ(kl_cache_put(c, "k", 1, &in, 3000, &e), 0);
+    KT_EQ(kl_cache_fresh_until(e), 3000 + 0xfffffffeull);
+    KT_EQ(kl_cache_stale_until(e), UINT64_MAX);
+    KT_EQ(get_s(c, "k", 3000 + 0xfffffffeull, &e), KL_CACHE_STALE);
     kl_cache_free(c);
 }
 
@@ -204,7 +216,7 @@ static void replace_key(void) {
     KT_EQ(kl_cache_stats(c)->bytes, e->charged);
     KT_EQ(kl_cache_stats(c)->evictions, 0);
     KT_EQ(get_s(c, "k", 1500, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "new");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "new");
     KT_CHECK(!e->refreshing); /* the refresh's put starts a new, unclaimed entry */
     /* the old entry's tag no longer reaches the key; the new one does */
     KT_EQ(kl_cache_invalidate_tag(c, KL_STR("a")), 0);
@@ -255,7 +267,7 @@ static void invalid_puts(void) {
     in.content_type = NULL;
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_put(c, "k3", 2, &in, 0, &e), 0);
-    KT_CHECK(e->content_type[0] == 0);
+    KT_CHECK(kl_cache_entry_ctype(c, e)[0] == 0);
     kl_str_t many[KL_CACHE_MAX_TAGS + 1];
     for (int i = 0; i <= KL_CACHE_MAX_TAGS; i++) many[i] = KL_STR("t");
     in.tags = many;
@@ -267,7 +279,7 @@ static void invalid_puts(void) {
     KT_EQ(kl_cache_put(c, "k", 1, &in, 0, NULL), -EINVAL);
     /* nothing changed for "k" */
     KT_EQ(get_s(c, "k", 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "keep");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "keep");
     /* duplicate tags are carried once */
     in.tags = many;
     in.ntags = KL_CACHE_MAX_TAGS;
@@ -341,17 +353,17 @@ static void nul_keys(void) {
     KT_EQ(kl_cache_stats(c)->entries, 5);
     kl_cache_entry_t *e;
     KT_EQ(kl_cache_lookup(c, "a\0b", 3, 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "1");
-    KT_EQ(e->key.len, 3);
-    KT_CHECK(memcmp(e->key.base, "a\0b", 3) == 0);
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "1");
+    KT_EQ(kl_cache_entry_key(e).len, 3);
+    KT_CHECK(memcmp(kl_cache_entry_key(e).base, "a\0b", 3) == 0);
     KT_EQ(kl_cache_lookup(c, "a\0c", 3, 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "2");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "2");
     KT_EQ(kl_cache_lookup(c, "a", 1, 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "3");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "3");
     KT_EQ(kl_cache_lookup(c, "", 0, 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "4");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "4");
     KT_EQ(kl_cache_lookup(c, "\0", 1, 1, &e), KL_CACHE_FRESH);
-    KT_STREQ(e->body, e->body_len, "5");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "5");
     KT_EQ(kl_cache_lookup(c, "a\0", 2, 1, &e), KL_CACHE_MISS);
     KT_EQ(kl_cache_lookup(c, "a\0bx", 4, 1, &e), KL_CACHE_MISS);
     kl_cache_free(c);
@@ -378,7 +390,7 @@ static void table_growth(void) {
         kl_cache_entry_t *e;
         int bn = snprintf(body, sizeof body, "%d", i * 7);
         if (kl_cache_lookup(c, key, kn, 1, &e) != KL_CACHE_FRESH || e->body_len != (size_t)bn ||
-            memcmp(e->body, body, (size_t)bn) != 0)
+            memcmp(kl_cache_entry_body(e), body, (size_t)bn) != 0)
             bad++;
     }
     KT_EQ(bad, 0);
@@ -404,7 +416,10 @@ static void gzip_variant(void) {
     KT_EQ(put_s(c, "k", "identity body", 0), 0);
     KT_EQ(get_s(c, "k", 0, &e), KL_CACHE_FRESH);
     size_t before = e->charged;
-    KT_CHECK(strcmp(e->etag, e->etag_gzip) != 0);
+    char et[KL_ETAG_MAX], etg[KL_ETAG_MAX];
+    kl_cache_etag(e, false, et);
+    kl_cache_etag(e, true, etg);
+    KT_CHECK(strcmp(et, etg) != 0);
     KT_EQ(kl_cache_set_gzip(c, e, "GZBYTES", 0), -EINVAL);
     KT_EQ(kl_cache_set_gzip(c, e, "GZBYTES", 7), 0);
     KT_STREQ(e->gzip, e->gzip_len, "GZBYTES");
@@ -473,7 +488,7 @@ static void hold_keeps_bytes(void) {
     KT_EQ(kl_cache_stats(c)->entries, 0);
     KT_EQ(kl_cache_stats(c)->bytes, 0);
     KT_EQ(get_s(c, "k", 1, &f), KL_CACHE_MISS);
-    KT_STREQ(e->body, e->body_len, "held body"); /* still readable: ASan would flag a free */
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "held body"); /* still readable: ASan would flag a free */
     KT_EQ(e->ntags, 0);
     KT_EQ(kl_cache_set_gzip(c, e, "gz", 2), -ESTALE);
     kl_cache_release(c, e); /* freed here */
@@ -484,9 +499,9 @@ static void hold_keeps_bytes(void) {
     kl_cache_hold(e);
     kl_cache_release(c, e);
     KT_EQ(put_s(c, "k", "replacement", 1), 0); /* replace: e detached */
-    KT_STREQ(e->body, e->body_len, "held body");
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "held body");
     KT_EQ(get_s(c, "k", 2, &f), KL_CACHE_FRESH);
-    KT_STREQ(f->body, f->body_len, "replacement");
+    KT_STREQ(kl_cache_entry_body(f), f->body_len, "replacement");
     KT_CHECK(f != e);
     kl_cache_release(c, e);
     /* held entries still detached at kl_cache_free are freed with the cache */
@@ -612,7 +627,7 @@ static void model_random(void) {
                 mismatches++;
             } else if (e) {
                 fill(body, m[i].body_len, m[i].body_seed);
-                if (e->body_len != m[i].body_len || memcmp(e->body, body, e->body_len) != 0) mismatches++;
+                if (e->body_len != m[i].body_len || memcmp(kl_cache_entry_body(e), body, e->body_len) != 0) mismatches++;
                 if (e->charged != m[i].charged) mismatches++;
                 if (!m[i].has_gzip && rnd() % 4 == 0) {
                     size_t gl = 1 + rnd() % 800;

@@ -26,6 +26,35 @@ static void durations_and_sizes(void) {
     KT_EQ(kl_config_parse_size("99999999999999999999k", &v), -EINVAL);
 }
 
+static void cache_default_from_memory(void) {
+    /* 1/8 of the memory: a 4 GiB box (MemTotal ~3.8 GiB) gets ~480 MiB, room for the
+     * reference app's 100,000 bounties on each of its shards */
+    KT_EQ(kl_config_default_cache_mb(4ull << 30), 512);
+    KT_EQ(kl_config_default_cache_mb(3900ull << 20), 487);
+    KT_EQ(kl_config_default_cache_mb(0), 64);           /* unknown memory */
+    KT_EQ(kl_config_default_cache_mb(64ull << 20), 16); /* tiny boxes keep a floor */
+    KT_EQ(kl_config_default_cache_mb(1ull << 40), 4096);
+    kl_config_t c;
+    char *argv[] = {"keel", NULL};
+    unsetenv("KEEL_CACHE_MB");
+    KT_EQ(kl_config_load(&c, 1, argv), 0);
+    KT_EQ(c.cache_mb, kl_config_default_cache_mb(kl_config_memory_bytes()));
+    KT_CHECK(c.cache_mb >= 16);
+    kl_config_free(&c);
+    setenv("KEEL_CACHE_MB", "0", 1); /* an explicit value wins, 0 included */
+    KT_EQ(kl_config_load(&c, 1, argv), 0);
+    KT_EQ(c.cache_mb, 0);
+    kl_config_free(&c);
+    char *argv2[] = {"keel", "--cache-mb", "auto", NULL};
+    KT_EQ(kl_config_load(&c, 3, argv2), 0);
+    KT_EQ(c.cache_mb, kl_config_default_cache_mb(kl_config_memory_bytes()));
+    kl_config_free(&c);
+    char *argv3[] = {"keel", "--cache-mb", "-5", NULL};
+    KT_EQ(kl_config_load(&c, 3, argv3), -EINVAL);
+    kl_config_free(&c);
+    unsetenv("KEEL_CACHE_MB");
+}
+
 static void flags_override_environment(void) {
     kl_config_t c;
     setenv("PORT", "9000", 1);
@@ -93,6 +122,7 @@ static void rate_limit_settings(void) {
 }
 
 int main(void) {
+    KT_RUN(cache_default_from_memory);
     KT_RUN(durations_and_sizes);
     KT_RUN(flags_override_environment);
     KT_RUN(bad_values_are_refused);
