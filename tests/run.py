@@ -104,7 +104,8 @@ def main():
             run("integration:" + f[:-3], [sys.executable, os.path.join(idir, f)], 900,
                 env={"KEEL_BIN": os.path.join(OUT, "bin", "keel")})
             # The ASan+UBSan keel gets the same tests when the file starts keel at all.
-            starts_keel = "kit.Keel(" in open(os.path.join(idir, f)).read()
+            src = open(os.path.join(idir, f)).read()
+            starts_keel = "kit.Keel(" in src or "kit.KEEL_BIN" in src
             if starts_keel and os.path.exists(os.path.join(OUT, "asan", "keel")):
                 run("asan-integration:" + f[:-3], [sys.executable, os.path.join(idir, f)], 900,
                     env=dict(asan_env, KEEL_BIN=os.path.join(OUT, "asan", "keel"), KEEL_ASAN="1"))
