@@ -33,7 +33,7 @@
  * expected wait: the summed cost of what is in flight on it plus how long its oldest
  * segment has been running (so one stuck past its estimate is avoided too). A cold search
  * of 100 ms thus leaves its connection to itself while by-id lookups take the others.
- * Measured (bench/bench_db_mix.sh): see README, Benchmarks.
+ * Measured with bench/bench_db_segments.sh (README, Benchmarks).
  *
  * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
 #ifndef KL_DB_H
