@@ -33,7 +33,12 @@
  * expected wait: the summed cost of what is in flight on it plus how long its oldest
  * segment has been running (so one stuck past its estimate is avoided too). A cold search
  * of 100 ms thus leaves its connection to itself while by-id lookups take the others.
- * Measured with bench/bench_db_segments.sh (README, Benchmarks).
+ * Chosen by measurement over pick-the-shallowest-pipeline (the parent commit), same test
+ * (test_db_segments.py, 16 by-id clients beside three 300 ms queries, 2 connections): the
+ * slowest by-id lookup took 393 ms before, 70 ms with this choice; a 2-core box shared with
+ * other loads (bench/bench_db_segments.sh, README) gave medians of 204 -> 264 ms by-id p99
+ * beside 20 searches/s, too noisy to rank, with by-id req/s 9,353 -> 18,428 and PostgreSQL
+ * CPU per by-id request 47.7 -> 25.5 us.
  *
  * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff. */
 #ifndef KL_DB_H
