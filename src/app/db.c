@@ -17,6 +17,10 @@
 #define RESPONSE_SLACK_MS 3000 /* beyond statement_timeout before a silent server is given up
                                   (db.h states it) */
 #define MAX_RETRIES 3          /* serialization failures / deadlocks */
+#define MAX_RESENDS 1          /* sent again after a neighbour's failure aborted it: alone,
+                                  nothing else can abort it, so once is enough */
+#define COST_INIT_US 1000      /* a statement's cost before its first answer */
+#define COST_MAX_US 60000000u  /* samples are clamped here: a stall is not a cost model */
 #define SHED_INTERVAL_MS 100   /* how long waits must stand above the target before shedding (CoDel's interval) */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
@@ -44,6 +48,12 @@ struct kl_db_conn {
     kl_list_t flush_link;
     kl_list_t inflight;      /* sent queries, answered in this order */
     int depth;
+    int seg_open;            /* groupable queries sent since the last Sync (the open segment) */
+    bool head_open;          /* the oldest query is in the open segment: re-arm when it closes */
+    kl_db_query_t *read_last; /* last query whose results are all read, its Sync not yet; NULL:
+                                 the oldest query's results come next */
+    uint64_t cost_us;        /* summed statement costs of the queries in flight */
+    uint64_t head_ms, head_ns; /* when the oldest segment became the oldest */
     int prep_syncs;          /* syncs still expected while preparing */
     int prep_idx;            /* statement whose prepare result comes next */
     int nprep;               /* the config's statements [0, nprep) are prepared here */
@@ -64,6 +74,7 @@ struct kl_db {
     _Atomic int live;
     _Atomic int broken;      /* a route's statement failed to prepare */
     kl_db_stats_t stats;
+    uint32_t *cost_us;       /* per statement: moving average of time in service per query */
     void *ctx;               /* for the config's callbacks */
     uint64_t above_until;    /* shedding starts if waits stay above the target until then; 0: they are not */
     bool shedding;           /* waits stood above the target for a whole interval */
@@ -137,33 +148,60 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
     q->status = status;
     q->message = msg;
     q->_conn = NULL;
+    q->_alone = false;
+    q->_resent = 0;
     db->stats.errors++;
     q->done(q);
 }
 
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q);
 
-/* Answers come in order, and PostgreSQL starts a query's statement_timeout only when it
- * starts executing it: only the oldest unanswered query of a connection has its response
- * deadline armed, counted from when it became the oldest (its send, or its predecessor's
- * answer). A query queued behind a slow neighbour therefore never times out for waiting,
- * while a silent server is still noticed when the head's deadline passes. */
+/* Answers come in order, a segment's all at its Sync, and PostgreSQL starts a statement's
+ * timeout only when it starts executing it: only the oldest unanswered segment of a
+ * connection has a response deadline (on its first query's timer), the sum of its
+ * statements' timeouts plus slack, counted from when it became the oldest (its send, or the
+ * answer to the segment ahead). A query queued behind a slow neighbour therefore never times
+ * out for waiting, while a silent server is still noticed when the head's deadline passes.
+ * While the oldest segment is still open, it is armed again when it closes. */
 static void arm_head(kl_db_conn_t *c) {
     if (kl_list_empty(&c->inflight)) return;
     kl_db_t *db = c->db;
-    kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
-    int budget = (q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms) + RESPONSE_SLACK_MS;
-    kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)budget);
+    kl_db_query_t *h = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+    uint64_t budget = RESPONSE_SLACK_MS;
+    bool closed = false;
+    for (kl_list_t *n = c->inflight.next; n != &c->inflight && !closed; n = n->next) {
+        kl_db_query_t *q = kl_container_of(n, kl_db_query_t, _link);
+        budget += (uint64_t)(q->timeout_ms > 0 ? q->timeout_ms : db->cfg.statement_timeout_ms);
+        closed = q->_seg_end;
+    }
+    c->head_open = !closed;
+    kl_wheel_add(&db->sh->wheel, &h->_timer, c->head_ms + budget);
 }
 
-static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
+/* Takes the oldest query off its connection and answers it (or sends it again: a retryable
+ * SQLSTATE, or aborted by a neighbour's failure). The caller re-arms the head. */
+static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
     kl_db_t *db = c->db;
     kl_list_remove(&q->_link);
     c->depth--;
+    c->cost_us -= q->_cost_us;
     kl_wheel_del(&db->sh->wheel, &q->_timer);
-    arm_head(c); /* the next query's turn starts now */
     q->_conn = NULL;
-    q->duration_us = (kl_clock_ns() - q->_sent_ns) / 1000;
+    q->duration_us = (now_ns - q->_sent_ns) / 1000;
+    if (q->_aborted) { /* a neighbour failed ahead of it in its segment: never its fault */
+        q->_aborted = false;
+        if (q->res) PQclear(q->res);
+        q->res = NULL;
+        if (q->_resent < MAX_RESENDS) {
+            q->_resent++;
+            q->_alone = true;
+            db->stats.resent++;
+            kl_db_submit(db, q);
+            return;
+        }
+        fail(q, 503, "the query was aborted by PostgreSQL; try again");
+        return;
+    }
     PGresult *r = q->res;
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     q->sqlstate[0] = '\0';
@@ -194,8 +232,37 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
         kl_log(KL_LOG_WARN, "slow query", "\"route\":\"%s\",\"durationMs\":%.1f,\"sqlstate\":\"%s\",\"shard\":%d", label,
                (double)q->duration_us / 1000.0, q->sqlstate, db->sh->id);
     }
+    q->_alone = false;
+    q->_resent = 0;
     q->done(q);
     if (r) PQclear(r);
+}
+
+/* The Sync of the oldest segment arrived: answers its queries in order, and learns their
+ * statements' cost, the segment's time as the oldest shared among its queries. */
+static void finish_segment(kl_db_conn_t *c) {
+    kl_db_t *db = c->db;
+    uint64_t now = kl_clock_ns();
+    c->read_last = NULL;
+    uint64_t n = 0;
+    for (kl_list_t *l = c->inflight.next; l != &c->inflight; l = l->next) {
+        n++;
+        if (kl_container_of(l, kl_db_query_t, _link)->_seg_end) break;
+    }
+    uint64_t per = n ? (now - c->head_ns) / 1000 / n : 0;
+    if (per > COST_MAX_US) per = COST_MAX_US;
+    bool end = false;
+    while (!end && c->pg && !kl_list_empty(&c->inflight)) {
+        kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+        end = q->_seg_end;
+        uint32_t *cost = &db->cost_us[q->stmt]; /* moving average, 1/8 per sample */
+        *cost = (uint32_t)(((uint64_t)*cost * 7 + per) / 8);
+        complete(c, q, now);
+    }
+    if (!c->pg || kl_list_empty(&c->inflight)) return;
+    c->head_ms = db->sh->now_ms; /* the next segment's turn starts now */
+    c->head_ns = now;
+    arm_head(c);
 }
 
 static void timer_cb(kl_timer_t *t) {
@@ -254,6 +321,10 @@ static void reset(kl_db_conn_t *c, const char *why) {
         fail(q, 503, "database connection lost");
     }
     c->depth = 0;
+    c->seg_open = 0;
+    c->head_open = false;
+    c->read_last = NULL;
+    c->cost_us = 0;
     if (db->stopping) return;
     db->stats.reconnects++;
     kl_wheel_add(&db->sh->wheel, &c->timer, db->sh->now_ms + (uint64_t)c->backoff_ms);
@@ -379,18 +450,29 @@ static void read_prepare_results(kl_db_conn_t *c) {
 static void read_query_results(kl_db_conn_t *c) {
     int nulls = 0;
     while (!kl_list_empty(&c->inflight) && c->pg && !PQisBusy(c->pg) && nulls < 2) {
-        kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
+        /* results arrive for the query after the last one read: in a segment of several,
+         * that runs ahead of the oldest, which is answered only at the Sync */
+        kl_list_t *at = c->read_last ? c->read_last->_link.next : c->inflight.next;
+        kl_db_query_t *q = at == &c->inflight ? NULL : kl_container_of(at, kl_db_query_t, _link);
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
-            nulls++; /* end of one statement's results; its sync follows */
+            nulls++; /* end of one statement's results */
+            /* a grouped query has one statement: its results are all read. A segment's last
+             * query (its Sync follows) stays the one read, as do those of several statements */
+            if (q && !q->_seg_end && q->_skip == 0 && (q->res || q->_aborted)) c->read_last = q;
             continue;
         }
         nulls = 0;
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
-            complete(c, q);
+            finish_segment(c);
             continue;
+        }
+        if (!q) { /* a result for no query sent: the protocol state is lost */
+            PQclear(r);
+            reset(c, "unexpected result");
+            return;
         }
         if (q->_skip > 0) { /* a statement in front of the query's own (set_config, pre) */
             q->_skip--;
@@ -399,6 +481,11 @@ static void read_query_results(kl_db_conn_t *c) {
                 continue;
             }
             q->_skip = 0; /* its error answers; what follows was aborted */
+        }
+        if (st == PGRES_PIPELINE_ABORTED && !q->res) { /* a neighbour's error, earlier in the segment */
+            q->_aborted = true;
+            PQclear(r);
+            continue;
         }
         /* Keep the statement's result, but an error later in the same transaction (the
          * NOTIFY, or the commit itself) rolled everything back: it wins. */
@@ -415,7 +502,22 @@ static void read_query_results(kl_db_conn_t *c) {
     pump(c->db); /* answered queries freed pipeline slots: waiting queries take them, in order */
 }
 
+/* Closes the open segment with one Sync (its last query becomes its end). Returns false when
+ * libpq could not queue the Sync. */
+static bool close_segment(kl_db_conn_t *c) {
+    if (!c->seg_open) return true;
+    c->seg_open = 0;
+    kl_container_of(c->inflight.prev, kl_db_query_t, _link)->_seg_end = true;
+    c->db->stats.syncs++;
+    if (c->head_open) arm_head(c); /* the oldest segment's size is known now: its deadline grows with it */
+    return PQpipelineSync(c->pg) == 1;
+}
+
 static void flush(kl_db_conn_t *c) {
+    if (!close_segment(c)) { /* nothing leaves without its Sync: a segment ends with the tick */
+        reset(c, "send failed");
+        return;
+    }
     int r = PQflush(c->pg);
     if (r < 0) reset(c, "write failed");
     else if (r > 0) want_write(c);
@@ -451,13 +553,21 @@ static void drive(kl_db_conn_t *c) {
 
 /* ---- queries ---------------------------------------------------------------------- */
 
+/* The connection with room whose queue is expected to clear first: the summed cost of what
+ * is in flight on it, plus how long its oldest segment has been running (a query stuck past
+ * its estimate keeps its connection to itself). Ties go to the shallower pipeline. */
 static kl_db_conn_t *pick(kl_db_t *db) {
     kl_db_conn_t *best = NULL;
+    uint64_t best_wait = 0;
     for (int i = 0; i < db->cfg.conns; i++) {
         kl_db_conn_t *c = &db->conns[i];
-        if (c->state == C_READY && c->nprep == db->cfg.nstmts && c->depth < db->cfg.pipeline_depth &&
-            (!best || c->depth < best->depth))
+        /* a connection still preparing what a reload appended takes nothing (catch_up) */
+        if (c->state != C_READY || c->nprep != db->cfg.nstmts || c->depth >= db->cfg.pipeline_depth) continue;
+        uint64_t wait = c->cost_us + (c->depth ? (db->sh->now_ms - c->head_ms) * 1000 : 0);
+        if (!best || wait < best_wait || (wait == best_wait && c->depth < best->depth)) {
             best = c;
+            best_wait = wait;
+        }
     }
     return best;
 }
@@ -498,11 +608,29 @@ static size_t longest_line(const char *s) {
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
+    /* Only a read-only query with nothing in front of or behind it in its transaction, and
+     * not known to be slow, shares a segment: anything else would change what it means
+     * (a timeout or a role leaking to neighbours), or hold them behind it. */
+    bool group = q->groupable && !q->_alone && q->timeout_ms <= 0 && q->npre == 0 && !q->notify &&
+                 db->cost_us[q->stmt] < KL_DB_SLOW_US;
+    if ((!group || c->seg_open >= KL_DB_SEGMENT_MAX) && !close_segment(c)) {
+        reset(c, "send failed");
+        fail(q, 503, "database connection lost");
+        return;
+    }
     q->_conn = c;
     q->_sent_ns = kl_clock_ns();
     q->_skip = 0;
+    q->_seg_end = false;
+    q->_aborted = false;
     q->res = NULL;
+    q->_cost_us = db->cost_us[q->stmt];
+    c->cost_us += q->_cost_us;
     bool head = kl_list_empty(&c->inflight);
+    if (head) {
+        c->head_ms = db->sh->now_ms;
+        c->head_ns = q->_sent_ns;
+    }
     kl_list_push(&c->inflight, &q->_link);
     c->depth++;
     int ok = 1;
@@ -528,8 +656,14 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     const char *v[1] = {chunk};
     for (const char *p = q->notify; ok && p && notify_next(&p, chunk) > 0;)
         ok = PQsendQueryPrepared(c->pg, NOTIFY_STMT, 1, v, NULL, NULL, 0);
-    ok = ok && PQpipelineSync(c->pg);
-    if (head) arm_head(c); /* else its deadline starts when the query ahead is answered */
+    if (group) {
+        c->seg_open++; /* the Sync comes with the segment's last query (close_segment) */
+    } else {
+        ok = ok && PQpipelineSync(c->pg);
+        q->_seg_end = true;
+        db->stats.syncs++;
+    }
+    if (head) arm_head(c); /* else its deadline starts when the segment ahead is answered */
     if (!ok) {
         reset(c, "send failed");
         return;
@@ -660,6 +794,8 @@ kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     kl_list_init(&db->flush_list);
     kl_list_init(&db->polls);
     db->conns = kl_calloc(sizeof(kl_db_conn_t) * (size_t)cfg->conns);
+    db->cost_us = kl_calloc(sizeof(uint32_t) * (size_t)(cfg->nstmts > 0 ? cfg->nstmts : 1));
+    for (int i = 0; i < cfg->nstmts; i++) db->cost_us[i] = COST_INIT_US;
     for (int i = 0; i < cfg->conns; i++) {
         kl_db_conn_t *c = &db->conns[i];
         c->db = db;
@@ -690,11 +826,16 @@ void kl_db_stop(kl_db_t *db) {
     /* The ring is torn down after this: polls still in the kernel never complete. */
     while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
     kl_free(db->conns);
+    kl_free(db->cost_us);
     kl_free(db);
 }
 
 void kl_db_set_stmts(kl_db_t *db, const kl_db_stmt_t *stmts, int nstmts) {
     if (!db || nstmts < db->cfg.nstmts) return;
+    if (nstmts > db->cfg.nstmts) { /* the appended statements' costs start unmeasured */
+        db->cost_us = kl_realloc(db->cost_us, sizeof(uint32_t) * (size_t)nstmts);
+        for (int i = db->cfg.nstmts; i < nstmts; i++) db->cost_us[i] = COST_INIT_US;
+    }
     db->cfg.stmts = stmts;
     db->cfg.nstmts = nstmts;
     pump(db);

@@ -1,20 +1,45 @@
 /* db.h - a shard's PostgreSQL connections: libpq in non-blocking pipeline mode, their
  * sockets polled through the shard's io_uring, so no thread ever blocks on the database.
  *
- * Every statement is prepared once per connection. Each query is sent as
- * PQsendQueryPrepared + its own PQpipelineSync, so one failing query never aborts its
- * neighbours. Every wait is bounded: a query that cannot get onto a connection (all
- * down, or every pipeline at its depth) waits in a bounded queue for at most the acquire
- * deadline, then fails with 503. Overload is shed by time spent queued, as CoDel does: once
- * the queries leaving the queue have waited longer than the target for 100 ms, those that
- * waited longer are failed with 503 instead of sent, and new ones fail at once, until one
- * leaves below the target or the queue empties. Answers arrive in order, so only the oldest unanswered
- * query of a connection has a response deadline: its statement_timeout (the route's or the
- * connection's) plus 3 s of slack, counted from when it became the oldest (its send, or
- * the answer to the query ahead of it), as PostgreSQL starts a statement's timeout only
- * when it starts executing it. A query queued behind a slow one never fails for waiting;
- * when the head's deadline passes the server is taken as gone (vanished, or stopped
- * answering): the connection is dropped and everything in flight on it fails with 503.
+ * Every statement is prepared once per connection. Queries are sent with
+ * PQsendQueryPrepared in pipeline segments, each closed by one PQpipelineSync (one implicit
+ * transaction). A query marked groupable (a read-only GET route: no pre-statements, no
+ * NOTIFY, no per-request timeout) shares its segment with the other groupable queries
+ * sent to the same connection in the same loop iteration, at most KL_DB_SEGMENT_MAX of them,
+ * so that PostgreSQL ends one transaction and flushes once for all of them; every other
+ * query, and any statement whose measured cost is above KL_DB_SLOW_US, has a segment of its
+ * own. One failing query never fails its neighbours: PostgreSQL aborts the rest of its
+ * segment, keel answers the failed one with its error and sends each aborted one again, alone
+ * (once: alone, nothing but itself can abort it). The queries ahead of the failure are
+ * answered with their results (GET routes are read-only: nothing of theirs is lost when the
+ * segment rolls back).
+ *
+ * Every wait is bounded: a query that cannot get onto a connection (all down, or every
+ * pipeline at its depth) waits in a bounded queue for at most the acquire deadline, then
+ * fails with 503. Overload is shed by time spent queued, as CoDel does: once the queries
+ * leaving the queue have waited longer than the target for 100 ms, those that waited longer
+ * are failed with 503 instead of sent, and new ones fail at once, until one leaves below the
+ * target or the queue empties. Answers arrive in order, a segment's all at its Sync, so only
+ * the oldest unanswered segment of a connection has a response deadline: the sum of its
+ * queries' statement_timeouts (the route's or the connection's; one for a query alone) plus
+ * 3 s of slack, counted from when it became the oldest (its send, or the answer to the segment
+ * ahead of it), as PostgreSQL starts a statement's timeout only when it starts executing it.
+ * A query queued behind a slow one never fails for waiting; when the head's deadline passes
+ * the server is taken as gone (vanished, or stopped answering): the connection is dropped
+ * and everything in flight on it fails with 503.
+ *
+ * A slow query never holds fast ones: each statement's cost (time in service per query,
+ * a moving average) is measured, and a query goes to the connection with the least
+ * expected wait: the summed cost of what is in flight on it plus how long its oldest
+ * segment has been running (so one stuck past its estimate is avoided too). A cold search
+ * of 100 ms thus leaves its connection to itself while by-id lookups take the others.
+ * Chosen by measurement over pick-the-shallowest-pipeline (the parent commit), same test
+ * (test_db_segments.py, 16 by-id clients beside three 300 ms queries, 2 connections): the
+ * slowest by-id lookup took 393 ms before, 70 ms with this choice; a 2-core box shared with
+ * other loads (bench/bench_db_segments.sh, README) gave medians of 204 -> 264 ms by-id p99
+ * beside 20 searches/s, too noisy to rank, with by-id req/s 9,353 -> 18,428 and PostgreSQL
+ * CPU per by-id request 47.7 -> 25.5 us.
+ *
  * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff.
  *
  * NOTIFY loss. PostgreSQL delivers a NOTIFY to every session LISTENing when it commits, and
@@ -46,6 +71,11 @@
 typedef struct kl_db kl_db_t;
 typedef struct kl_db_conn kl_db_conn_t;
 typedef struct kl_db_query kl_db_query_t;
+
+/** Most groupable queries under one Sync. */
+#define KL_DB_SEGMENT_MAX 16
+/** Statements measured slower than this (microseconds per query) run in their own segment. */
+#define KL_DB_SLOW_US 20000
 
 typedef struct {
     const char *name;  /**< prepared statement name, unique */
@@ -99,6 +129,9 @@ struct kl_db_query {
                                      dropped, but the first error among them answers for the
                                      query (which PostgreSQL then skips); NULL = none */
     int npre;
+    bool groupable;             /**< read-only (a GET route's): may share a pipeline segment, and
+                                     so its implicit transaction, with other groupable queries;
+                                     ignored when timeout_ms, pre or notify is set */
     const char *notify;         /**< '\n'-separated lines to NOTIFY on KL_DB_CHANNEL in the same
                                      transaction, delivered only if it commits: as many NOTIFYs
                                      as needed, each of whole lines under KL_DB_NOTIFY_MAX bytes;
@@ -120,7 +153,11 @@ struct kl_db_query {
     kl_db_conn_t *_conn;
     uint64_t _sent_ns;
     int _retries;
-    bool _got_result;
+    int _resent;                /* times sent again because a neighbour's failure aborted it */
+    bool _alone;                /* aborted once: its next segment holds nothing else */
+    bool _seg_end;              /* the last query of its segment: the Sync follows it */
+    bool _aborted;              /* PostgreSQL skipped it (a neighbour failed before it) */
+    uint32_t _cost_us;          /* its statement's cost when sent, counted in its connection's */
     int _skip;                  /* results of the statements in front of it still to drop */
 };
 
@@ -149,6 +186,8 @@ int kl_db_live(const kl_db_t *db);
 typedef struct {
     uint64_t queries, errors, timeouts_acquire, rejected_queue_full, reconnects, slow;
     uint64_t shed; /**< failed fast with 503 because the queue stood above its target */
+    uint64_t syncs;  /**< pipeline segments sent for queries (one Sync each); <= queries */
+    uint64_t resent; /**< queries sent again, alone, after a neighbour's failure aborted them */
 } kl_db_stats_t;
 /** The pool's counters. */
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db);

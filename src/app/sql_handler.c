@@ -413,6 +413,8 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.pre = np ? c->pre : NULL;
     c->q.npre = np;
     c->q.timeout_ms = (int)d->timeout_ms;
+    /* a GET's statement alone in its transaction may share a Sync with other reads (db.h) */
+    c->q.groupable = d->method == KL_ROUTE_GET && np == 0 && !c->invalidates && !d->timeout_ms;
     c->q.notify = c->invalidates;
     c->q.done = on_result;
     c->q.ctx = c;
