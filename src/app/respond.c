@@ -1,11 +1,12 @@
 #include "app/respond.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "core/alloc.h"
+#include "app/access_log.h"
+#include "app/admin.h"
 #include "core/clock.h"
 #include "proto/json.h"
 
@@ -25,43 +26,35 @@ void kl_respond_set_request_id(kl_app_shard_t *as, kl_request_t *r, kl_str_t giv
     }
 }
 
-static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status) {
-    char url[512], method[32];
-    kl_json_escape(url, sizeof(url), r->target.base ? r->target.base : "", r->target.len);
-    kl_json_escape(method, sizeof(method), r->method.base ? r->method.base : "", r->method.len);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    double ms = r->start_ns ? (double)(kl_clock_ns() - r->start_ns) / 1e6 : 0.0;
-    char line[1024];
-    int n = snprintf(line, sizeof(line),
-                     "{\"level\":30,\"time\":%lld,\"pid\":%d,\"shard\":%d,\"reqId\":\"%s\","
-                     "\"req\":{\"method\":\"%s\",\"url\":\"%s\"},\"res\":{\"statusCode\":%d},"
-                     "\"responseTime\":%.3f,\"msg\":\"request completed\"}\n",
-                     (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (int)getpid(), as->shard->id,
-                     r->request_id, method, url, status, ms);
-    if (n <= 0) return;
-    if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
-    if (as->log_cap - as->log_len < (size_t)n) {
-        size_t cap = as->log_cap ? as->log_cap * 2 : 65536;
-        while (cap - as->log_len < (size_t)n) cap *= 2;
-        char *log = kl_tryrealloc(as->log, cap);
-        if (!log) return; /* out of memory: this line is dropped, the request is not */
-        as->log = log;
-        as->log_cap = cap;
-    }
-    memcpy(as->log + as->log_len, line, (size_t)n);
-    as->log_len += (size_t)n;
-    if (as->log_len > 1 << 20) kl_respond_flush_log(as); /* bounded even in a long loop turn */
-}
+/* pino's levels: info (30) for answers, warn (40) for client errors, error (50) for ours. */
+static int log_level(int status) { return status >= 500 ? 50 : status >= 400 ? 40 : 30; }
 
-void kl_respond_flush_log(kl_app_shard_t *as) {
-    size_t off = 0;
-    while (off < as->log_len) {
-        ssize_t w = write(STDOUT_FILENO, as->log + off, as->log_len - off);
-        if (w <= 0) break; /* a broken stdout must not stop the server: the lines are dropped */
-        off += (size_t)w;
+static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status, uint64_t ns) {
+    kl_alog_t *l = as->alog;
+    char url[1024], method[40], addr[INET6_ADDRSTRLEN] = "", route[256], db[32] = "null", cache[16] = "null";
+    kl_json_escape(url, sizeof(url), r->target.base ? r->target.base : "", r->target.len > 512 ? 512 : r->target.len);
+    kl_json_escape(method, sizeof(method), r->method.base ? r->method.base : "", r->method.len > 16 ? 16 : r->method.len);
+    const char *rl = kl_admin_slot_name(as, r->mx_slot);
+    kl_json_escape(route, sizeof(route), rl, strlen(rl));
+    static const uint8_t zero[16];
+    if (memcmp(r->peer.b, zero, 16) != 0) {
+        if (kl_ip_is_v4(&r->peer)) inet_ntop(AF_INET, &r->peer.b[12], addr, sizeof(addr));
+        else inet_ntop(AF_INET6, r->peer.b, addr, sizeof(addr));
     }
-    as->log_len = 0;
+    if (r->cache) snprintf(cache, sizeof(cache), "\"%s\"", kl_mx_cache_name((kl_mx_cache_t)r->cache));
+    if (r->db_us) snprintf(db, sizeof(db), "%.3f", (double)r->db_us / 1000.0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char line[2048];
+    int n = snprintf(line, sizeof(line),
+                     "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"hostname\":\"%s\",\"reqId\":\"%s\","
+                     "\"req\":{\"method\":\"%s\",\"url\":\"%s\",\"remoteAddress\":\"%s\"},\"res\":{\"statusCode\":%d},"
+                     "\"responseTime\":%.3f,\"route\":\"%s\",\"cache\":%s,\"dbMs\":%s,\"shard\":%d,"
+                     "\"msg\":\"request completed\"}\n",
+                     log_level(status), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, l->pid, l->hostname,
+                     r->request_id, method, url, addr, status, (double)ns / 1e6, route, cache, db, as->shard->id);
+    if (n <= 0 || (size_t)n >= sizeof(line)) return; /* cannot happen: every field above is bounded */
+    if (!kl_alog_push(l, (unsigned)as->shard->id, line, (size_t)n)) kl_mx_add(&as->mx.alog_dropped, 1);
 }
 
 void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
@@ -91,7 +84,11 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     if (!no_body && !r->is_head)
         for (size_t i = 0; i < nparts; i++) r->ops->write(r, parts[i].base, parts[i].len);
     as->stats.status_class[status / 100 % 6]++;
-    if (as->cfg->access_log) access_log(as, r, status);
+    if (r->mx_slot != KL_MX_SLOT_NONE) {
+        uint64_t ns = r->start_ns ? kl_clock_ns() - r->start_ns : 0;
+        kl_mx_request(&as->mx, r->mx_slot, r->method, status, ns);
+        if (as->alog) access_log(as, r, status, ns);
+    }
     r->ops->done(r);
 }
 
