@@ -1,6 +1,7 @@
 #include "app/access_log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,11 +58,11 @@ kl_alog_t *kl_alog_start(unsigned n, size_t ring_bytes, int fd) {
     while (cap < ring_bytes) cap *= 2;
     l->n = n;
     l->fd = fd;
-    l->pid = (int)getpid();
-    char host[256] = "";
+    char host[256] = "", esc[256];
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    kl_json_escape(l->hostname, sizeof(l->hostname), host, strlen(host));
+    kl_json_escape(esc, sizeof(esc), host, strlen(host));
+    l->prefix_len = (size_t)snprintf(l->prefix, sizeof(l->prefix), ",\"pid\":%d,\"hostname\":\"%s\"", (int)getpid(), esc);
     l->rings = kl_calloc(sizeof(kl_alog_ring_t) * n);
     for (unsigned i = 0; i < n; i++) {
         l->rings[i].buf = kl_malloc(cap);

@@ -26,8 +26,8 @@ typedef struct kl_alog {
     kl_alog_ring_t *rings;
     unsigned n;
     int fd;                  /**< where lines go (not owned) */
-    char hostname[256];      /**< JSON-escaped, for the lines' "hostname" */
-    int pid;
+    char prefix[320];        /**< `,"pid":N,"hostname":"..."` (escaped), the same in every line */
+    size_t prefix_len;
     _Atomic int stop;
     pthread_t thread;
 } kl_alog_t;
