@@ -7,6 +7,11 @@
 
 const double kl_prom_buckets[KL_PROM_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+/* Their le="..." texts, as fmt_f64 writes them (the unit test checks they agree): a scrape
+ * writes them thousands of times. */
+static const char *const bucket_le[KL_PROM_NBUCKETS] = {
+    "le=\"0.0005\"", "le=\"0.001\"", "le=\"0.0025\"", "le=\"0.005\"", "le=\"0.01\"", "le=\"0.025\"", "le=\"0.05\"",
+    "le=\"0.1\"",    "le=\"0.25\"",  "le=\"0.5\"",    "le=\"1\"",     "le=\"2.5\"",  "le=\"5\"",     "le=\"10\""};
 
 void kl_prom_init(kl_prom_out_t *o, char *buf, size_t cap) {
     o->buf = buf;
@@ -73,21 +78,35 @@ full:
     l->full = true;
 }
 
+/* Appends `name{labels,extra} value\n` whole, or nothing (marking full). Built with
+ * memcpy: a scrape writes thousands of these lines, and snprintf per line cost
+ * milliseconds. */
 static void sample(kl_prom_out_t *o, const char *name, const kl_prom_labels_t *labels, const char *extra,
                    const char *value) {
-    char line[1024];
-    bool has = labels && labels->len, ex = extra && *extra;
     if (labels && labels->full) {
         o->full = true;
         return;
     }
-    int n = snprintf(line, sizeof(line), "%s%s%s%s%s%s %s\n", name, has || ex ? "{" : "", has ? labels->text : "",
-                     has && ex ? "," : "", ex ? extra : "", has || ex ? "}" : "", value);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
+    size_t nl = strlen(name), ll = labels ? labels->len : 0, el = extra ? strlen(extra) : 0, vl = strlen(value);
+    size_t need = nl + ll + el + vl + 5;
+    if (o->full || o->cap - o->len <= need) {
         o->full = true;
         return;
     }
-    put_line(o, line, (size_t)n);
+    char *p = o->buf + o->len;
+    memcpy(p, name, nl), p += nl;
+    if (ll || el) {
+        *p++ = '{';
+        if (ll) memcpy(p, labels->text, ll), p += ll;
+        if (ll && el) *p++ = ',';
+        if (el) memcpy(p, extra, el), p += el;
+        *p++ = '}';
+    }
+    *p++ = ' ';
+    memcpy(p, value, vl), p += vl;
+    *p++ = '\n';
+    *p = '\0';
+    o->len = (size_t)(p - o->buf);
 }
 
 static void fmt_f64(char *buf, size_t cap, double v) {
@@ -102,9 +121,19 @@ static void fmt_f64(char *buf, size_t cap, double v) {
     }
 }
 
+/* Decimal text of v into buf (>= 21 bytes). */
+static void fmt_u64(char *buf, uint64_t v) {
+    char d[20];
+    size_t n = 0;
+    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    memcpy(buf, d + sizeof(d) - n, n);
+    buf[n] = '\0';
+}
+
 void kl_prom_u64(kl_prom_out_t *o, const char *name, const kl_prom_labels_t *labels, uint64_t v) {
     char val[24];
-    snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
+    fmt_u64(val, v);
     sample(o, name, labels, NULL, val);
 }
 
@@ -116,19 +145,32 @@ void kl_prom_f64(kl_prom_out_t *o, const char *name, const kl_prom_labels_t *lab
 
 void kl_prom_histogram(kl_prom_out_t *o, const char *name, const kl_prom_labels_t *labels, const double *bounds,
                        size_t nbounds, const uint64_t *counts, double sum) {
-    char metric[256], le[64], val[40], bound[40];
+    char metric[256], le[64], val[40];
+    size_t nl = strlen(name);
     uint64_t cum = 0;
-    snprintf(metric, sizeof(metric), "%s_bucket", name);
+    if (nl + 8 >= sizeof(metric)) {
+        o->full = true;
+        return;
+    }
+    memcpy(metric, name, nl);
+    memcpy(metric + nl, "_bucket", 8);
     for (size_t i = 0; i <= nbounds; i++) {
         cum += counts[i];
-        if (i < nbounds) fmt_f64(bound, sizeof(bound), bounds[i]);
-        snprintf(le, sizeof(le), "le=\"%s\"", i < nbounds ? bound : "+Inf");
-        snprintf(val, sizeof(val), "%llu", (unsigned long long)cum);
+        fmt_u64(val, cum);
+        if (bounds == kl_prom_buckets && i < nbounds) {
+            sample(o, metric, labels, bucket_le[i], val);
+            continue;
+        }
+        memcpy(le, "le=\"", 4);
+        if (i < nbounds) fmt_f64(le + 4, sizeof(le) - 6, bounds[i]);
+        else memcpy(le + 4, "+Inf", 5);
+        size_t n = strlen(le);
+        le[n] = '"', le[n + 1] = '\0';
         sample(o, metric, labels, le, val);
     }
-    snprintf(metric, sizeof(metric), "%s_sum", name);
+    memcpy(metric + nl, "_sum", 5);
     kl_prom_f64(o, metric, labels, sum);
-    snprintf(metric, sizeof(metric), "%s_count", name);
+    memcpy(metric + nl, "_count", 7);
     kl_prom_u64(o, metric, labels, cum);
 }
 
