@@ -13,6 +13,7 @@
 #include "app/db.h"
 #include "app/cache.h"
 #include "app/gzip.h"
+#include "app/metrics.h"
 #include "app/router.h"
 #include "core/list.h"
 #include "core/shard.h"
@@ -39,6 +40,8 @@ struct kl_app_shard {
     int replica_probe_stmt;   /**< index of the lag probes in dbcfg's statements */
     const kl_db_config_t *dbcfg; /**< shared, read-only; NULL without a database */
     const kl_route_table_t *routes; /**< shared, read-only; NULL without route files */
+    const kl_route_table_t *mx_routes; /**< the table keel started with: names the metrics
+                                            slots (metrics.h) for the process's life */
     kl_auth_t *auth_process;  /**< shared JWT keys and policy (auth.h); NULL without JWT keys */
     kl_auth_shard_t *auth;    /**< this shard's @auth state (its token cache); NULL without JWT keys */
     kl_cache_t *cache;        /**< this shard's response cache */
@@ -69,10 +72,10 @@ struct kl_app_shard {
     time_t purged_at;         /**< wall-clock second it last started */
     kl_io_t reload_io;        /**< MSG_RING target of a route reload (routes_reload.c) */
     _Atomic(struct kl_routes_post *) reload_post; /**< what that reload installs */
-    char *log;                /**< access-log lines not yet written */
-    size_t log_len, log_cap;
     _Atomic unsigned test_stall_ms; /**< set by the main thread (KEEL_TEST_STALL_SHARD_MS test
                                          hook): the loop sleeps this long once, then clears it */
+    struct kl_alog *alog;     /**< the access log's writer (access_log.h); NULL when off */
+    kl_metrics_t mx;          /**< this shard's counters; other shards read them (metrics.h) */
 };
 
 /** Refreshes the cached Date header when the wall-clock second changed. */

@@ -151,6 +151,7 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
     q->_alone = false;
     q->_resent = 0;
     db->stats.errors++;
+    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, false);
     q->done(q);
 }
 
@@ -224,9 +225,10 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
         db->stats.errors++;
     }
     db->stats.queries++;
+    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, true);
     if (db->cfg.slow_ms > 0 && q->duration_us >= (uint64_t)db->cfg.slow_ms * 1000) {
         char label[256];
-        const char *l = db->cfg.stmts[q->stmt].label;
+        const char *l = q->stmt >= 0 ? db->cfg.stmts[q->stmt].label : "keel: notify";
         kl_json_escape(label, sizeof(label), l, strlen(l));
         db->stats.slow++;
         kl_log(KL_LOG_WARN, "slow query", "\"route\":\"%s\",\"durationMs\":%.1f,\"sqlstate\":\"%s\",\"shard\":%d", label,
@@ -255,8 +257,10 @@ static void finish_segment(kl_db_conn_t *c) {
     while (!end && c->pg && !kl_list_empty(&c->inflight)) {
         kl_db_query_t *q = kl_container_of(c->inflight.next, kl_db_query_t, _link);
         end = q->_seg_end;
-        uint32_t *cost = &db->cost_us[q->stmt]; /* moving average, 1/8 per sample */
-        *cost = (uint32_t)(((uint64_t)*cost * 7 + per) / 8);
+        if (q->stmt >= 0) { /* moving average, 1/8 per sample; a bare NOTIFY has no statement */
+            uint32_t *cost = &db->cost_us[q->stmt];
+            *cost = (uint32_t)(((uint64_t)*cost * 7 + per) / 8);
+        }
         complete(c, q, now);
     }
     if (!c->pg || kl_list_empty(&c->inflight)) return;
@@ -272,6 +276,7 @@ static void timer_cb(kl_timer_t *t) {
         kl_list_remove(&q->_link);
         db->waiting--;
         db->stats.timeouts_acquire++;
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, (uint64_t)db->cfg.acquire_ms);
         fail(q, 503, "no database connection became available in time");
         return;
     }
@@ -607,11 +612,11 @@ static size_t longest_line(const char *s) {
 
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
-    const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
+    const kl_db_stmt_t *s = q->stmt >= 0 ? &db->cfg.stmts[q->stmt] : NULL;
     /* Only a read-only query with nothing in front of or behind it in its transaction, and
      * not known to be slow, shares a segment: anything else would change what it means
      * (a timeout or a role leaking to neighbours), or hold them behind it. */
-    bool group = q->groupable && !q->_alone && q->timeout_ms <= 0 && q->npre == 0 && !q->notify &&
+    bool group = s && q->groupable && !q->_alone && q->timeout_ms <= 0 && q->npre == 0 && !q->notify &&
                  db->cost_us[q->stmt] < KL_DB_SLOW_US;
     if ((!group || c->seg_open >= KL_DB_SEGMENT_MAX) && !close_segment(c)) {
         reset(c, "send failed");
@@ -624,7 +629,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     q->_seg_end = false;
     q->_aborted = false;
     q->res = NULL;
-    q->_cost_us = db->cost_us[q->stmt];
+    q->_cost_us = s ? db->cost_us[q->stmt] : COST_INIT_US;
     c->cost_us += q->_cost_us;
     bool head = kl_list_empty(&c->inflight);
     if (head) {
@@ -646,7 +651,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         ok = ok && PQsendQueryPrepared(c->pg, db->cfg.stmts[p->stmt].name, p->nparams, p->values, NULL, NULL, 0);
         q->_skip++;
     }
-    ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    if (s) ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
     /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs
      * (PostgreSQL takes under KL_DB_NOTIFY_MAX bytes each): delivered at its commit, and
      * skipped (pipeline aborted) when the statement fails. Their results are dropped unless
@@ -713,6 +718,7 @@ static void pump(kl_db_t *db) {
         kl_db_query_t *q = kl_container_of(kl_list_shift(&db->waitq), kl_db_query_t, _link);
         db->waiting--;
         kl_wheel_del(&db->sh->wheel, &q->_timer);
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, db->sh->now_ms - q->_queued_ms);
         if (shed(db, db->sh->now_ms - q->_queued_ms)) {
             db->stats.shed++;
             fail(q, 503, "the database is overloaded; try again shortly");
@@ -732,6 +738,7 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     q->status = 0;
     q->message = NULL;
     q->sqlstate[0] = '\0';
+    q->duration_us = 0;
     q->_timer.cb = timer_cb;
     if (db->stopping) {
         fail(q, 503, "shutting down");
@@ -744,6 +751,7 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     }
     kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
     if (c) {
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, 0);
         send_query(c, q);
         return;
     }
@@ -847,3 +855,13 @@ int kl_db_live(const kl_db_t *db) {
 }
 
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }
+
+void kl_db_pool_counts(const kl_db_t *db, int *busy, int *idle, int *connecting, int *queued) {
+    *busy = *idle = *connecting = 0;
+    for (int i = 0; i < db->cfg.conns; i++) {
+        const kl_db_conn_t *c = &db->conns[i];
+        if (c->state == C_READY) ++*(c->depth > 0 ? busy : idle);
+        else if (c->state == C_CONNECTING || c->state == C_PREPARING) ++*connecting;
+    }
+    *queued = db->waiting;
+}

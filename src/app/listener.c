@@ -57,6 +57,9 @@ static int check_listening(int fd, char *err, size_t errlen) {
     return 0;
 }
 
+/* systemd's fd named "admin", taken by kl_listener_open_admin (main thread, at startup). */
+static int systemd_admin_fd = -1;
+
 /* $LISTEN_FDS for this process: the fd to serve, -ENOENT when there is none. */
 static int from_systemd(char *err, size_t errlen) {
     const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS"), *names = getenv("LISTEN_FDNAMES");
@@ -87,6 +90,10 @@ static int from_systemd(char *err, size_t errlen) {
         /* never inherited by a program we start (a restart passes its own fds) */
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         if (fd == pick) continue;
+        if (systemd_admin_fd < 0 && !strcmp(names_of[i], "admin")) {
+            systemd_admin_fd = fd;
+            continue;
+        }
         char esc[512];
         kl_json_escape(esc, sizeof(esc), names_of[i], strlen(names_of[i]));
         kl_log(KL_LOG_WARN, "ignoring a socket-activated fd keel has no use for", "\"fd\":%d,\"name\":\"%s\"", fd, esc);
@@ -118,5 +125,28 @@ int kl_listener_open(const kl_config_t *cfg, kl_listener_origin_t *origin, char 
         return fd;
     }
     kl_listener_name(fd, name, namelen);
+    return fd;
+}
+
+int kl_listener_open_admin(const kl_config_t *cfg, char *err, size_t errlen) {
+    char host[256];
+    int port = 0;
+    int fd = kl_restart_inherited_admin_fd(err, errlen);
+    if (fd != -ENOENT) return fd;
+    if (systemd_admin_fd >= 0) {
+        fd = systemd_admin_fd;
+        systemd_admin_fd = -1;
+        int r = check_listening(fd, err, errlen);
+        return r < 0 ? r : fd;
+    }
+    int r = kl_config_admin_addr(cfg, host, sizeof(host), &port);
+    if (r == 1) return -ENOENT;
+    if (r < 0) {
+        snprintf(err, errlen, "bad admin address %s", cfg->admin_listen);
+        return r;
+    }
+    if ((fd = kl_listen_tcp(host, port, 128)) < 0)
+        snprintf(err, errlen, "cannot listen on the admin address %s: %s (set KEEL_ADMIN_LISTEN, or off)",
+                 cfg->admin_listen, strerror(-fd));
     return fd;
 }

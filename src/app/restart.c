@@ -18,6 +18,7 @@
 #include "proto/json.h"
 
 #define ENV_LISTEN_FD "KEEL_INHERIT_LISTEN_FD"
+#define ENV_ADMIN_FD "KEEL_INHERIT_ADMIN_FD"
 #define ENV_READY_FD "KEEL_READY_FD"
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -52,12 +53,16 @@ static int env_fd(const char *var, char *err, size_t errlen) {
     return (int)fd;
 }
 
-int kl_restart_inherited_fd(char *err, size_t errlen) {
-    int fd = env_fd(ENV_LISTEN_FD, err, errlen);
-    unsetenv(ENV_LISTEN_FD);
+static int inherited(const char *var, char *err, size_t errlen) {
+    int fd = env_fd(var, err, errlen);
+    unsetenv(var);
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
     return fd;
 }
+
+int kl_restart_inherited_fd(char *err, size_t errlen) { return inherited(ENV_LISTEN_FD, err, errlen); }
+
+int kl_restart_inherited_admin_fd(char *err, size_t errlen) { return inherited(ENV_ADMIN_FD, err, errlen); }
 
 void kl_restart_report_ready(const char *status) {
     char err[128], msg[512];
@@ -108,14 +113,14 @@ static char **read_argv(char **buf_out) {
 static bool dropped(const char *e) {
     /* ours are set anew; systemd's describe this process, not the child (WATCHDOG_PID would
      * make the child think the watchdog is someone else's) */
-    static const char *const drop[] = {ENV_LISTEN_FD "=", ENV_READY_FD "=", "WATCHDOG_PID=", "LISTEN_PID=",
+    static const char *const drop[] = {ENV_LISTEN_FD "=", ENV_ADMIN_FD "=", ENV_READY_FD "=", "WATCHDOG_PID=", "LISTEN_PID=",
                                        "LISTEN_FDS=", "LISTEN_FDNAMES="};
     for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         if (!strncmp(e, drop[i], strlen(drop[i]))) return true;
     return false;
 }
 
-int kl_restart_begin(kl_restart_t *rs, int listen_fd) {
+int kl_restart_begin(kl_restart_t *rs, int listen_fd, int admin_fd) {
     if (rs->child || rs->reap) {
         kl_log(KL_LOG_WARN, "SIGUSR2: a restart is already under way; ignored", "\"child\":%d",
                (int)(rs->child ? rs->child : rs->reap));
@@ -141,27 +146,30 @@ int kl_restart_begin(kl_restart_t *rs, int listen_fd) {
     }
     size_t n = 0;
     while (environ[n]) n++;
-    char **envp = kl_malloc((n + 3) * sizeof(char *));
+    char **envp = kl_malloc((n + 4) * sizeof(char *));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (!dropped(environ[i])) envp[k++] = environ[i];
-    char lvar[64], rvar[64];
+    char lvar[64], avar[64], rvar[64];
     snprintf(lvar, sizeof(lvar), ENV_LISTEN_FD "=%d", listen_fd);
+    snprintf(avar, sizeof(avar), ENV_ADMIN_FD "=%d", admin_fd);
     snprintf(rvar, sizeof(rvar), ENV_READY_FD "=%d", p[1]);
     envp[k++] = lvar;
+    if (admin_fd >= 0) envp[k++] = avar;
     envp[k++] = rvar;
     envp[k] = NULL;
 
     pid_t pid = fork();
     if (pid == 0) {
         /* The child of a threaded process: async-signal-safe calls only, until execve.
-         * Nothing but the listener and the pipe may leak into the new keel (a client
+         * Nothing but the listeners and the pipe may leak into the new keel (a client
          * socket kept open there would never be answered nor closed). */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
         fcntl(listen_fd, F_SETFD, 0);
+        if (admin_fd >= 0) fcntl(admin_fd, F_SETFD, 0);
         fcntl(p[1], F_SETFD, 0);
         execve(rs->exe, argv, envp);
         _exit(127);

@@ -20,6 +20,9 @@ typedef struct {
     uint64_t text_hash; /**< hash of the file's name and bytes: a reload tells changed files */
     int stmt_idem;      /**< @idempotent: the statement wrapped to store its response
                              (idempotency.h); -1 otherwise */
+    int mx_slot;        /**< the metrics slot it counts under (metrics.h): the slot of the
+                             same method and pattern in the table keel started with, else
+                             KL_MX_SLOT_RELOADED; set by server.c and routes_reload.c */
 } kl_route_t;
 
 typedef struct kl_route_table {

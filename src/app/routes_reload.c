@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/metrics.h"
 #include "app/replica.h"
 #include "app/routes_load.h"
 #include "app/sql_cache.h"
@@ -32,6 +33,7 @@ struct kl_routes_live {
     kl_app_shard_t *apps;
     unsigned n;
     const kl_route_table_t *cur; /* what the shards serve */
+    const kl_route_table_t *startup; /* the table keel started with: names the metrics slots */
     /* Every statement any table has used, by index; never shrinks, never renumbered. */
     kl_db_stmt_t *reg;
     size_t nreg, capreg;
@@ -65,7 +67,7 @@ kl_routes_live_t *kl_routes_live_new(const kl_config_t *cfg, const kl_route_tabl
     l->have_rate = have_rate;
     l->apps = apps;
     l->n = n;
-    l->cur = startup;
+    l->cur = l->startup = startup;
     /* The pools' own list, which may hold more than the routes' (the replica lag probes,
      * replica.h): a reload appends after all of it, so no index the pools use moves. */
     const kl_db_stmt_t *base = apps[0].dbcfg ? apps[0].dbcfg->stmts : startup ? startup->stmts : NULL;
@@ -120,6 +122,14 @@ static int intern(kl_routes_live_t *l, kl_db_stmt_t *s) {
 
 static int remap(const int *map, int i) { return i < 0 ? -1 : map[i]; }
 
+static const kl_route_t *find_route(const kl_route_table_t *t, const kl_route_t *r) {
+    for (size_t i = 0; t && i < t->n; i++) {
+        const kl_route_def_t *d = &t->routes[i].def;
+        if (d->method == r->def.method && !strcmp(d->path, r->def.path)) return &t->routes[i];
+    }
+    return NULL;
+}
+
 /* Turns a table kl_routes_load made into one on the registry's indices, with its own
  * snapshot of the registry (what the pools get) and a lifetime. */
 static kl_route_table_t *adopt(kl_routes_live_t *l, kl_route_table_t *in) {
@@ -130,6 +140,10 @@ static kl_route_table_t *adopt(kl_routes_live_t *l, kl_route_table_t *in) {
     for (size_t i = 0; i < t->n; i++) {
         t->routes[i].stmt = remap(map, t->routes[i].stmt);
         t->routes[i].stmt_idem = remap(map, t->routes[i].stmt_idem);
+    }
+    for (size_t i = 0; i < t->n; i++) { /* the metrics slot of the same route at startup */
+        const kl_route_t *s = find_route(l->startup, &t->routes[i]);
+        t->routes[i].mx_slot = s ? s->mx_slot : KL_MX_SLOT_RELOADED;
     }
     t->stmt_idem_claim = remap(map, t->stmt_idem_claim);
     t->stmt_idem_lookup = remap(map, t->stmt_idem_lookup);
@@ -146,13 +160,6 @@ static kl_route_table_t *adopt(kl_routes_live_t *l, kl_route_table_t *in) {
     return t;
 }
 
-static const kl_route_t *find_route(const kl_route_table_t *t, const kl_route_t *r) {
-    for (size_t i = 0; t && i < t->n; i++) {
-        const kl_route_def_t *d = &t->routes[i].def;
-        if (d->method == r->def.method && !strcmp(d->path, r->def.path)) return &t->routes[i];
-    }
-    return NULL;
-}
 
 /* Checks what only a running keel knows (the loader and the database checked the rest). */
 static int check_running(const kl_routes_live_t *l, const kl_route_table_t *t, char *err, size_t errlen) {
