@@ -10,7 +10,8 @@ pkgs=(build-essential pkg-config python3 python3-pip
       libssl-dev libcurl4-openssl-dev openssl python3-cryptography
       postgresql postgresql-contrib
       clang-14 libclang-rt-14-dev llvm-14
-      wrk nginx-light procps curl)
+      wrk nginx-light procps curl
+      chromium tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

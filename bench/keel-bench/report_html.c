@@ -13,7 +13,7 @@
 #define W 920.0
 #define H 280.0
 #define ML 70.0
-#define MR 20.0
+#define MR 36.0
 #define MT 16.0
 #define MB 64.0
 #define PW (W - ML - MR)
