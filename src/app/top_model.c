@@ -104,7 +104,7 @@ static void sample(kl_top_snapshot_t *t, const kl_prom_sample_t *s) {
         else {
             char *end;
             bound = strtod(b, &end);
-            if (end == b || *end) return;
+            if (end == b || *end || isnan(bound)) return;
         }
         kl_top_route_t *r = route_of(t, s);
         if (r) add_bucket(t, r, bound, s->value);
@@ -188,7 +188,7 @@ double kl_top_quantile(const double *le, const double *cum, size_t nb, const dou
         for (size_t j = 0; j < prev_nb; j++)
             if (prev_le[j] == le[i]) p = prev_cum[j];
         d[i] = cum[i] - p;
-        if (d[i] < 0) d[i] = cum[i]; /* a counter reset: keel restarted in between */
+        if (d[i] < 0) d[i] = cum[i] > 0 ? cum[i] : 0; /* a counter reset: keel restarted in between */
     }
     double total = d[nb - 1]; /* cumulative: the last bucket (+Inf) counts every request */
     if (!(total > 0)) return NAN;
@@ -196,7 +196,8 @@ double kl_top_quantile(const double *le, const double *cum, size_t nb, const dou
     for (size_t i = 0; i < nb; i++) {
         if (d[i] >= rank) {
             if (isinf(le[i])) return i ? le[i - 1] : NAN;
-            double lo = i ? le[i - 1] : 0, below = i ? d[i - 1] : 0, in = d[i] - below;
+            /* histogram_quantile: the first bucket starts at 0 unless its bound is below */
+            double lo = i ? le[i - 1] : le[0] > 0 ? 0 : le[0], below = i ? d[i - 1] : 0, in = d[i] - below;
             return in > 0 ? lo + (le[i] - lo) * (rank - below) / in : le[i];
         }
     }
@@ -218,7 +219,10 @@ static const kl_top_cache_t *find_cache(const kl_top_snapshot_t *s, const char *
 }
 
 /* cur - prev of a counter; a counter that went down was reset (restart): cur is the delta. */
-static double delta(double cur, double prev) { return cur >= prev ? cur - prev : cur; }
+static double delta(double cur, double prev) {
+    double d = cur >= prev ? cur - prev : cur;
+    return d > 0 ? d : 0; /* counters are never negative; a hostile endpoint's are shown as 0 */
+}
 
 static int by_rate(const void *a, const void *b) {
     const kl_top_row_t *x = a, *y = b;

@@ -43,6 +43,7 @@ ssize_t kl_prom_parse_line(const char *buf, size_t len, kl_prom_sample_t *s) {
     if (!nl) return len < KL_PROM_MAX_LINE ? KL_PROM_INCOMPLETE : KL_PROM_ERROR;
     size_t end = (size_t)(nl - buf), i = 0;
     if (end && buf[end - 1] == '\r') end--; /* tolerated: some exporters write CRLF */
+    if (memchr(buf, 0, end)) return KL_PROM_ERROR; /* text, not bytes: a NUL would cut every C string made from it */
     s->is_sample = false;
     s->nlabels = 0;
     i = skip_ws(buf, 0, end);

@@ -7,7 +7,8 @@
  * picohttpparser's contract: the caller owns the bytes, the parser never allocates and
  * returns pointer+length pairs into them (label values still escaped; kl_prom_unescape
  * decodes one). Strict about what the format allows (names, quoting, escapes \\ \" \n,
- * Go float syntax incl. NaN and +Inf); a line it cannot read is an error, not a guess. */
+ * Go float syntax incl. NaN and +Inf; no NUL byte); a line it cannot read is an error,
+ * not a guess. */
 #ifndef KL_PROM_TEXT_H
 #define KL_PROM_TEXT_H
 

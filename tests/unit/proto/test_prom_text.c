@@ -97,6 +97,11 @@ static void test_incomplete_and_errors(void) {
         if (r != KL_PROM_ERROR) fprintf(stderr, "  accepted: %s", bad[i]);
         KT_EQ(r, KL_PROM_ERROR);
     }
+    /* a NUL inside a line */
+    static const char nul[] = "x{a=\"b\0c\"} 1\n";
+    char *g0 = kt_guard_copy(nul, sizeof nul - 1);
+    KT_EQ(kl_prom_parse_line(g0, sizeof nul - 1, &s), KL_PROM_ERROR);
+    kt_guard_free(g0, sizeof nul - 1);
     /* more labels than KL_PROM_MAX_LABELS */
     char many[1024] = "x{";
     for (int i = 0; i <= KL_PROM_MAX_LABELS; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "l%d=\"v\",", i);
