@@ -6,6 +6,8 @@
 # reports the medians (of req/s, of p99, and of the per-round ratio).
 # usage: bench/bench.sh [duration per run, default 5s]   (ROUNDS=3 by default)
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-5s}

@@ -4,6 +4,8 @@
 # PostgreSQL itself (pg_stat_statements calls of the route's statement vs requests sent).
 # Prints figures; asserts nothing.  usage: bench/bench_cache.sh [duration, default 10s]
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-10s}

@@ -11,6 +11,8 @@
 # usage: bench/bench_db.sh [duration, default 10s]
 #   PG_TRANSPORT=unix (default: the cluster's socket, as scripts/run.sh uses) or tcp
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-10s}

@@ -9,6 +9,8 @@
 # Prints figures; asserts nothing.
 # usage: bench/bench_jwt.sh [duration per run, default 5s]   (ROUNDS=5, VUS=50)
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-5s}

@@ -18,6 +18,8 @@
 # every search would be a 429); everything else is the app as shipped, caches included.
 # usage: bench/bench_writes.sh [duration per run, default 10s]   (about 14 runs)
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-10s}

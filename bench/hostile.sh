@@ -17,6 +17,8 @@
 # usage: bench/hostile.sh [duration per measurement, default 10s]
 #   VUS=50 SLOW=1000 PIPE=1000 ATTACK_SECS=30 RSS_LIMIT_MIB=2048 (environment)
 set -euo pipefail
+# Several keel processes may run at once here: no admin listener unless asked for.
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-10s}

@@ -11,7 +11,8 @@ pkgs=(build-essential pkg-config python3 python3-pip
       postgresql postgresql-contrib
       clang-14 libclang-rt-14-dev llvm-14
       wrk nginx-light procps curl
-      chromium tmux)
+      chromium tmux  # tests: keel-bench's HTML report in headless Chromium, keel top in tmux
+      prometheus)  # promtool: tests/integration/test_metrics.py checks /metrics with it
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@
 #include "app/db.h"
 #include "app/cache.h"
 #include "app/gzip.h"
+#include "app/metrics.h"
 #include "app/router.h"
 #include "core/list.h"
 #include "core/shard.h"
@@ -63,8 +64,8 @@ struct kl_app_shard {
     kl_db_query_t purge;      /**< shard 0: the expired idempotency keys' purge, once a minute */
     bool purging;             /**< that query is under way */
     time_t purged_at;         /**< wall-clock second it last started */
-    char *log;                /**< access-log lines not yet written */
-    size_t log_len, log_cap;
+    struct kl_alog *alog;     /**< the access log's writer (access_log.h); NULL when off */
+    kl_metrics_t mx;          /**< this shard's counters; other shards read them (metrics.h) */
 };
 
 /** Refreshes the cached Date header when the wall-clock second changed. */

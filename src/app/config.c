@@ -39,7 +39,9 @@ static const opt_t opts[] = {
     {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "64k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
     {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},
     {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "4k", 1024, 1 << 20, "bytes per receive buffer"},
-    {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one JSON line per request to stdout"},
+    {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one pino-compatible JSON line per request to stdout"},
+    {"admin-listen", "KEEL_ADMIN_LISTEN", T_STR, O(admin_listen), "127.0.0.1:9180", 0, 0, "host:port of the admin listener (/metrics, /health, /ready, /cache, /cache/purge, /routes); off = none"},
+    {"metrics-public", "KEEL_METRICS_PUBLIC", T_BOOL, O(metrics_public), "false", 0, 1, "also serve /metrics on the public port"},
     {"database-url", "DATABASE_URL", T_STR, O(database_url), "", 0, 0, "PostgreSQL URL or conninfo; empty = libpq's PG* variables"},
     {"routes", "KEEL_ROUTES", T_STR, O(routes), "", 0, 0, "folder of annotated .sql route files"},
     {"db-conns", "KEEL_DB_CONNS_PER_SHARD", T_INT, O(db_conns), "2", 1, 64, "PostgreSQL connections per shard (pipelined)"},
@@ -164,6 +166,25 @@ void kl_config_free(kl_config_t *cfg) {
         }
 }
 
+int kl_config_admin_addr(const kl_config_t *cfg, char *host, size_t hostlen, int *port) {
+    const char *s = cfg->admin_listen, *colon = strrchr(s, ':');
+    if (!strcasecmp(s, "off")) return 1;
+    if (!colon || colon == s) return -EINVAL;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (h[0] == '[') { /* [v6]:port */
+        if (hl < 3 || h[hl - 1] != ']') return -EINVAL;
+        h++;
+        hl -= 2;
+    }
+    int64_t p;
+    if (hl == 0 || hl >= hostlen || parse_int(colon + 1, &p) < 0 || p < 1 || p > 65535) return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
 int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
     memset(cfg, 0, sizeof(*cfg));
     char from[128];
@@ -184,7 +205,7 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
             return 1;
         }
         if (!strcmp(arg, "--version")) {
-            printf("keel 0.1.0\n");
+            printf("keel " KL_VERSION "\n");
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0) {
@@ -222,6 +243,13 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
     }
     if (strcasecmp(cfg->forwarded_header, "x-forwarded-for") != 0 && strcasecmp(cfg->forwarded_header, "forwarded") != 0) {
         fprintf(stderr, "keel: --forwarded-header must be x-forwarded-for or forwarded, got '%s'\n", cfg->forwarded_header);
+        return -EINVAL;
+    }
+    char ahost[256];
+    int aport;
+    if (kl_config_admin_addr(cfg, ahost, sizeof(ahost), &aport) < 0) {
+        fprintf(stderr, "keel: --admin-listen must be HOST:PORT (e.g. 127.0.0.1:9180, [::1]:9180) or off, got '%s'\n",
+                cfg->admin_listen);
         return -EINVAL;
     }
     size_t n;

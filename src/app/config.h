@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/** keel's version (--version, keel_build_info). */
+#define KL_VERSION "0.1.0"
+
 typedef struct {
     char *listen;              /**< address to bind (KEEL_LISTEN) */
     int64_t port;              /**< TCP port (PORT) */
@@ -27,6 +30,8 @@ typedef struct {
     int64_t recv_buffers;      /**< provided receive buffers per shard (KEEL_RECV_BUFFERS) */
     int64_t recv_buffer_size;  /**< bytes per receive buffer (KEEL_RECV_BUFFER_SIZE) */
     bool access_log;           /**< one JSON line per request on stdout (KEEL_ACCESS_LOG) */
+    char *admin_listen;        /**< host:port of the admin listener, or "off" (KEEL_ADMIN_LISTEN) */
+    bool metrics_public;       /**< /metrics on the public port too (KEEL_METRICS_PUBLIC) */
     char *database_url;        /**< libpq URL or conninfo; "" = PG* variables (DATABASE_URL) */
     char *routes;              /**< folder of annotated .sql route files; "" = none (KEEL_ROUTES) */
     int64_t db_conns;          /**< PostgreSQL connections per shard (KEEL_DB_CONNS_PER_SHARD) */
@@ -61,6 +66,8 @@ typedef struct {
 /** Fills cfg from defaults, then the environment, then argv. Returns 0, 1 when --help or
  * --version was printed (exit 0), or -EINVAL after printing a clear error to stderr. */
 int kl_config_load(kl_config_t *cfg, int argc, char **argv);
+/** Splits cfg->admin_listen into host and port. Returns 0, 1 when it is "off", or -EINVAL. */
+int kl_config_admin_addr(const kl_config_t *cfg, char *host, size_t hostlen, int *port);
 /** Prints every setting with its flag, variable, default and meaning. */
 void kl_config_usage(FILE *out);
 /** Frees the strings cfg owns. */

@@ -136,6 +136,7 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
     q->message = msg;
     q->_conn = NULL;
     db->stats.errors++;
+    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, false);
     q->done(q);
 }
 
@@ -184,9 +185,10 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q) {
         db->stats.errors++;
     }
     db->stats.queries++;
+    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, true);
     if (db->cfg.slow_ms > 0 && q->duration_us >= (uint64_t)db->cfg.slow_ms * 1000) {
         char label[256];
-        const char *l = db->cfg.stmts[q->stmt].label;
+        const char *l = q->stmt >= 0 ? db->cfg.stmts[q->stmt].label : "keel: notify";
         kl_json_escape(label, sizeof(label), l, strlen(l));
         db->stats.slow++;
         kl_log(KL_LOG_WARN, "slow query", "\"route\":\"%s\",\"durationMs\":%.1f,\"sqlstate\":\"%s\",\"shard\":%d", label,
@@ -203,6 +205,7 @@ static void timer_cb(kl_timer_t *t) {
         kl_list_remove(&q->_link);
         db->waiting--;
         db->stats.timeouts_acquire++;
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, (uint64_t)db->cfg.acquire_ms);
         fail(q, 503, "no database connection became available in time");
         return;
     }
@@ -482,7 +485,7 @@ static size_t longest_line(const char *s) {
 
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
-    const kl_db_stmt_t *s = &db->cfg.stmts[q->stmt];
+    const kl_db_stmt_t *s = q->stmt >= 0 ? &db->cfg.stmts[q->stmt] : NULL;
     q->_conn = c;
     q->_sent_ns = kl_clock_ns();
     q->_skip = 0;
@@ -503,7 +506,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         ok = ok && PQsendQueryPrepared(c->pg, db->cfg.stmts[p->stmt].name, p->nparams, p->values, NULL, NULL, 0);
         q->_skip++;
     }
-    ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    if (s) ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
     /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs
      * (PostgreSQL takes under KL_DB_NOTIFY_MAX bytes each): delivered at its commit, and
      * skipped (pipeline aborted) when the statement fails. Their results are dropped unless
@@ -543,6 +546,7 @@ static void pump(kl_db_t *db) {
         kl_db_query_t *q = kl_container_of(kl_list_shift(&db->waitq), kl_db_query_t, _link);
         db->waiting--;
         kl_wheel_del(&db->sh->wheel, &q->_timer);
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, db->sh->now_ms - q->_queued_ms);
         if (shed(db, db->sh->now_ms - q->_queued_ms)) {
             db->stats.shed++;
             fail(q, 503, "the database is overloaded; try again shortly");
@@ -562,6 +566,7 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     q->status = 0;
     q->message = NULL;
     q->sqlstate[0] = '\0';
+    q->duration_us = 0;
     q->_timer.cb = timer_cb;
     if (db->stopping) {
         fail(q, 503, "shutting down");
@@ -574,6 +579,7 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     }
     kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
     if (c) {
+        if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, 0);
         send_query(c, q);
         return;
     }
@@ -663,3 +669,13 @@ int kl_db_live(const kl_db_t *db) {
 }
 
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }
+
+void kl_db_pool_counts(const kl_db_t *db, int *busy, int *idle, int *connecting, int *queued) {
+    *busy = *idle = *connecting = 0;
+    for (int i = 0; i < db->cfg.conns; i++) {
+        const kl_db_conn_t *c = &db->conns[i];
+        if (c->state == C_READY) ++*(c->depth > 0 ? busy : idle);
+        else if (c->state == C_CONNECTING || c->state == C_PREPARING) ++*connecting;
+    }
+    *queued = db->waiting;
+}

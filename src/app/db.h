@@ -55,6 +55,13 @@ typedef struct {
     /** Called when the shard goes from no live connection to one: notifications may have
      * been missed while none was listening. */
     void (*on_connect)(void *ctx);
+    /** Optional (metrics): called as each query ends, before its done; answered: the server
+     * answered it (q->duration_us, q->sqlstate valid), else keel failed it (no connection in
+     * time, connection lost, overload, shutdown). */
+    void (*on_end)(void *ctx, const kl_db_query_t *q, bool answered);
+    /** Optional (metrics): a query got a connection after waiting waited_ms in the queue (0:
+     * one was free), or gave up waiting (acquire deadline). */
+    void (*on_wait)(void *ctx, uint64_t waited_ms);
 } kl_db_config_t;
 
 /** The channel keel's write routes NOTIFY and every connection LISTENs on. */
@@ -66,6 +73,10 @@ typedef struct {
  * derives it from a request (tags.h); an operator may, by hand, to purge every instance. */
 #define KL_DB_NOTIFY_ALL "*"
 
+/** kl_db_query_t.stmt for a query that runs no statement of its own, only its notify
+ * (e.g. an operator's cache purge reaching every shard and instance). */
+#define KL_DB_STMT_NONE (-1)
+
 /** A statement run in front of a query, in its transaction (e.g. claiming an idempotency
  * key, setting per-request settings). */
 typedef struct {
@@ -76,7 +87,7 @@ typedef struct {
 
 struct kl_db_query {
     /* set by the caller */
-    int stmt;                   /**< index into the config's stmts */
+    int stmt;                   /**< index into the config's stmts, or KL_DB_STMT_NONE */
     int nparams;
     const char *const *values;  /**< text parameters (NULL = SQL NULL); must live until done */
     int timeout_ms;             /**< statement_timeout for this query; 0 = the connection's */
@@ -125,6 +136,9 @@ void kl_db_stop(kl_db_t *db);
 /** Connections that are up and prepared (readable from any thread); 0 once any route's
  * statement failed to prepare, so that a broken deploy never reports ready. */
 int kl_db_live(const kl_db_t *db);
+/** The pool's connections by state (busy: ready with queries in flight; idle: ready without;
+ * connecting: connecting or preparing) and the queries waiting for one. Shard thread only. */
+void kl_db_pool_counts(const kl_db_t *db, int *busy, int *idle, int *connecting, int *queued);
 /** Counters for metrics, owned by the shard. */
 typedef struct {
     uint64_t queries, errors, timeouts_acquire, rejected_queue_full, reconnects, slow;

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "app/admin.h"
 #include "app/represent.h"
 #include "app/respond.h"
 #include "app/sql_handler.h"
@@ -43,8 +44,8 @@ static bool is_get_or_head(const kl_request_t *r) {
 }
 
 int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, const char **allow) {
-    (void)as;
     if (kl_str_eq(r->path, "/health") || kl_str_eq(r->path, "/ready")) {
+        r->mx_slot = r->path.len == 7 ? KL_MX_SLOT_HEALTH : KL_MX_SLOT_READY;
         if (!is_get_or_head(r)) {
             *allow = "GET, HEAD";
             return 405;
@@ -52,10 +53,21 @@ int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, co
         *h = r->path.len == 7 ? (kl_handler_t){.fn = health} : (kl_handler_t){.fn = ready, .ctx = as};
         return 0;
     }
+    /* The admin listener's endpoints stay off the public port, but for /metrics on request. */
+    if (as->cfg->metrics_public && kl_str_eq(r->path, "/metrics")) {
+        r->mx_slot = KL_MX_SLOT_METRICS;
+        if (!is_get_or_head(r)) {
+            *allow = "GET, HEAD";
+            return 405;
+        }
+        *h = (kl_handler_t){.fn = kl_admin_metrics, .ctx = as};
+        return 0;
+    }
     if (as->routes) {
         const kl_route_t *rt;
         int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
                                  sizeof(as->allow));
+        if (st == 0) r->mx_slot = KL_MX_SLOT_ROUTES + (int)(rt - as->routes->routes);
         if (st == 0) {
             *h = (kl_handler_t){.fn = kl_sql_handle, .precheck = kl_sql_precheck, .ctx = (void *)rt,
                             .takes_body = rt->def.has_body, .max_body = rt->def.body_max};

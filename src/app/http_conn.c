@@ -1,9 +1,12 @@
 #include "app/http_conn.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "app/admin.h"
 #include "app/clients.h"
 #include "app/dispatch.h"
 #include "app/respond.h"
@@ -39,6 +42,7 @@ struct kl_conn {
     bool out_blocked;       /* stopped reading until the peer takes our output */
     bool in_blocked;        /* stopped reading while busy: enough input is waiting */
     kl_client_t client;     /* the peer, as the acceptor found it (clients.h) */
+    bool admin;             /* accepted on the admin listener */
 };
 
 static size_t on_data(kl_stream_t *s, char *data, size_t len);
@@ -61,16 +65,28 @@ static kl_conn_t *conn_of(kl_stream_t *s) { return kl_container_of(s, kl_conn_t,
 
 static void refuse_conn(kl_conn_t *c);
 
-void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
+static kl_conn_t *conn_new(kl_app_shard_t *as, int fd, bool admin) {
     kl_client_t client = {.slot = -1};
-    if (as->clients) kl_clients_take(as->clients, fd, &client);
+    if (as->clients && !admin) kl_clients_take(as->clients, fd, &client);
+    else if (as->cfg->access_log) { /* the log's remoteAddress: one call per connection */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET) {
+                client.addr.b[10] = client.addr.b[11] = 0xff;
+                memcpy(&client.addr.b[12], &((struct sockaddr_in *)&ss)->sin_addr, 4);
+            } else if (ss.ss_family == AF_INET6) {
+                memcpy(client.addr.b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+            }
+        }
+    }
     /* Low on memory (the emergency reserve is spent): no new connections until it is back. */
     kl_conn_t *c = kl_alloc_pressure() ? NULL : kl_trymalloc(sizeof(*c));
     if (!c) {
         if (as->clients) kl_clients_release(as->clients, &client);
         close(fd);
         kl_shard_conn_closed(as->shard);
-        return;
+        return NULL;
     }
     memset(c, 0, sizeof(*c));
     c->as = as;
@@ -82,8 +98,16 @@ void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
     /* The first request's head must arrive within the head deadline, counted from accept
      * (nginx's client_header_timeout): a connection that sends nothing is not "idle". */
     kl_stream_set_deadline(&c->s, (uint64_t)as->cfg->header_timeout_ms);
-    if (client.refused) refuse_conn(c);
+    c->admin = admin;
+    return client.refused ? c : NULL;
 }
+
+void kl_http_conn_accept(kl_app_shard_t *as, int fd) {
+    kl_conn_t *refused = conn_new(as, fd, false);
+    if (refused) refuse_conn(refused);
+}
+
+void kl_http_conn_accept_admin(kl_app_shard_t *as, int fd) { conn_new(as, fd, true); }
 
 /* Reading pauses while our output waits for the peer or enough input waits for the
  * request being served; it resumes when neither holds. */
@@ -128,6 +152,8 @@ static void begin_request(kl_conn_t *c) {
     c->req.as = c->as;
     c->req.arena = &c->arena;
     c->req.peer = c->client.addr;
+    c->req.admin = c->admin;
+    c->req.mx_slot = c->admin ? KL_MX_SLOT_NONE : KL_MX_SLOT_UNMATCHED;
 }
 
 /* Answers a request the parser (or a deadline) rejected, then closes: after a framing
@@ -190,7 +216,7 @@ static void accept_head(kl_conn_t *c, const kl_http1_request_t *h) {
         return;
     }
     const char *allow = NULL;
-    int st = kl_dispatch_resolve(as, r, &c->handler, &allow);
+    int st = r->admin ? kl_admin_resolve(as, r, &c->handler, &allow) : kl_dispatch_resolve(as, r, &c->handler, &allow);
     if (st != 0) {
         if (st == 405) {
             char extra[192], msg[96];

@@ -8,6 +8,9 @@
 
 /** Takes over an accepted socket on shard as's thread. */
 void kl_http_conn_accept(kl_app_shard_t *as, int fd);
+/** Takes over a socket accepted on the admin listener: its requests reach only the admin
+ * endpoints (admin.h). */
+void kl_http_conn_accept_admin(kl_app_shard_t *as, int fd);
 /** Graceful shutdown: idle connections close now, busy ones after their response. */
 void kl_http_conn_drain_all(kl_app_shard_t *as);
 /** Closes every connection at once (final teardown). */

@@ -189,6 +189,7 @@ bool kl_rate_check(kl_request_t *req, const kl_route_t *rt, const kl_jwt_claims_
                  retry == 1 ? "" : "s");
     }
     as->stats.rate_limited++;
+    if (req->mx_slot >= 0 && (unsigned)req->mx_slot < as->mx.nslots) kl_mx_add(&as->mx.routes[req->mx_slot].rate_rejected, 1);
     kl_respond_error(req, 429, msg, hdr);
     return false;
 }

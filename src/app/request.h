@@ -53,6 +53,10 @@ struct kl_request {
     uint64_t start_ns;            /**< when the head was complete */
     void *state;                  /**< the handler's own, e.g. verified claims from its precheck */
     kl_ip_t peer;                 /**< the connection's peer address (all zero when not known) */
+    bool admin;                   /**< came in on the admin listener (admin.h) */
+    int mx_slot;                  /**< route slot it is counted under (metrics.h); 0 = unmatched */
+    uint8_t cache;                /**< kl_mx_cache_t: how the cache answered (0: not a cached route) */
+    uint64_t db_us;               /**< time its queries took (send to answer), for the access log */
     const char *resp_headers;     /**< header lines (each ending in CRLF) that every response to
                                        r carries, e.g. its rate-limit state; NULL: none. In the
                                        arena or static. */

@@ -1,11 +1,12 @@
 #include "app/respond.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include <time.h>
 
-#include "core/alloc.h"
+#include "app/access_log.h"
+#include "app/admin.h"
 #include "core/clock.h"
 #include "proto/json.h"
 
@@ -25,43 +26,96 @@ void kl_respond_set_request_id(kl_app_shard_t *as, kl_request_t *r, kl_str_t giv
     }
 }
 
-static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status) {
-    char url[512], method[32];
-    kl_json_escape(url, sizeof(url), r->target.base ? r->target.base : "", r->target.len);
-    kl_json_escape(method, sizeof(method), r->method.base ? r->method.base : "", r->method.len);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    double ms = r->start_ns ? (double)(kl_clock_ns() - r->start_ns) / 1e6 : 0.0;
-    char line[1024];
-    int n = snprintf(line, sizeof(line),
-                     "{\"level\":30,\"time\":%lld,\"pid\":%d,\"shard\":%d,\"reqId\":\"%s\","
-                     "\"req\":{\"method\":\"%s\",\"url\":\"%s\"},\"res\":{\"statusCode\":%d},"
-                     "\"responseTime\":%.3f,\"msg\":\"request completed\"}\n",
-                     (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (int)getpid(), as->shard->id,
-                     r->request_id, method, url, status, ms);
-    if (n <= 0) return;
-    if ((size_t)n >= sizeof(line)) n = sizeof(line) - 1;
-    if (as->log_cap - as->log_len < (size_t)n) {
-        size_t cap = as->log_cap ? as->log_cap * 2 : 65536;
-        while (cap - as->log_len < (size_t)n) cap *= 2;
-        char *log = kl_tryrealloc(as->log, cap);
-        if (!log) return; /* out of memory: this line is dropped, the request is not */
-        as->log = log;
-        as->log_cap = cap;
-    }
-    memcpy(as->log + as->log_len, line, (size_t)n);
-    as->log_len += (size_t)n;
-    if (as->log_len > 1 << 20) kl_respond_flush_log(as); /* bounded even in a long loop turn */
+/* pino's levels: info (30) for answers, warn (40) for client errors, error (50) for ours. */
+static int log_level(int status) { return status >= 500 ? 50 : status >= 400 ? 40 : 30; }
+
+/* The access-log line is built by hand: snprintf of a dozen fields (two of them doubles)
+ * cost about as much as answering a cached request. */
+typedef struct {
+    char *p, *end;
+} line_t;
+
+static void put(line_t *l, const char *s, size_t n) {
+    if ((size_t)(l->end - l->p) < n) n = (size_t)(l->end - l->p);
+    memcpy(l->p, s, n);
+    l->p += n;
 }
 
-void kl_respond_flush_log(kl_app_shard_t *as) {
-    size_t off = 0;
-    while (off < as->log_len) {
-        ssize_t w = write(STDOUT_FILENO, as->log + off, as->log_len - off);
-        if (w <= 0) break; /* a broken stdout must not stop the server: the lines are dropped */
-        off += (size_t)w;
+#define PUT_LIT(l, lit) put((l), (lit), sizeof(lit) - 1)
+
+static void put_u64(line_t *l, uint64_t v) {
+    char d[20];
+    size_t n = 0;
+    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    put(l, d + sizeof(d) - n, n);
+}
+
+/* ns as milliseconds with three decimals ("1.234"). */
+static void put_ms(line_t *l, uint64_t ns) {
+    uint64_t us = ns / 1000;
+    char frac[4] = {(char)('.'), (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
+    put_u64(l, us / 1000);
+    put(l, frac, 4);
+}
+
+/* s[0..n) escaped for a JSON string, at most max input bytes of it. */
+static void put_esc(line_t *l, const char *s, size_t n, size_t max) {
+    size_t room = (size_t)(l->end - l->p);
+    if (!room) return;
+    size_t w = kl_json_escape(l->p, room, s ? s : "", n > max ? max : n);
+    l->p += w < room ? w : strlen(l->p); /* truncated: a valid prefix, NUL-terminated */
+}
+
+static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status, uint64_t ns) {
+    kl_alog_t *log = as->alog;
+    char buf[8192], addr[INET6_ADDRSTRLEN] = "";
+    line_t l = {buf, buf + sizeof(buf) - 2};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    PUT_LIT(&l, "{\"level\":");
+    put_u64(&l, (uint64_t)log_level(status));
+    PUT_LIT(&l, ",\"time\":");
+    put_u64(&l, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    put(&l, log->prefix, log->prefix_len); /* ,"pid":N,"hostname":"..." */
+    PUT_LIT(&l, ",\"reqId\":\"");
+    put(&l, r->request_id, strlen(r->request_id)); /* safe characters only (respond.h) */
+    PUT_LIT(&l, "\",\"req\":{\"method\":\"");
+    put_esc(&l, r->method.base, r->method.len, 16);
+    PUT_LIT(&l, "\",\"url\":\"");
+    put_esc(&l, r->target.base, r->target.len, 1024);
+    PUT_LIT(&l, "\",\"remoteAddress\":\"");
+    static const uint8_t zero[16];
+    if (memcmp(r->peer.b, zero, 16) != 0) {
+        if (kl_ip_is_v4(&r->peer)) inet_ntop(AF_INET, &r->peer.b[12], addr, sizeof(addr));
+        else inet_ntop(AF_INET6, r->peer.b, addr, sizeof(addr));
     }
-    as->log_len = 0;
+    put(&l, addr, strlen(addr));
+    PUT_LIT(&l, "\"},\"res\":{\"statusCode\":");
+    put_u64(&l, (uint64_t)status);
+    PUT_LIT(&l, "},\"responseTime\":");
+    put_ms(&l, ns);
+    PUT_LIT(&l, ",\"route\":\"");
+    const char *route = kl_admin_slot_name(as, r->mx_slot);
+    put_esc(&l, route, strlen(route), 1024);
+    PUT_LIT(&l, "\",\"cache\":");
+    if (r->cache) {
+        const char *c = kl_mx_cache_name((kl_mx_cache_t)r->cache);
+        PUT_LIT(&l, "\"");
+        put(&l, c, strlen(c));
+        PUT_LIT(&l, "\"");
+    } else {
+        PUT_LIT(&l, "null");
+    }
+    PUT_LIT(&l, ",\"dbMs\":");
+    if (r->db_us) put_ms(&l, r->db_us * 1000);
+    else PUT_LIT(&l, "null");
+    PUT_LIT(&l, ",\"shard\":");
+    put_u64(&l, (uint64_t)as->shard->id);
+    PUT_LIT(&l, ",\"msg\":\"request completed\"}");
+    l.end += 2; /* room kept for the end: the line is always whole */
+    PUT_LIT(&l, "\n");
+    if (!kl_alog_push(log, (unsigned)as->shard->id, buf, (size_t)(l.p - buf))) kl_mx_add(&as->mx.alog_dropped, 1);
 }
 
 void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
@@ -91,7 +145,11 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     if (!no_body && !r->is_head)
         for (size_t i = 0; i < nparts; i++) r->ops->write(r, parts[i].base, parts[i].len);
     as->stats.status_class[status / 100 % 6]++;
-    if (as->cfg->access_log) access_log(as, r, status);
+    if (r->mx_slot != KL_MX_SLOT_NONE) {
+        uint64_t ns = r->start_ns ? kl_clock_ns() - r->start_ns : 0;
+        kl_mx_request(&as->mx, r->mx_slot, r->method, status, ns);
+        if (as->alog) access_log(as, r, status, ns);
+    }
     r->ops->done(r);
 }
 

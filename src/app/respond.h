@@ -20,7 +20,5 @@ void kl_respond_error(kl_request_t *r, int status, const char *message, const ch
 /** Sets r->request_id from a client's X-Request-Id when it is safe to echo (1..64 of
  * [A-Za-z0-9._:/+=@-]), else generates a unique one. */
 void kl_respond_set_request_id(kl_app_shard_t *as, kl_request_t *r, kl_str_t given);
-/** Writes the shard's buffered access-log lines to stdout. */
-void kl_respond_flush_log(kl_app_shard_t *as);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/access_log.h"
+#include "app/admin.h"
 #include "app/app_shard.h"
 #include "app/clients.h"
 #include "app/http_conn.h"
@@ -28,6 +30,9 @@
 /* Memory held back for the first allocation that fails, so that it and the shedding after it
  * complete instead of aborting (alloc.h). */
 #define RESERVE_BYTES (8u << 20)
+/* Each shard's access-log ring: about 16k lines, a few hundred ms of a busy shard's output
+ * should the writer (the disk, the pipe) stall; beyond it lines are dropped and counted. */
+#define ACCESS_LOG_RING (4u << 20)
 
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
@@ -51,16 +56,35 @@ static int on_start(kl_shard_t *sh) {
     return 0;
 }
 
+/* Metrics of the pool (db.h's on_end / on_wait): per route query time, errors by SQLSTATE,
+ * time spent waiting for a connection. */
+static void on_db_end(void *ctx, const kl_db_query_t *q, bool answered) {
+    kl_app_shard_t *as = ctx;
+    kl_metrics_t *m = &as->mx;
+    if (answered && q->stmt >= 0 && (unsigned)q->stmt < m->nstmts && m->stmt_slot[q->stmt] >= 0)
+        kl_mx_observe(&m->routes[m->stmt_slot[q->stmt]].db, q->duration_us * 1000);
+    if (q->status) kl_mx_db_error(m, answered ? q->sqlstate : "");
+}
+
+static void on_db_wait(void *ctx, uint64_t waited_ms) {
+    kl_app_shard_t *as = ctx;
+    kl_mx_observe(&as->mx.db_wait, waited_ms * 1000000);
+}
+
 /* A write somewhere committed: evict what carries its tags ('\n'-separated). "*" clears
  * everything; no expanded tag can be "*" (tags.h), so only an operator's NOTIFY sends it. */
 static void on_notify(void *ctx, const char *payload) {
     kl_app_shard_t *as = ctx;
     if (!strcmp(payload, KL_DB_NOTIFY_ALL)) {
         kl_sql_cache_invalidate(as, (kl_str_t){NULL, 0}, true);
+        kl_mx_add(&as->mx.invalidations[1], 1);
         return;
     }
     kl_str_t tag;
-    for (const char *t = payload; kl_tags_next(&t, &tag);) kl_sql_cache_invalidate(as, tag, false);
+    for (const char *t = payload; kl_tags_next(&t, &tag);) {
+        kl_sql_cache_invalidate(as, tag, false);
+        kl_mx_add(&as->mx.invalidations[1], 1);
+    }
 }
 
 /* A connection (re)connected: notifications sent while it was down are lost, so nothing
@@ -70,6 +94,8 @@ static void on_connect(void *ctx) {
 }
 
 static void on_accept(kl_shard_t *sh, int fd) { kl_http_conn_accept(sh->app, fd); }
+
+static void on_accept_admin(kl_shard_t *sh, int fd) { kl_http_conn_accept_admin(sh->app, fd); }
 
 static void purged(kl_db_query_t *q) {
     kl_app_shard_t *as = q->ctx;
@@ -99,7 +125,7 @@ static void on_tick(kl_shard_t *sh) {
         purge_idempotency_keys(as);
     }
     if (as->db) kl_db_flush(as->db);
-    if (as->log_len) kl_respond_flush_log(as);
+    kl_admin_tick(as);
     if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
 }
 
@@ -118,11 +144,10 @@ static void on_stop(kl_shard_t *sh) {
     as->gzip = NULL;
     kl_auth_shard_free(as->auth);
     as->auth = NULL;
-    kl_respond_flush_log(as);
 }
 
 static const kl_shard_hooks_t hooks = {
-    .on_start = on_start, .on_accept = on_accept, .on_tick = on_tick, .on_drain = on_drain, .on_stop = on_stop,
+    .on_start = on_start, .on_accept = on_accept, .on_accept_admin = on_accept_admin, .on_tick = on_tick, .on_drain = on_drain, .on_stop = on_stop,
 };
 
 static void log_line(const char *msg, const char *extra) {
@@ -139,6 +164,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         dbc = *dbcfg_in;
         dbc.on_notify = on_notify;
         dbc.on_connect = on_connect;
+        dbc.on_end = on_db_end;
+        dbc.on_wait = on_db_wait;
         dbcfg = &dbc;
     }
     sigset_t sigs;
@@ -185,9 +212,21 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         kl_clients_free(clients);
         return 1;
     }
+    char ahost[256];
+    int aport = 0, afd = -1;
+    if (kl_config_admin_addr(cfg, ahost, sizeof(ahost), &aport) == 0 &&
+        (afd = kl_listen_tcp(ahost, aport, 128)) < 0) {
+        fprintf(stderr, "keel: cannot listen on the admin address %s: %s (set KEEL_ADMIN_LISTEN, or off)\n",
+                cfg->admin_listen, strerror(-afd));
+        close(lfd);
+        kl_rate_free(rate);
+        kl_clients_free(clients);
+        return 1;
+    }
     if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
         fprintf(stderr, "keel: cannot start the JWT key refresher: %s\n", strerror(-rc));
         close(lfd);
+        if (afd >= 0) close(afd);
         return 1;
     }
     rc = 1;
@@ -201,6 +240,18 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         .send_timeout_ms = (unsigned)cfg->send_timeout_ms,
         .recv_burst = RECV_BURST,
     };
+    /* Which route slot (metrics.h) each statement's time counts under: shared, read-only. */
+    size_t nstmts = routes ? routes->nstmts : 0, nslots = KL_MX_SLOT_ROUTES + (routes ? routes->n : 0);
+    int *stmt_slot = kl_calloc(sizeof(int) * (nstmts ? nstmts : 1));
+    for (size_t i = 0; i < nstmts; i++) stmt_slot[i] = -1;
+    for (size_t i = 0; routes && i < routes->n; i++) {
+        stmt_slot[routes->routes[i].stmt] = KL_MX_SLOT_ROUTES + (int)i;
+        if (routes->routes[i].stmt_idem >= 0) stmt_slot[routes->routes[i].stmt_idem] = KL_MX_SLOT_ROUTES + (int)i;
+    }
+    kl_alog_t *alog = cfg->access_log ? kl_alog_start(n, ACCESS_LOG_RING, STDOUT_FILENO) : NULL;
+    if (cfg->access_log && !alog) fprintf(stderr, "keel: cannot start the access-log writer; logging off\n");
+    kl_acceptor_t admin_acc;
+    bool admin_on = false;
     unsigned started = 0;
     int cpu = -1;
     for (unsigned i = 0; i < n; i++) {
@@ -220,6 +271,8 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         apps[i].npeers = n;
         apps[i].rate = rate;
         apps[i].clients = clients;
+        apps[i].alog = alog;
+        kl_mx_init(&apps[i].mx, (unsigned)nslots, stmt_slot, (unsigned)nstmts);
         int r = kl_shard_start(&shards[i], (int)i, cfg->pin ? cpu : -1, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)
@@ -242,9 +295,18 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         goto out;
     }
     lfd = -1;
-    char extra[256];
-    snprintf(extra, sizeof(extra), "\"address\":\"%s:%lld\",\"shards\":%u,\"ring_flags\":%u", cfg->listen,
-             (long long)cfg->port, n, shards[0].ring_flags);
+    if (afd >= 0) {
+        if ((r = kl_acceptor_start_admin(&admin_acc, afd, shards, n)) < 0) {
+            fprintf(stderr, "keel: admin acceptor failed to start: %s\n", strerror(-r));
+            kl_acceptor_stop(&acc);
+            goto out;
+        }
+        afd = -1;
+        admin_on = true;
+    }
+    char extra[384];
+    snprintf(extra, sizeof(extra), "\"address\":\"%s:%lld\",\"admin\":\"%s\",\"shards\":%u,\"ring_flags\":%u", cfg->listen,
+             (long long)cfg->port, admin_on ? cfg->admin_listen : "off", n, shards[0].ring_flags);
     log_line("keel listening", extra);
 
     int sig;
@@ -259,9 +321,13 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     snprintf(extra, sizeof(extra), "\"signal\":%d,\"deadline_ms\":%lld", sig, (long long)cfg->shutdown_ms);
     log_line("draining", extra);
     kl_acceptor_stop(&acc); /* no new connections from here on */
+    if (admin_on) kl_acceptor_stop(&admin_acc);
+    admin_on = false;
     rc = 0;
 out:
+    if (admin_on) kl_acceptor_stop(&admin_acc);
     if (lfd >= 0) close(lfd);
+    if (afd >= 0) close(afd);
     for (unsigned i = 0; i < started; i++) kl_shard_request_drain(&shards[i]);
     uint64_t deadline = kl_clock_ms() + (uint64_t)cfg->shutdown_ms + 1000;
     for (unsigned i = 0; i < started; i++) {
@@ -270,7 +336,9 @@ out:
             _exit(rc); /* the deadline is the contract; a stuck shard must not hold the process */
         }
     }
-    for (unsigned i = 0; i < started; i++) kl_free(apps[i].hdrs), kl_free(apps[i].log);
+    kl_alog_stop(alog); /* every shard stopped: what they logged is written out */
+    for (unsigned i = 0; i < n; i++) kl_free(apps[i].hdrs), kl_mx_free(&apps[i].mx);
+    kl_free(stmt_slot);
     kl_free(shards);
     kl_free(apps);
     kl_rate_free(rate);

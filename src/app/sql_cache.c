@@ -87,7 +87,9 @@ static void serve_body(kl_request_t *r, kl_app_shard_t *as, const kl_route_def_t
 
 static waiter_t *next_waiter(kl_fetch_t *f) {
     kl_list_t *n = kl_list_shift(&f->waiters);
-    return n ? kl_container_of(n, waiter_t, link) : NULL;
+    waiter_t *w = n ? kl_container_of(n, waiter_t, link) : NULL;
+    if (w) w->r->db_us += f->q.duration_us; /* the query each waiter waited for (access log) */
+    return w;
 }
 
 static void fetch_done(kl_db_query_t *q) {
@@ -211,6 +213,8 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
     kl_cache_entry_t *e;
     kl_cache_state_t st = kl_cache_lookup(as->cache, key, klen, as->shard->now_ms, &e);
     if (st != KL_CACHE_MISS) {
+        r->cache = st == KL_CACHE_STALE ? KL_MX_CACHE_STALE : KL_MX_CACHE_HIT;
+        kl_mx_cache(&as->mx, r->mx_slot, (kl_mx_cache_t)r->cache);
         bool refresh = st == KL_CACHE_STALE && !find(as, key, klen, h) && kl_cache_try_refresh(e);
         kl_cache_hold(e); /* the refresh may replace the entry before we serve it */
         if (refresh) start_fetch(as, rt, key, klen, h, values, id, NULL, r->arena);
@@ -220,6 +224,8 @@ void kl_sql_cache_serve(kl_request_t *r, const kl_route_t *rt, const char **valu
     }
     kl_request_defer(r);
     kl_fetch_t *f = find(as, key, klen, h);
+    r->cache = f ? KL_MX_CACHE_COALESCED : KL_MX_CACHE_MISS;
+    kl_mx_cache(&as->mx, r->mx_slot, (kl_mx_cache_t)r->cache);
     if (f) { /* coalesce: wait for the query already under way */
         waiter_t *w = kl_arena_alloc(r->arena, sizeof(*w));
         w->r = r;

@@ -200,6 +200,7 @@ static void on_result(kl_db_query_t *q) {
     kl_request_t *r = c->r;
     const kl_route_def_t *d = &c->route->def;
     kl_app_shard_t *as = r->as;
+    r->db_us += q->duration_us;
     if (q->status && c->keyed && !strcmp(q->sqlstate, KL_IDEM_REPLAY_SQLSTATE)) {
         /* The key's request already committed: read its stored answer back. */
         q->stmt = as->routes->stmt_idem_lookup;
@@ -219,8 +220,10 @@ static void on_result(kl_db_query_t *q) {
     /* A successful write evicts its tags here before answering, so the client reads its
      * own write; other shards and instances evict when the NOTIFY arrives. */
     kl_str_t tag;
-    for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);)
+    for (const char *t = c->invalidates ? c->invalidates : ""; kl_tags_next(&t, &tag);) {
         kl_sql_cache_invalidate(as, tag, false);
+        kl_mx_add(&as->mx.invalidations[0], 1);
+    }
     if (c->keyed) {
         answer_stored(r, c->route, q->res, false);
         return;

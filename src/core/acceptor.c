@@ -69,6 +69,25 @@ static int least_loaded(kl_acceptor_t *a) {
     return best;
 }
 
+static struct io_uring_sqe *get_sqe(kl_acceptor_t *a) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&a->_ring);
+    if (!sqe) {
+        io_uring_submit(&a->_ring);
+        sqe = io_uring_get_sqe(&a->_ring);
+    }
+    return sqe;
+}
+
+/* Admin connections are few (a scraper, an operator): each shard in turn takes one. */
+static void hand_off_admin(kl_acceptor_t *a, int fd) {
+    unsigned i = a->_rr++ % a->nshards;
+    struct io_uring_sqe *sqe = get_sqe(a);
+    io_uring_prep_msg_ring(sqe, a->shards[i].ring.ring_fd, (unsigned)fd, (uint64_t)(uintptr_t)&a->shards[i].admin_accept_io, 0);
+    io_uring_sqe_set_data64(sqe, UD_HANDOFF | (uint64_t)i << 32 | (uint32_t)fd);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    atomic_fetch_add_explicit(&a->accepted, 1, memory_order_relaxed);
+}
+
 static void hand_off(kl_acceptor_t *a, int fd) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -78,6 +97,10 @@ static void hand_off(kl_acceptor_t *a, int fd) {
      * its next bytes as fast as before: only the unsent queue is capped, not the window. */
     if (a->notsent_lowat)
         setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &a->notsent_lowat, sizeof(a->notsent_lowat));
+    if (a->admin) {
+        hand_off_admin(a, fd);
+        return;
+    }
     int i = least_loaded(a);
     if (i < 0) {
         close(fd);
@@ -105,7 +128,7 @@ static void hand_off(kl_acceptor_t *a, int fd) {
 
 static void *thread_main(void *arg) {
     kl_acceptor_t *a = arg;
-    pthread_setname_np(pthread_self(), "keel-acceptor");
+    pthread_setname_np(pthread_self(), a->admin ? "keel-admin" : "keel-acceptor");
     arm_accept(a);
     while (!atomic_load_explicit(&a->stop, memory_order_acquire)) {
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
@@ -122,8 +145,8 @@ static void *thread_main(void *arg) {
                 if (!(cqe->flags & IORING_CQE_F_MORE)) rearm = true;
             } else if ((ud & UD_HANDOFF) && cqe->res < 0) {
                 /* The shard never saw this fd: it is still ours to close. */
-                a->handed[(ud >> 32) & 0x7fffffff]--;
-                if (a->admit.unadmit) a->admit.unadmit(a->admit.ctx, (int)(uint32_t)ud);
+                if (!a->admin) a->handed[(ud >> 32) & 0x7fffffff]--;
+                if (!a->admin && a->admit.unadmit) a->admit.unadmit(a->admit.ctx, (int)(uint32_t)ud);
                 close((int)(uint32_t)ud);
             }
         }
@@ -150,6 +173,29 @@ int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsig
     a->handed = kl_calloc(nshards * sizeof(uint64_t));
     struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
     int r = io_uring_queue_init_params(256, &a->_ring, &p);
+    if (r < 0) goto err;
+    r = pthread_create(&a->_thread, NULL, thread_main, a);
+    if (r) {
+        r = -r;
+        io_uring_queue_exit(&a->_ring);
+        goto err;
+    }
+    return 0;
+err:
+    kl_free(a->handed);
+    a->handed = NULL;
+    return r;
+}
+
+int kl_acceptor_start_admin(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards) {
+    memset(a, 0, sizeof(*a));
+    a->admin = true;
+    a->listen_fd = listen_fd;
+    a->shards = shards;
+    a->nshards = nshards;
+    a->handed = kl_calloc(nshards * sizeof(uint64_t));
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 256};
+    int r = io_uring_queue_init_params(64, &a->_ring, &p);
     if (r < 0) goto err;
     r = pthread_create(&a->_thread, NULL, thread_main, a);
     if (r) {

@@ -33,6 +33,8 @@ typedef struct {
     _Atomic uint64_t accepted;  /**< connections handed to shards */
     _Atomic uint64_t refused;   /**< connections closed at once: every shard was full */
     _Atomic int stop;
+    bool admin;                 /**< the admin listener's: round-robin, no cap, no admit, posted
+                                     to each shard's admin_accept_io */
     unsigned _rr;               /**< where the least-loaded search starts (spreads ties) */
     struct io_uring _ring;
     pthread_t _thread;
@@ -46,6 +48,10 @@ int kl_listen_tcp(const char *host, int port, int backlog);
  * once a shard has room for them. Returns 0 or -errno. */
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
                       unsigned max_per_shard, int notsent_lowat, const kl_acceptor_admit_t *admit);
+/** Starts an acceptor for the admin listener on listen_fd (taken over): its connections go
+ * to the shards in turn, to their admin_accept_io, uncapped and not counted as load.
+ * Returns 0 or -errno. */
+int kl_acceptor_start_admin(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards);
 /** Stops accepting: closes the listening socket and joins the thread. */
 void kl_acceptor_stop(kl_acceptor_t *a);
 

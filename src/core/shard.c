@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/stream.h"
@@ -63,6 +64,22 @@ static void accept_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cq
     sh->hooks->on_accept(sh, fd);
 }
 
+/* An admin connection is not the acceptor's to balance: it never counted it as handed, so
+ * the close that kl_shard_conn_closed will count is taken off closed_total in advance (the
+ * acceptor's handed - closed is modular, so it stays exact). */
+static void admin_accept_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe) {
+    (void)io;
+    int fd = cqe->res;
+    if (fd < 0) return;
+    if (!sh->hooks->on_accept_admin) {
+        close(fd);
+        return;
+    }
+    atomic_fetch_sub_explicit(&sh->closed_total, 1, memory_order_relaxed);
+    sh->conns++;
+    sh->hooks->on_accept_admin(sh, fd);
+}
+
 static void dispatch(kl_shard_t *sh, const struct io_uring_cqe *cqe) {
     kl_io_t *io = io_uring_cqe_get_data(cqe);
     if (io) io->cb(sh, io, cqe);
@@ -108,7 +125,9 @@ static void loop(kl_shard_t *sh) {
 
         uint64_t wait = kl_wheel_timeout(&sh->wheel, sh->cfg.max_wait_ms);
         if (kl_stream__work_pending(sh)) wait = 0;
+        sh->turn_ns = kl_clock_ns() - sh->_woke_ns;
         int r = turn(sh, wait);
+        sh->_woke_ns = kl_clock_ns();
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
             fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
             break;
@@ -143,6 +162,8 @@ static void *thread_main(void *arg) {
     kl_stream__shard_init(sh);
     sh->recv_burst_ok = sh->cfg.recv_burst != 0;
     sh->accept_io.cb = accept_cb;
+    sh->admin_accept_io.cb = admin_accept_cb;
+    sh->_woke_ns = kl_clock_ns();
     r = sh->hooks->on_start ? sh->hooks->on_start(sh) : 0;
     if (r == 0) {
         atomic_store_explicit(&sh->ready, 1, memory_order_release);

@@ -30,6 +30,9 @@ typedef struct {
     int (*on_start)(kl_shard_t *sh);
     /** A new connection for this shard; the callee owns fd. */
     void (*on_accept)(kl_shard_t *sh, int fd);
+    /** A new connection from the admin listener (kl_acceptor_start_admin); the callee owns
+     * fd. NULL: such connections are closed. */
+    void (*on_accept_admin)(kl_shard_t *sh, int fd);
     /** Called once per loop iteration before submitting (flush batched work here). */
     void (*on_tick)(kl_shard_t *sh);
     /** Graceful shutdown began: close idle connections, finish in-flight ones. */
@@ -69,6 +72,9 @@ struct kl_shard {
     kl_list_t _resume_list;    /* streams whose buffered input should be offered again */
     kl_list_t _rearm_list;     /* streams whose multishot recv ended and must restart */
     kl_io_t accept_io;         /**< MSG_RING target: res carries the new fd */
+    kl_io_t admin_accept_io;   /**< MSG_RING target for the admin listener's connections */
+    uint64_t turn_ns;          /**< how long the last loop turn's work took (wait return to next wait) */
+    uint64_t _woke_ns;         /* when the last wait returned */
     bool draining;             /**< shard-local copy of the drain request */
     uint64_t drain_deadline;   /**< now_ms by which the loop ends regardless */
     /* cross-thread */

@@ -77,7 +77,7 @@ def psql(url, sql, timeout=60):
 def refuses_to_start(env, args=()):
     """Runs keel with env added, which must exit non-zero at startup; returns (code, stderr)."""
     e = dict(os.environ)
-    e.update({"PORT": str(free_port()), "KEEL_LISTEN": "127.0.0.1", "KEEL_SHARDS": "1"})
+    e.update({"PORT": str(free_port()), "KEEL_LISTEN": "127.0.0.1", "KEEL_SHARDS": "1", "KEEL_ADMIN_LISTEN": "off"})
     e.update(env)
     p = subprocess.run([KEEL_BIN] + list(args), env=e, capture_output=True, text=True, timeout=30)
     assert p.returncode != 0, "keel started: %s" % p.stderr[-500:]
@@ -102,12 +102,16 @@ def free_port():
 
 
 class Keel:
-    """One keel process. Use as a context manager; stop() returns its exit code."""
+    """One keel process. Use as a context manager; stop() returns its exit code.
+    Tests run many at once, so the admin listener (default 127.0.0.1:9180) is off unless
+    admin=True, which gives it a free port of its own (self.admin_port)."""
 
-    def __init__(self, env=None, args=(), port=None, ready_path="/health"):
+    def __init__(self, env=None, args=(), port=None, ready_path="/health", admin=False):
         self.port = port or free_port()
+        self.admin_port = free_port() if admin else None
         self.env = dict(os.environ)
-        self.env.update({"PORT": str(self.port), "KEEL_LISTEN": "127.0.0.1"})
+        self.env.update({"PORT": str(self.port), "KEEL_LISTEN": "127.0.0.1",
+                         "KEEL_ADMIN_LISTEN": "127.0.0.1:%d" % self.admin_port if admin else "off"})
         self.env.update(env or {})
         self.args = list(args)
         self.ready_path = ready_path
@@ -166,6 +170,12 @@ class Keel:
     def request(self, method="GET", path="/health", headers=None, body=b"", timeout=10):
         """One request on a fresh connection; returns (status, headers, body)."""
         with self.connect(timeout) as s:
+            s.sendall(build(method, path, headers, body, close=True))
+            return read_response(s, head=(method == "HEAD"))
+
+    def admin(self, method="GET", path="/metrics", headers=None, body=b"", timeout=10):
+        """One request to the admin listener (admin=True) on a fresh connection."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=timeout) as s:
             s.sendall(build(method, path, headers, body, close=True))
             return read_response(s, head=(method == "HEAD"))
 
