@@ -79,10 +79,10 @@ def keel():
         kit.pg("start")
         kit.pg("load")
         url = kit.pg("url").strip()
-        ADMIN = "127.0.0.1:%d" % kit.free_port()
         K = kit.Keel(env={"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": url,
-                          "KEEL_SHARDS": "2", "KEEL_JWT_SECRET": SECRET, "KEEL_ADMIN_LISTEN": ADMIN},
+                          "KEEL_SHARDS": "2", "KEEL_JWT_SECRET": SECRET}, admin=True,
                      ready_path="/ready").start(timeout=30)
+        ADMIN = "127.0.0.1:%d" % K.admin_port
     return K
 
 
