@@ -29,7 +29,7 @@
 #define IO_TIMEOUT_MS 2000
 #define FRAME_CAP (256u << 10)
 
-static volatile sig_atomic_t stop_flag, resized_flag;
+static volatile sig_atomic_t stop_flag, resized_flag, suspend_flag;
 
 static void on_stop(int sig) {
     (void)sig;
@@ -40,6 +40,13 @@ static void on_winch(int sig) {
     (void)sig;
     resized_flag = 1;
 }
+
+static void on_tstp(int sig) {
+    (void)sig;
+    suspend_flag = 1;
+}
+
+static const char enter_screen[] = "\033[?1049h\033[?25l\033[H\033[2J", leave_screen[] = "\033[?25h\033[?1049l";
 
 typedef struct {
     char host[256];
@@ -396,6 +403,25 @@ static void usage(FILE *out) {
                  "  --help              this text\n");
 }
 
+/* Raw mode (no line buffering, no echo: a key arrives at once; Ctrl-C and Ctrl-Z still
+ * signal) and the alternate screen with the cursor hidden. */
+static void term_enter(bool raw, const struct termios *saved) {
+    if (raw) {
+        struct termios r = *saved;
+        r.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        r.c_cc[VMIN] = 1;
+        r.c_cc[VTIME] = 0;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &r);
+    }
+    write_all(enter_screen, sizeof enter_screen - 1);
+}
+
+/* The terminal as it was: main screen, cursor, the saved modes. */
+static void term_leave(bool raw, const struct termios *saved) {
+    write_all(leave_screen, sizeof leave_screen - 1);
+    if (raw) tcsetattr(STDIN_FILENO, TCSAFLUSH, saved);
+}
+
 /* One scrape into t: the new snapshot becomes cur, the old cur prev (two buffers, swapped). */
 static void step(top_t *t, char *resp) {
     char *body;
@@ -480,23 +506,17 @@ int kl_top_main(int argc, char **argv) {
     bool tty = isatty(STDIN_FILENO);
     struct termios saved;
     bool raw = tty && tcgetattr(STDIN_FILENO, &saved) == 0;
-    struct sigaction sa = {.sa_handler = on_stop}, sw = {.sa_handler = on_winch}, old_int, old_term, old_hup, old_winch;
+    struct sigaction sa = {.sa_handler = on_stop}, sw = {.sa_handler = on_winch}, st = {.sa_handler = on_tstp}, old_int,
+                     old_term, old_hup, old_winch, old_tstp;
     sigemptyset(&sa.sa_mask);
     sigemptyset(&sw.sa_mask);
+    sigemptyset(&st.sa_mask);
+    sigaction(SIGTSTP, &st, &old_tstp);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
     sigaction(SIGWINCH, &sw, &old_winch);
-    if (raw) {
-        /* no line buffering, no echo: a key arrives at once; signals still come from Ctrl-C */
-        struct termios r = saved;
-        r.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-        r.c_cc[VMIN] = 1;
-        r.c_cc[VTIME] = 0;
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &r);
-    }
-    static const char enter[] = "\033[?1049h\033[?25l\033[H\033[2J", leave[] = "\033[?25h\033[?1049l";
-    write_all(enter, sizeof enter - 1);
+    term_enter(raw, &saved);
     bool stdin_open = true;
     while (!stop_flag) {
         int64_t next = now_ms() + 1000;
@@ -510,6 +530,18 @@ int kl_top_main(int argc, char **argv) {
             struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
             int r = poll(&p, stdin_open ? 1 : 0, (int)left);
             if (r < 0 && errno == EINTR) {
+                if (suspend_flag) { /* Ctrl-Z: the shell gets its terminal back as it gave it */
+                    suspend_flag = 0;
+                    term_leave(raw, &saved);
+                    struct sigaction dfl = {.sa_handler = SIG_DFL}, mine = {.sa_handler = on_tstp};
+                    sigemptyset(&dfl.sa_mask);
+                    sigemptyset(&mine.sa_mask);
+                    sigaction(SIGTSTP, &dfl, NULL);
+                    raise(SIGTSTP); /* stops here until SIGCONT (fg) */
+                    sigaction(SIGTSTP, &mine, NULL);
+                    term_enter(raw, &saved);
+                    resized_flag = 1;
+                }
                 if (resized_flag) {
                     resized_flag = 0;
                     term_size(&f);
@@ -529,8 +561,8 @@ int kl_top_main(int argc, char **argv) {
             }
         }
     }
-    write_all(leave, sizeof leave - 1);
-    if (raw) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    term_leave(raw, &saved);
+    sigaction(SIGTSTP, &old_tstp, NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);

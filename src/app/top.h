@@ -3,7 +3,7 @@
  * second and cache hit ratio; the database pool and queue; per shard connections and loop
  * lag. Plain blocking sockets with timeouts, ANSI escapes on the alternate screen, the
  * terminal in raw mode so `q` quits at once; the terminal is restored on every exit path
- * (q, Ctrl-C, SIGTERM, SIGHUP). An unreachable admin endpoint is shown as such and retried
+ * (q, Ctrl-C, SIGTERM, SIGHUP) and while suspended by Ctrl-Z. An unreachable admin endpoint is shown as such and retried
  * every second. */
 #ifndef KL_TOP_H
 #define KL_TOP_H

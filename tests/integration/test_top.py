@@ -8,7 +8,8 @@ second stage runs at four times the rate), the pool and shard sections are drawn
 reports the alternate screen on. `q` (no Enter) ends it: the process exits 0, the pane is
 back on the shell prompt with the alternate screen off, and `stty -a` shows canonical mode
 and echo restored. Also: an admin endpoint that is down is shown as unreachable and picked
-up once it comes up; Ctrl-C restores the terminal the same way; bad usage exits 2.
+up once it comes up; Ctrl-Z gives the shell its terminal back (modes, main screen) and `fg`
+brings the view back; Ctrl-C restores the terminal as q does; bad usage exits 2.
 
 Needs tmux (scripts/setup.sh installs it): without it the test fails.
 """
@@ -166,7 +167,7 @@ def test_live_view_under_load():
         tm.close()
 
 
-def test_unreachable_then_up_and_ctrl_c():
+def test_unreachable_then_up_ctrl_z_and_ctrl_c():
     keel()
     port = kit.free_port()  # nothing listens here yet
     tm = Tmux()
@@ -180,11 +181,22 @@ def test_unreachable_then_up_and_ctrl_c():
         other = kit.Keel(env={"KEEL_ADMIN_LISTEN": "127.0.0.1:%d" % port}).start(timeout=30)
         screen = tm.wait_for(lambda s: "METHOD" in s and "unreachable" not in s, "the view once keel is up")
         assert "keel top" in screen
-        # Ctrl-C ends it like q does, and restores the terminal
+        # Ctrl-Z: suspended with the terminal given back as it was; fg: the view again
+        tm.send("C-z")
+        screen = tm.wait_for(lambda s: "Stopped" in s and not tm.alternate_on(), "keel top suspended")
+        tm.send("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo", "Enter")
+        screen = tm.wait_for(lambda s: re.search(r"^(-?icanon|-?echo) (-?icanon|-?echo) *$", s, re.M), "stty's answer")
+        assert re.search(r"^icanon echo *$", screen, re.M), "terminal modes not restored on Ctrl-Z:\n" + screen
+        tm.send("clear", "Enter")
+        tm.wait_for(lambda s: "icanon" not in s, "a clear screen")
+        tm.send("fg", "Enter")
+        tm.wait_for(lambda s: "METHOD" in s and tm.alternate_on(), "the view after fg")
+        # Ctrl-C ends it like q does, and restores the terminal (fg's status is keel top's)
         tm.send("C-c")
-        screen = tm.wait_for(lambda s: re.search(r"^TOP-EXIT=\d+", s, re.M), "keel top to exit after Ctrl-C")
-        assert re.search(r"^TOP-EXIT=0$", screen, re.M), screen
-        assert not tm.alternate_on()
+        tm.wait_for(lambda s: not tm.alternate_on() and s.rstrip().endswith("READY$"), "the prompt after Ctrl-C")
+        tm.send("echo FG-EXIT=$?", "Enter")
+        screen = tm.wait_for(lambda s: re.search(r"^FG-EXIT=\d+", s, re.M), "fg's exit status")
+        assert re.search(r"^FG-EXIT=0$", screen, re.M), screen
         tm.send("stty -a | tr ' ' '\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo", "Enter")
         screen = tm.wait_for(lambda s: re.search(r"^(-?icanon|-?echo) (-?icanon|-?echo) *$", s, re.M), "stty's answer")
         assert re.search(r"^icanon echo *$", screen, re.M), "terminal modes not restored:\n" + screen
