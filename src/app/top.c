@@ -183,10 +183,21 @@ static int scrape(const endpoint_t *e, char *buf, size_t cap, char **body, size_
     }
     *head_end = 0;
     bool chunked = false;
-    for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n"))
+    long long clen = -1;
+    for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
         if (!strncasecmp(line + 2, "transfer-encoding:", 18) && strstr(line + 20, "chunked")) chunked = true;
+        if (!strncasecmp(line + 2, "content-length:", 15)) clen = strtoll(line + 17, NULL, 10);
+    }
     *body = head_end + 4;
     *blen = len - (size_t)(*body - buf);
+    if (!chunked && clen >= 0) {
+        if ((unsigned long long)clen > *blen) { /* closed early: half a scrape would read as a drop to zero */
+            rc = -EPROTO;
+            snprintf(err, errcap, "/metrics body cut short: %zu of %lld bytes", *blen, clen);
+            goto out;
+        }
+        *blen = (size_t)clen;
+    }
     if (chunked) {
         kl_http1_chunked_t st = {.max_body = cap};
         if (kl_http1_decode_chunked(&st, *body, blen) < 0) {
