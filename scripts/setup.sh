@@ -13,6 +13,7 @@ pkgs=(build-essential pkg-config python3 python3-pip
       clang-14 libclang-rt-14-dev llvm-14
       wrk nginx-light procps curl
       systemd      # systemd-socket-activate and systemd-analyze, for tests/integration/test_ops.py
+      chromium tmux  # tests: keel-bench's HTML report in headless Chromium, keel top in tmux
       prometheus)  # promtool: tests/integration/test_metrics.py checks /metrics with it
 missing=()
 for p in "${pkgs[@]}"; do

@@ -66,6 +66,7 @@ typedef struct {
     uint32_t nconns;
     kb_stats_t *stats;
     kb_route_stats_t *routes; /* scenario->nroutes entries: the whole run, by route */
+    kb_series_t *series;      /* per-second results for --html; NULL when not kept */
     kb_progress_t *prog;
     uint64_t rng;
     int fatal;
@@ -188,6 +189,7 @@ static void fail_rest(worker_t *w, conn_t *c, kb_err_kind_t kind, uint64_t now) 
         w->stats[c->inflight[k].stage].errors[kind]++;
         w->routes[c->inflight[k].route].errors[kind]++;
         touch_end(w, c->inflight[k].stage, now);
+        if (w->series) kb_series_error(w->series, now - w->sh->t0_ns, kind);
         w->n_fail++;
     }
     c->ndone = c->nbatch;
@@ -202,6 +204,7 @@ static void complete_one(worker_t *w, conn_t *c, uint64_t now) {
     kb_hist_record(&s->hist, took);
     if (status < 400) kb_hist_record(&s->hist_ok, took);
     kb_route_response(&w->routes[f->route], status, took);
+    if (w->series) kb_series_response(w->series, now - w->sh->t0_ns, status, took);
     s->responses++;
     if (status >= 100 && status < 600) s->status[status]++;
     if (status >= 400) w->n_fail++;
@@ -509,10 +512,11 @@ static int ring_init(worker_t *w, unsigned entries, char *err, size_t errcap) {
     return rc;
 }
 
-int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_route_stats_t *routes, kb_progress_t *prog,
-                  char *err, size_t errcap) {
+int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_route_stats_t *routes, kb_series_t *series,
+                  kb_progress_t *prog, char *err, size_t errcap) {
     const kb_config_t *cfg = sh->cfg;
-    worker_t w0 = {.sh = sh, .cfg = cfg, .index = index, .stats = stats, .routes = routes, .prog = prog, .free_head = -1};
+    worker_t w0 = {.sh = sh, .cfg = cfg, .index = index, .stats = stats, .routes = routes, .series = series, .prog = prog,
+                   .free_head = -1};
     worker_t *w = &w0;
     int rc;
     uint64_t acc = sh->t0_ns;

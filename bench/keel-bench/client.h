@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "scenario.h"
+#include "series.h"
 #include "stages.h"
 #include "stats.h"
 
@@ -64,10 +65,11 @@ typedef struct {
 /** Runs worker `index` of sh->cfg->threads until the plan ends, the request bound is reached
  * or sh->stop is set, then drains its in-flight requests (each bounded by the timeout).
  * stats has one entry per stage, routes one per scenario route (the whole run), initialised
- * by the caller. Returns 0, or -errno with a reason in err when the worker could not start
+ * by the caller. series (NULL: not kept) gets every completion by its second since
+ * sh->t0_ns. Returns 0, or -errno with a reason in err when the worker could not start
  * (ring setup, memory). */
-int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_route_stats_t *routes, kb_progress_t *prog,
-                  char *err, size_t errcap);
+int kb_worker_run(kb_shared_t *sh, unsigned index, kb_stats_t *stats, kb_route_stats_t *routes, kb_series_t *series,
+                  kb_progress_t *prog, char *err, size_t errcap);
 
 /** CLOCK_MONOTONIC in nanoseconds. */
 uint64_t kb_now_ns(void);

@@ -16,8 +16,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "client.h"
 #include "report.h"
+#include "report_html.h"
 #include "run.h"
 #include "scenario.h"
 #include "stages.h"
@@ -63,6 +65,14 @@ static void usage(FILE *f) {
           "                        'rps>1000', 'p99.9<=1s', 'mean<20ms', 'late<0.1%' (repeatable);\n"
           "                        a latency threshold fails when no response succeeded (status < 400)\n"
           "      --json FILE       write every figure as JSON ('-': stdout, the table then goes to stderr)\n"
+          "      --html FILE       write a self-contained HTML report: throughput and p50/p95/p99 second by\n"
+          "                        second, the latency percentile curve, the error breakdown (no network)\n"
+          "capacity search (open model):\n"
+          "      --capacity OBJ    with -r R: find the highest rate that meets OBJ, e.g. 'p99<10ms'\n"
+          "                        (p50/p90/p95/p99/p999, units us/ms/s); a run also fails when more than\n"
+          "                        0.1% of its requests failed or were dropped. Starts at R, doubles,\n"
+          "                        then bisects; each run lasts -d (default 5s) and is printed\n"
+          "      --capacity-steps N  at most N runs (default 12, at most 50)\n"
           "      --no-co-correction\n"
           "                        closed model: latencies as measured. By default they are corrected\n"
           "                        for coordinated omission as wrk and HdrHistogram do: a response that\n"
@@ -163,8 +173,76 @@ static void raise_fd_limit(void) {
     }
 }
 
+/* One open-model run per step of the capacity search (capacity.h), each printed as a row:
+ * the rate asked, the rate achieved, the objective's percentile, errors and dropped
+ * requests, and the verdict. A step passes when at least one response succeeded, the
+ * percentile meets the objective, and at most KB_CAPACITY_ERROR_BUDGET of its scheduled
+ * requests failed (transport error or status >= 400) or were dropped for want of a
+ * connection. Exit 0 when some rate passed, 1 when none did, 3 when a run could
+ * not be carried out, 130 when interrupted (the steps so far are printed). */
+static int run_capacity(kb_config_t *cfg, const kb_objective_t *obj, unsigned steps, kb_stats_t *stages,
+                        kb_route_stats_t *routes, bool progress) {
+    kb_capacity_t cap;
+    char err[512], pname[16], val[32], lim[32];
+    kb_capacity_init(&cap, cfg->stages[0].rate, steps, KB_MAX_RATE);
+    snprintf(pname, sizeof pname, "p%g", obj->pct);
+    snprintf(lim, sizeof lim, "%.4g ms", obj->limit / 1e6);
+    printf("capacity search: highest rate with %s %s %s and at most %g%% of the requests failed or dropped; %.3g s per step, at most %u steps\n\n",
+           pname, obj->inclusive ? "<=" : "<", lim, KB_CAPACITY_ERROR_BUDGET * 100, (double)cfg->stages[0].duration_ns / 1e9,
+           steps);
+    printf("| step | rate | achieved | %s | errors | dropped | result |\n|---:|---:|---:|---:|---:|---:|---|\n", pname);
+    fflush(stdout);
+    double best = 0, best_value = 0, rate;
+    bool interrupted = false;
+    unsigned step = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    while ((rate = kb_capacity_next(&cap)) > 0) {
+        cfg->stages[0].rate = rate;
+        uint64_t t = ncpu > 0 ? (uint64_t)ncpu : 1;
+        cfg->threads = (unsigned)(t < cfg->connections ? t : cfg->connections);
+        if (kb_run(cfg, stages, routes, NULL, NULL, progress, &interrupted_flag, &interrupted, err, sizeof err) < 0) {
+            fprintf(stderr, "keel-bench: %s\n", err);
+            return EXIT_RUNTIME;
+        }
+        if (interrupted) break;
+        const kb_stats_t *s = &stages[0];
+        uint64_t ok = kb_stats_ok(s), failed = kb_stats_finished(s) - ok;
+        double value = (double)kb_hist_percentile(&s->hist, obj->pct);
+        bool met = ok > 0 && kb_objective_met(obj, value);
+        /* a rate the server only meets by refusing or losing work is not one it can take */
+        double lost = s->scheduled ? (double)(failed + s->dropped) / (double)s->scheduled : 1;
+        bool pass = met && lost <= KB_CAPACITY_ERROR_BUDGET;
+        char why[96];
+        if (!ok) snprintf(why, sizeof why, "FAIL (no successful response)");
+        else if (!met) snprintf(why, sizeof why, "FAIL (%s)", pname);
+        else if (!pass) snprintf(why, sizeof why, "FAIL (%.2f%% failed or dropped)", 100 * lost);
+        else snprintf(why, sizeof why, "pass");
+        if (ok) snprintf(val, sizeof val, "%.3f ms", value / 1e6);
+        else snprintf(val, sizeof val, "-");
+        printf("| %u | %g | %.1f | %s | %llu | %llu | %s |\n", ++step, rate, (double)s->responses / kb_stats_seconds(s), val,
+               (unsigned long long)failed, (unsigned long long)s->dropped, why);
+        fflush(stdout);
+        if (pass && rate > best) {
+            best = rate;
+            best_value = value;
+        }
+        kb_capacity_record(&cap, rate, pass);
+    }
+    printf("\n");
+    if (interrupted) printf("interrupted after %u steps\n", step);
+    if (best > 0) {
+        printf("capacity: %g req/s meets %s (%s %.3f ms at that rate)", best, obj->text, pname, best_value / 1e6);
+        if (cap.hi) printf("; %g req/s did not\n", cap.hi);
+        else printf("; every rate tried passed: raise -r or --capacity-steps to search higher\n");
+    } else if (step) {
+        printf("capacity: no rate tried meets %s (lowest tried: %g req/s)\n", obj->text, cap.hi);
+    }
+    return interrupted ? EXIT_INTERRUPTED : best > 0 ? 0 : EXIT_BREACH;
+}
+
 int main(int argc, char **argv) {
-    enum { O_STAGES = 256, O_TIMEOUT, O_PIPELINE, O_BODY, O_SEED, O_THRESHOLD, O_JSON, O_VERSION, O_NO_CO };
+    enum { O_STAGES = 256, O_TIMEOUT, O_PIPELINE, O_BODY, O_SEED, O_THRESHOLD, O_JSON, O_VERSION, O_NO_CO, O_HTML, O_CAPACITY,
+           O_CAPACITY_STEPS };
     static const struct option opts[] = {
         {"connections", required_argument, NULL, 'c'}, {"duration", required_argument, NULL, 'd'},
         {"rate", required_argument, NULL, 'r'},        {"stages", required_argument, NULL, O_STAGES},
@@ -175,7 +253,8 @@ int main(int argc, char **argv) {
         {"seed", required_argument, NULL, O_SEED},     {"threshold", required_argument, NULL, O_THRESHOLD},
         {"json", required_argument, NULL, O_JSON},     {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},              {"version", no_argument, NULL, O_VERSION},
-        {"no-co-correction", no_argument, NULL, O_NO_CO},
+        {"no-co-correction", no_argument, NULL, O_NO_CO}, {"html", required_argument, NULL, O_HTML},
+        {"capacity", required_argument, NULL, O_CAPACITY}, {"capacity-steps", required_argument, NULL, O_CAPACITY_STEPS},
         {NULL, 0, NULL, 0},
     };
     static kb_config_t cfg;
@@ -183,7 +262,10 @@ int main(int argc, char **argv) {
     const char *headers[MAX_CLI_HEADERS];
     size_t nthr = 0, nheaders = 0;
     const char *stages_arg = NULL, *scenario_path = NULL, *method = NULL, *body = NULL, *json_path = NULL;
-    uint64_t conns = 0, duration_ns = 0, threads = 0, pipeline = 1, seed = 1;
+    const char *html_path = NULL;
+    kb_objective_t objective;
+    bool capacity = false;
+    uint64_t conns = 0, duration_ns = 0, threads = 0, pipeline = 1, seed = 1, capacity_steps = KB_CAPACITY_STEPS;
     double rate = 0;
     bool have_conns = false, have_duration = false, quiet = false, co_correct = true;
     char err[512];
@@ -239,6 +321,15 @@ int main(int argc, char **argv) {
             nthr++;
             break;
         case O_JSON: json_path = optarg; break;
+        case O_HTML: html_path = optarg; break;
+        case O_CAPACITY:
+            if (kb_objective_parse(optarg, &objective, err, sizeof err) < 0) return die_usage("--capacity: %s", err);
+            capacity = true;
+            break;
+        case O_CAPACITY_STEPS:
+            if (kb_parse_count(optarg, KB_CAPACITY_MAX_STEPS, &capacity_steps) < 0 || !capacity_steps)
+                return die_usage("--capacity-steps: expected 1..%d, got '%s'", KB_CAPACITY_MAX_STEPS, optarg);
+            break;
         case 'q': quiet = true; break;
         case O_NO_CO: co_correct = false; break;
         case 'h': usage(stdout); return 0;
@@ -255,6 +346,17 @@ int main(int argc, char **argv) {
     int rc = parse_url(url, &u);
     if (rc == -ENOTSUP) return die_usage("https is not supported: keel-bench speaks plain HTTP/1.1");
     if (rc < 0) return die_usage("bad URL '%s': expected http://HOST[:PORT][/PATH]", url);
+
+    if (capacity) {
+        if (!rate) return die_usage("--capacity needs the open model's starting rate: -r R (requests per second)");
+        if (stages_arg) return die_usage("--capacity and --stages: the search sets the rates (start with -r)");
+        if (nthr || json_path || html_path)
+            return die_usage("--capacity runs many measurements: --threshold, --json and --html apply to a single run");
+        if (!have_duration) {
+            duration_ns = 5000000000ull; /* per step */
+            have_duration = true;
+        }
+    }
 
     /* the plan */
     if (stages_arg) {
@@ -357,6 +459,13 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (json_stdout) json = stdout;
+    FILE *html = NULL;
+    if (html_path && !(html = fopen(html_path, "w"))) {
+        fprintf(stderr, "keel-bench: %s: %s\n", html_path, strerror(errno));
+        if (json && json != stdout) fclose(json);
+        kb_scenario_free(&sc);
+        return EXIT_USAGE;
+    }
 
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
@@ -372,10 +481,21 @@ int main(int argc, char **argv) {
         kb_scenario_free(&sc);
         return EXIT_RUNTIME;
     }
-    rc = kb_run(&cfg, stages, routes, progress, &interrupted_flag, &interrupted, err, sizeof err);
+    if (capacity) {
+        int code = run_capacity(&cfg, &objective, (unsigned)capacity_steps, stages, routes, progress);
+        free(routes);
+        kb_scenario_free(&sc);
+        return code;
+    }
+    static kb_series_t series;
+    uint64_t run_ns = 0;
+    rc = kb_run(&cfg, stages, routes, html ? &series : NULL, &run_ns, progress, &interrupted_flag, &interrupted, err,
+                sizeof err);
     if (rc < 0) {
         fprintf(stderr, "keel-bench: %s\n", err);
         if (json && json != stdout) fclose(json);
+        if (html) fclose(html);
+        kb_series_free(&series);
         free(routes);
         kb_scenario_free(&sc);
         return EXIT_RUNTIME;
@@ -426,6 +546,13 @@ int main(int argc, char **argv) {
         }
         if (json != stdout && fclose(json) != 0) exit_code = EXIT_RUNTIME;
     }
+    if (html) {
+        if (kb_report_html(html, &rep, &series, run_ns) < 0 || fclose(html) != 0) {
+            fprintf(stderr, "keel-bench: writing %s failed\n", html_path);
+            exit_code = EXIT_RUNTIME;
+        }
+    }
+    kb_series_free(&series);
     free(routes);
     kb_scenario_free(&sc);
     return exit_code;

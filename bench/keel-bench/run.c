@@ -13,6 +13,8 @@ typedef struct {
     unsigned index;
     kb_stats_t *stats; /* nstages entries, owned by this worker until it returns */
     kb_route_stats_t *routes; /* scenario->nroutes entries, likewise */
+    kb_series_t series;       /* per-second results, kept when the run wants them */
+    bool keep_series;
     kb_progress_t prog;
     int rc;
     char err[256];
@@ -20,7 +22,8 @@ typedef struct {
 
 static void *worker_main(void *arg) {
     slot_t *s = arg;
-    s->rc = kb_worker_run(s->sh, s->index, s->stats, s->routes, &s->prog, s->err, sizeof s->err);
+    s->rc = kb_worker_run(s->sh, s->index, s->stats, s->routes, s->keep_series ? &s->series : NULL, &s->prog, s->err,
+                          sizeof s->err);
     atomic_store_explicit(&s->prog.done, 1, memory_order_release);
     return NULL;
 }
@@ -46,8 +49,8 @@ static void draw_progress(const kb_config_t *cfg, slot_t *slots, uint64_t t0, ui
     fflush(stderr);
 }
 
-int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes, bool progress, volatile sig_atomic_t *interrupt,
-           bool *interrupted, char *err, size_t errcap) {
+int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes, kb_series_t *series, uint64_t *run_ns,
+           bool progress, volatile sig_atomic_t *interrupt, bool *interrupted, char *err, size_t errcap) {
     int rc = 0;
     unsigned started = 0;
     kb_shared_t sh = {.cfg = cfg};
@@ -57,6 +60,7 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes,
     size_t nroutes = cfg->scenario->nroutes;
     kb_route_stats_t *per_route = calloc((size_t)cfg->threads * nroutes, sizeof *per_route);
     *interrupted = false;
+    if (series) kb_series_init(series);
     if (!slots || !tids || !per || !per_route) {
         snprintf(err, errcap, "out of memory for %u threads x %zu stages of statistics", cfg->threads, cfg->nstages);
         rc = -ENOMEM;
@@ -67,7 +71,8 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes,
     sh.t0_ns = kb_now_ns();
     for (unsigned i = 0; i < cfg->threads; i++) {
         slots[i] = (slot_t){.sh = &sh, .index = i, .stats = per + (size_t)i * cfg->nstages,
-                            .routes = per_route + (size_t)i * nroutes};
+                            .routes = per_route + (size_t)i * nroutes, .keep_series = series != NULL};
+        kb_series_init(&slots[i].series);
         int e = pthread_create(&tids[i], NULL, worker_main, &slots[i]);
         if (e) {
             snprintf(err, errcap, "pthread_create: %s", strerror(e));
@@ -101,6 +106,16 @@ int kb_run(const kb_config_t *cfg, kb_stats_t *stages, kb_route_stats_t *routes,
         fflush(stderr);
     }
     for (unsigned i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    if (run_ns) *run_ns = kb_now_ns() - sh.t0_ns;
+    if (series) {
+        for (unsigned i = 0; i < started; i++) {
+            if (kb_series_merge(series, &slots[i].series) < 0 && rc == 0) {
+                snprintf(err, errcap, "out of memory for the per-second results");
+                rc = -ENOMEM;
+            }
+            kb_series_free(&slots[i].series);
+        }
+    }
     for (size_t s = 0; s < cfg->nstages; s++) {
         kb_stats_init(&stages[s]);
         for (unsigned i = 0; i < started; i++) kb_stats_merge(&stages[s], &per[(size_t)i * cfg->nstages + s]);

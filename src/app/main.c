@@ -11,12 +11,14 @@
 #include "app/openapi.h"
 #include "app/routes_load.h"
 #include "app/server.h"
+#include "app/top.h"
 #include "core/log.h"
 #include "proto/json.h"
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "check")) return kl_check_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "openapi")) return kl_openapi_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "top")) return kl_top_main(argc - 1, argv + 1);
     kl_config_t cfg;
     kl_route_table_t routes = {0};
     char err[1024];
