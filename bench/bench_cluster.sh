@@ -13,6 +13,8 @@
 # Needs KEEL_PG_PORT like every script here; servers listen on 127.0.0.1 and are stopped
 # by PID at the end (the replica too, when this script started it).
 set -euo pipefail
+# several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-5s}

@@ -9,6 +9,8 @@
 # figures; asserts nothing. Every load is bounded by its duration (keel-bench -d, pgbench -T).
 # usage: KEEL_BEFORE=/tmp/perf-before/zig-out/bin/keel bench/bench_db_segments.sh [duration, default 10s]
 set -euo pipefail
+# several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 DUR=${1:-10s}

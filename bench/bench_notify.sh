@@ -10,6 +10,8 @@
 # Prints figures; asserts nothing. usage: bench/bench_notify.sh [seconds per run, default 5]
 # Needs KEEL_PG_PORT like every script here; keel listens on 127.0.0.1, stopped by PID.
 set -euo pipefail
+# several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 SECS=${1:-5}

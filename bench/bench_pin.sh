@@ -15,6 +15,8 @@
 #                               use (bounded by the run's length): a neighbour that takes a core
 # Bounded: 2 layouts x (2 connection counts x 2 routes + 1) x modes x ROUNDS runs of DUR each.
 set -euo pipefail
+# several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ROUNDS=${ROUNDS:-3}

@@ -21,6 +21,8 @@
 # Other keel settings (KEEL_PIN, KEEL_SHARDS, ...) pass through the environment to both keels.
 # Bounded: every run is under `timeout`; servers started here are stopped by PID.
 set -euo pipefail
+# several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
+export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ROUNDS=${ROUNDS:-3}

@@ -6,7 +6,8 @@
 #   scripts/cluster.sh stop     stop nginx and both instances (by their PIDs); PostgreSQL stays
 #   scripts/cluster.sh status   exit 0 when all three answer, 3 otherwise
 #
-# Ports: nginx on 127.0.0.1:$CLUSTER_PORT (default 8090), A on +1, B on +2. State (PIDs,
+# Ports: nginx on 127.0.0.1:$CLUSTER_PORT (default 8090), A on +1, B on +2, their admin
+# listeners on +3 and +4 (CLUSTER_ADMIN=off: none; two keels cannot share one). State (PIDs,
 # logs, the generated nginx.conf) in $CLUSTER_DIR (default .run/cluster). The instances take
 # KEEL_BIN (default zig-out/bin/keel), KEEL_ROUTES (default examples/bounties/routes), DATABASE_URL (default the private
 # cluster's unix socket) and every other KEEL_* variable from the environment, and trust
@@ -31,13 +32,15 @@ wait_answer() { # url seconds
   return 1
 }
 
-start_keel() { # name port
+start_keel() { # name port admin-port
   alive "$1" && { say "keel $1 already running"; return 0; }
-  PORT=$2 KEEL_LISTEN=127.0.0.1 KEEL_TRUSTED_PROXIES=${KEEL_TRUSTED_PROXIES:-127.0.0.1} \
+  local admin="127.0.0.1:$3"
+  [ "${CLUSTER_ADMIN:-on}" = off ] && admin=off
+  PORT=$2 KEEL_LISTEN=127.0.0.1 KEEL_ADMIN_LISTEN=$admin KEEL_TRUSTED_PROXIES=${KEEL_TRUSTED_PROXIES:-127.0.0.1} \
     setsid "${KEEL_BIN:-zig-out/bin/keel}" >"$dir/$1.out" 2>"$dir/$1.err" </dev/null &
   echo $! >"$dir/$1.pid"
   wait_answer "http://127.0.0.1:$2/ready" 30 || die "keel $1 did not become ready (see $dir/$1.err)"
-  say "keel $1 on 127.0.0.1:$2 (pid $(cat "$dir/$1.pid"))"
+  say "keel $1 on 127.0.0.1:$2, admin $admin (pid $(cat "$dir/$1.pid"))"
 }
 
 # deploy/nginx-keel.conf with this cluster's ports, inside a minimal top-level config.
@@ -72,8 +75,8 @@ do_start() {
   export DATABASE_URL
   export KEEL_ROUTES=${KEEL_ROUTES:-examples/bounties/routes}
   export KEEL_JWT_SECRET=${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)}
-  start_keel a "$pa"
-  start_keel b "$pb"
+  start_keel a "$pa" $((port + 3))
+  start_keel b "$pb" $((port + 4))
   if ! alive nginx; then
     nginx_conf
     "$NGINX" -t -q -c "$dir/nginx.conf" -p "$dir" 2>"$dir/nginx.check" || { cat "$dir/nginx.check" >&2; die "nginx config"; }

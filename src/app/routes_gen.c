@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/alloc.h"
 
@@ -14,20 +15,22 @@ typedef struct {
 struct kl_routes_gen {
     unsigned n;
     _Atomic unsigned released; /* shards that retired it and hold it no more */
-    slot_t *slots;
+    slot_t *slots;  /* inside raw, on a cache-line boundary (kl_calloc aligns to 16) */
+    void *raw;
 };
 
 void kl_routes_gen_new(kl_route_table_t *t, unsigned nshards) {
     t->gen = kl_calloc(sizeof(*t->gen));
     t->gen->n = nshards;
-    t->gen->slots = kl_calloc(sizeof(slot_t) * nshards);
+    t->gen->raw = kl_calloc(sizeof(slot_t) * nshards + sizeof(slot_t) - 1);
+    t->gen->slots = (slot_t *)(((uintptr_t)t->gen->raw + sizeof(slot_t) - 1) & ~(uintptr_t)(sizeof(slot_t) - 1));
 }
 
 void kl_routes_gen_free(kl_route_table_t *t) {
     for (size_t i = 0; i < t->n; i++) kl_routefile_free(&t->routes[i].def);
     kl_free(t->routes);
     kl_free(t->stmts); /* the array only: its strings belong to the reload registry */
-    kl_free(t->gen->slots);
+    kl_free(t->gen->raw);
     kl_free(t->gen);
     kl_free(t);
 }

@@ -32,18 +32,19 @@ ENV = None
 
 
 def three_free_ports():
-    """A port p with p, p+1 and p+2 free on 127.0.0.1 (cluster.sh's layout)."""
+    """A port p with p .. p+4 free on 127.0.0.1 (cluster.sh's layout: nginx, A, B, and A's
+    and B's admin listeners)."""
     for _ in range(200):
         p = random.randrange(20000, 60000)
         try:
-            for k in range(3):
+            for k in range(5):
                 s = socket.socket()
                 s.bind(("127.0.0.1", p + k))
                 s.close()
             return p
         except OSError:
             continue
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError("no five consecutive free ports")
 
 
 def psql(sql):
@@ -84,6 +85,8 @@ def setup():
     ENV = dict(os.environ, CLUSTER_DIR=DIR, CLUSTER_PORT=str(PORT), CLUSTER_NGINX_WORKERS="1",
                KEEL_ROUTES=os.path.join(MINE, "routes"), DATABASE_URL=URL, KEEL_SHARDS="2")
     p = subprocess.run(["bash", CLUSTER, "start"], env=ENV, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:  # what did start must not outlive the test
+        subprocess.run(["bash", CLUSTER, "stop"], env=ENV, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, "cluster.sh start failed: %s" % p.stderr
 
 

@@ -146,7 +146,7 @@ def test_failures_never_fail_their_neighbours():
 
 def test_reads_ready_together_share_one_sync():
     # All good ids, 32 connections x 8 pipelined, one PostgreSQL connection: keel's queries
-    # end far fewer transactions than there are queries (one per segment). The prepares at
+    # end fewer transactions than there are queries (one per segment). The prepares at
     # connect and psql's own reads add a few dozen at most.
     before = settled_xacts()
     n = 0
@@ -161,7 +161,11 @@ def test_reads_ready_together_share_one_sync():
     delta = settled_xacts() - before
     print("  %d queries, %d transactions in the database meanwhile" % (n, delta))
     assert n > 900, n
-    assert delta < n / 2, "a Sync per query? %d transactions for %d queries" % (delta, n)
+    # A Sync per query ends at least one transaction per query (the parent commit: 1,092
+    # for 1,040). How many share a segment depends on how many requests reach the shard in
+    # one loop turn, i.e. on the client's and the machine's timing: 265 to 655 transactions
+    # were seen here for the same binary, so the bound sits between the two behaviours.
+    assert delta < n * 0.8, "a Sync per query? %d transactions for %d queries" % (delta, n)
 
 
 def test_a_slow_query_does_not_hold_fast_ones():

@@ -180,12 +180,15 @@ def http_get(port, path="/health", timeout=10):
 
 def test_socket_activation():
     act = tool("systemd-socket-activate")
-    other, port = kit.free_port(), kit.free_port()
+    other, port, admin = kit.free_port(), kit.free_port(), kit.free_port()
     bound = kit.free_port()  # what keel would bind by itself: it must not
     err = tempfile.TemporaryFile()
-    env = dict(os.environ, PORT=str(bound), KEEL_LISTEN="127.0.0.1", KEEL_SHARDS="2")
-    cmd = [act, "-l", "127.0.0.1:%d" % other, "-l", "127.0.0.1:%d" % port, "--fdname=admin-or-so:http",
-           "-E", "PORT", "-E", "KEEL_LISTEN", "-E", "KEEL_SHARDS"]
+    # the admin listener's own address is taken by nobody: keel must serve the fd named admin
+    env = dict(os.environ, PORT=str(bound), KEEL_LISTEN="127.0.0.1", KEEL_SHARDS="2",
+               KEEL_ADMIN_LISTEN="127.0.0.1:%d" % kit.free_port())
+    cmd = [act, "-l", "127.0.0.1:%d" % other, "-l", "127.0.0.1:%d" % port, "-l", "127.0.0.1:%d" % admin,
+           "--fdname=admin-or-so:http:admin", "-E", "PORT", "-E", "KEEL_LISTEN", "-E", "KEEL_SHARDS",
+           "-E", "KEEL_ADMIN_LISTEN"]
     if kit.ASAN:
         cmd += ["-E", "ASAN_OPTIONS", "-E", "UBSAN_OPTIONS"]
     p = subprocess.Popen(cmd + [kit.KEEL_BIN], env=env, stdout=subprocess.DEVNULL, stderr=err)
@@ -201,6 +204,8 @@ def test_socket_activation():
         assert status == 200, "no answer on the activated socket"
         for _ in range(20):
             assert http_get(port)[0] == 200
+        st, _, body = http_get(admin, "/metrics")  # the activated admin socket
+        assert st == 200 and b"http_requests_total" in body, (st, body[:200])
         try:
             socket.create_connection(("127.0.0.1", bound), timeout=1).close()
             raise AssertionError("keel bound PORT although it was handed a socket")
@@ -221,7 +226,7 @@ def test_socket_activation_refuses_a_non_listening_fd():
     path = os.path.join(TMP, "notasocket")
     open(path, "w").close()
     cmd = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" 3<"$1"', kit.KEEL_BIN, path]
-    e = dict(os.environ, PORT=str(kit.free_port()), KEEL_SHARDS="1")
+    e = dict(os.environ, PORT=str(kit.free_port()), KEEL_SHARDS="1", KEEL_ADMIN_LISTEN="off")
     r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "socket-activated fd 3 is not a stream socket" in r.stderr, r.stderr
 

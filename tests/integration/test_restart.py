@@ -62,7 +62,7 @@ class Fleet:
         self.errpath = os.path.join(TMP, "keel-%d.log" % self.port)
         self.err = open(self.errpath, "wb")
         e = dict(os.environ, PORT=str(self.port), KEEL_LISTEN="127.0.0.1", KEEL_SHARDS="2",
-                 DATABASE_URL=URL, KEEL_ROUTES=ROUTES, KEEL_DB_CONNS_PER_SHARD="1")
+                 DATABASE_URL=URL, KEEL_ROUTES=ROUTES, KEEL_DB_CONNS_PER_SHARD="1", KEEL_ADMIN_LISTEN="off")
         e.update(env or {})
         self.proc = subprocess.Popen([binary or kit.KEEL_BIN], env=e, stdout=subprocess.DEVNULL, stderr=self.err)
         self.pid = self.proc.pid
@@ -215,6 +215,28 @@ def test_in_flight_request_finishes_with_connection_close():
         s.close()
         assert f.wait_exit(old) == 0
         assert new != old and get(f.port, "/health")[0] == 200
+    finally:
+        assert f.stop() == 0
+    sanitizer_clean(f.log())
+
+
+def test_the_admin_listener_is_handed_over_too():
+    # The old keel holds the admin address until it exits: the new one serves the socket it
+    # was handed (KEEL_INHERIT_ADMIN_FD) instead of failing to bind it.
+    aport = kit.free_port()
+    f = Fleet(env={"KEEL_ADMIN_LISTEN": "127.0.0.1:%d" % aport})
+    try:
+        old = f.pid
+        assert get(aport, "/metrics")[0] == 200
+        for _ in range(2):
+            prev = f.pid
+            new = f.restart()
+            assert new != prev and f.wait_exit(prev) == 0, f.log()[-3000:]
+            st, _, body = get(aport, "/metrics")
+            assert st == 200 and b"http_requests_total" in body, (st, body[:200])
+        listening = [l for l in f.lines() if l.get("msg") == "keel listening" and l.get("pid") == f.pid]
+        assert listening and listening[0]["admin"] == "127.0.0.1:%d" % aport, listening
+        assert f.pid != old and get(f.port, "/health")[0] == 200
     finally:
         assert f.stop() == 0
     sanitizer_clean(f.log())
