@@ -191,6 +191,20 @@ static void *thread_main(void *arg) {
     return NULL;
 }
 
+/* The acceptor's ring (sq entries, a CQ of cq) and its thread. Returns 0 or -errno, with
+ * nothing left behind. */
+static int start_thread(kl_acceptor_t *a, unsigned sq, unsigned cq) {
+    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = cq};
+    int r = io_uring_queue_init_params(sq, &a->_ring, &p);
+    if (r < 0) return r;
+    r = pthread_create(&a->_thread, NULL, thread_main, a);
+    if (r) {
+        io_uring_queue_exit(&a->_ring);
+        return -r;
+    }
+    return 0;
+}
+
 int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsigned nshards,
                       unsigned max_per_shard, int notsent_lowat, bool by_load, const kl_acceptor_admit_t *admit) {
     memset(a, 0, sizeof(*a));
@@ -204,17 +218,8 @@ int kl_acceptor_start(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards, unsig
     a->handed = kl_calloc(nshards * sizeof(uint64_t));
     a->_open = kl_calloc(nshards * sizeof(uint64_t));
     a->_load = kl_calloc(nshards * sizeof(uint32_t));
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4096};
-    int r = io_uring_queue_init_params(256, &a->_ring, &p);
-    if (r < 0) goto err;
-    r = pthread_create(&a->_thread, NULL, thread_main, a);
-    if (r) {
-        r = -r;
-        io_uring_queue_exit(&a->_ring);
-        goto err;
-    }
-    return 0;
-err:
+    int r = start_thread(a, 256, 4096);
+    if (r == 0) return 0;
     kl_free(a->handed);
     kl_free(a->_open);
     kl_free(a->_load);
@@ -231,17 +236,8 @@ int kl_acceptor_start_admin(kl_acceptor_t *a, int listen_fd, kl_shard_t *shards,
     a->shards = shards;
     a->nshards = nshards;
     a->handed = kl_calloc(nshards * sizeof(uint64_t));
-    struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 256};
-    int r = io_uring_queue_init_params(64, &a->_ring, &p);
-    if (r < 0) goto err;
-    r = pthread_create(&a->_thread, NULL, thread_main, a);
-    if (r) {
-        r = -r;
-        io_uring_queue_exit(&a->_ring);
-        goto err;
-    }
-    return 0;
-err:
+    int r = start_thread(a, 64, 256);
+    if (r == 0) return 0;
     kl_free(a->handed);
     a->handed = NULL;
     return r;
