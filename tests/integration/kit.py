@@ -74,6 +74,13 @@ def psql(url, sql, timeout=60):
     return p.stdout.strip()
 
 
+def psql_file(url, path, timeout=60):
+    """Runs the SQL file at path against url, stopping at its first error."""
+    p = subprocess.run([PSQL, url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", path],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, "loading %s failed: %s" % (path, p.stderr)
+
+
 def refuses_to_start(env, args=()):
     """Runs keel with env added, which must exit non-zero at startup; returns (code, stderr)."""
     e = dict(os.environ)

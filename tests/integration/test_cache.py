@@ -18,7 +18,6 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -28,7 +27,6 @@ import kit  # noqa: E402
 
 ROOT = kit.ROOT
 PG_SH = kit.PG_SH
-PSQL = kit.PSQL
 MINE = os.path.join(ROOT, "tests", "fixtures", "cache_tests")
 SLACK = 3.0 if kit.ASAN else 1.0  # scheduling slack on top of every expected latency
 FAST = 0.3 * SLACK                # "answered at once": well under every route's sleep
@@ -69,9 +67,7 @@ def setup():
     want = "keel cache_tests " + hashlib.sha256(open(schema, "rb").read()).hexdigest()[:16]
     have = psql("SELECT coalesce(obj_description(to_regnamespace('keel_cache_tests'), 'pg_namespace'), '')")
     if have != want:
-        p = subprocess.run([PSQL, URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", schema],
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, "loading %s failed: %s" % (schema, p.stderr)
+        kit.psql_file(URL, schema)
         psql("COMMENT ON SCHEMA keel_cache_tests IS '%s'" % want)
     psql("INSERT INTO keel_cache_tests.items (id, name) SELECT %d + g, 'n' || g FROM generate_series(0, 999) g"
          % BASE)

@@ -75,9 +75,7 @@ def setup():
     kit.pg("start")
     kit.pg("load")
     URL = kit.pg("url").strip()
-    p = subprocess.run([kit.PSQL, URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", os.path.join(MINE, "schema.sql")],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
+    kit.psql_file(URL, os.path.join(MINE, "schema.sql"))
     psql("INSERT INTO keel_scale.kv (id, v) SELECT %d + g, 0 FROM generate_series(0, 99) g "
          "ON CONFLICT (id) DO UPDATE SET v = 0" % BASE)
     DIR = tempfile.mkdtemp(prefix="keel-cluster-")

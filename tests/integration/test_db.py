@@ -29,7 +29,6 @@ import kit  # noqa: E402
 
 ROOT = kit.ROOT
 PG_SH = kit.PG_SH
-PSQL = kit.PSQL
 FIX = os.path.join(ROOT, "tests", "fixtures")
 MINE = os.path.join(FIX, "db_tests")
 REFUSED = re.compile(r"^-- @(cache|tags|rate|invalidates)\b")
@@ -53,9 +52,7 @@ def psql(sql, timeout=60):
 
 
 def psql_file(path):
-    p = subprocess.run([PSQL, URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", path],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, "loading %s failed: %s" % (path, p.stderr)
+    kit.psql_file(URL, path)
 
 
 def pg_running():

@@ -1,6 +1,6 @@
 """Read replicas (KEEL_REPLICA_URLS, replica.h) against a real streaming replica that this
 test creates (scripts/pg.sh replica start: pg_basebackup -R from the private cluster, started
-on the next port): reads served by the replica, @primary routes and writes by the primary,
+on port (KEEL_PG_PORT + 1) mod 32768): reads served by the replica, @primary routes and writes by the primary,
 read-your-writes (a subject's read right after its write sees it, while other subjects still
 read the replica), cache fills after an eviction never store the replica's older rows, and
 lag handling (replay paused with pg_wal_replay_pause(): after KEEL_REPLICA_MAX_LAG the
@@ -13,7 +13,6 @@ pg_is_in_recovery(). Subjects are client addresses sent through X-Forwarded-For
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 
@@ -59,9 +58,7 @@ def setup():
     kit.pg("start")
     kit.pg("load")
     URL = kit.pg("url").strip()
-    p = subprocess.run([kit.PSQL, URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", os.path.join(MINE, "schema.sql")],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
+    kit.psql_file(URL, os.path.join(MINE, "schema.sql"))
     kit.pg("replica", "start", timeout=600)
     RURL = kit.pg("replica", "url").strip()
     PPORT, RPORT = port_of(URL), port_of(RURL)
