@@ -24,10 +24,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-mkdir -p "$tmp/uncached"
-for f in examples/bounties/routes/*.sql; do
-  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/uncached/$(basename "$f")"
-done
+uncached_routes "$tmp/uncached"
 KC=$(free_port); KU=$(free_port); NP=$(free_port)
 PORT=$KC KEEL_ROUTES=examples/bounties/routes DATABASE_URL="$URL" KEEL_CACHE_MB=${KEEL_CACHE_MB:-512} \
   KEEL_SLOW_QUERY_MS=0 zig-out/bin/keel >/dev/null 2>"$tmp/kc.err" &

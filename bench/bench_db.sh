@@ -34,10 +34,7 @@ cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"
 trap cleanup EXIT
 
 # The uncached route: the example routes without their cache annotations.
-mkdir -p "$tmp/routes"
-for f in examples/bounties/routes/*.sql; do
-  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/routes/$(basename "$f")"
-done
+uncached_routes "$tmp/routes"
 port=$(free_port)
 PORT=$port KEEL_LISTEN=127.0.0.1 KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 \
   zig-out/bin/keel >/dev/null 2>"$tmp/keel.err" &

@@ -33,10 +33,7 @@ kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-mkdir -p "$tmp/routes" # uncached, unlimited: the example routes without those annotations
-for f in examples/bounties/routes/*.sql; do
-  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/routes/$(basename "$f")"
-done
+uncached_routes "$tmp/routes" # uncached, unlimited
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"
 printf 'request 1 GET /api/bounties/search?q={list:pizza,garden,dog,tutor,moving,paint,clean,fix,help,car}&limit=10\n' \
   > "$tmp/search.scenario"

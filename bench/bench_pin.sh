@@ -35,10 +35,7 @@ kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-mkdir -p "$tmp/routes"
-for f in examples/bounties/routes/*.sql; do
-  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/routes/$(basename "$f")"
-done
+uncached_routes "$tmp/routes"
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"
 port=$(free_port)
 start_keel() { # "VAR=value ..." : a fresh keel with those settings

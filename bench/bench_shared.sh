@@ -56,9 +56,9 @@ trap cleanup EXIT INT TERM
 # one serves them as they are, except that GET /api/bounties/{id} is cached for 1h instead of
 # 180s, so that no entry of the warm walk expires during the run (expiry is not what is
 # measured: the budget and the hit path are).
-mkdir -p "$tmp/uncached" "$tmp/cached"
+uncached_routes "$tmp/uncached"
+mkdir -p "$tmp/cached"
 for f in examples/bounties/routes/*.sql; do
-  grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$tmp/uncached/$(basename "$f")"
   sed 's/^-- @cache   180s$/-- @cache   1h/' "$f" > "$tmp/cached/$(basename "$f")"
 done
 KC=$(free_port); KU=$(free_port); NP=$(free_port)

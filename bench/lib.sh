@@ -9,6 +9,16 @@ export KEEL_JWT_SECRET="${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
+# Writes the bounties routes into DIR without their @cache, @tags, @rate and @invalidates
+# lines: every request reaches PostgreSQL, and none is refused for its rate.
+uncached_routes() { # dir
+  mkdir -p "$1"
+  local f
+  for f in examples/bounties/routes/*.sql; do
+    grep -vE '^-- @(cache|tags|rate|invalidates)' "$f" > "$1/$(basename "$f")"
+  done
+}
+
 # Waits (at most 10 s) until URL answers 2xx.
 wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
