@@ -12,7 +12,7 @@
 #                                (again when schema.sql or seed.sql changed)
 #   scripts/pg.sh reset          drop database bounties and load it again
 #   scripts/pg.sh replica start  a streaming replica of the cluster (pg_basebackup -R) on
-#                                port $KEEL_PG_REPLICA_PORT (default KEEL_PG_PORT + 1); the
+#                                port $KEEL_PG_REPLICA_PORT (default (KEEL_PG_PORT + 1) mod 32768); the
 #                                cluster switches to wal_level=replica for good (restarting once)
 #   scripts/pg.sh replica stop   stop it (its data stays: the next start takes a fresh copy)
 #   scripts/pg.sh replica url    DATABASE_URL of the replica over TCP
@@ -258,7 +258,10 @@ do_load() {
 }
 
 # --- the streaming replica ------------------------------------------------------------
-rport=${KEEL_PG_REPLICA_PORT:-$((port + 1))}
+# Below 32768, outside Linux's default ephemeral range (32768-60999): the replica is started
+# and stopped again and again (tests), and a port in that range can be held at that moment by
+# any local connection (seen: "could not bind ... 54330: Address already in use" after load).
+rport=${KEEL_PG_REPLICA_PORT:-$(( (port + 1) % 32768 ))}
 rdata="$dir/replica-data"
 rsock="$dir/replica-sock"
 rlog="$dir/replica.log"
