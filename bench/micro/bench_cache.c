@@ -87,7 +87,7 @@ int main(void) {
     c = kl_cache_new((size_t)1 << 20);
     kl_cache_entry_t *probe;
     kl_cache_put(c, fresh[INSERTS - 1].b, fresh[INSERTS - 1].n, &in, 0, &probe);
-    size_t ins_charge = probe->charged;
+    size_t ins_charge = kl_cache_entry_charged(probe);
     kl_cache_free(c);
     c = kl_cache_new(ins_charge * ENTRIES);
     for (size_t i = 0; i < ENTRIES; i++) kl_cache_put(c, fresh[i].b, fresh[i].n, &in, 0, NULL);

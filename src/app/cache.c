@@ -21,7 +21,6 @@
 #include "core/rand.h"
 #include "proto/hash.h"
 
-_Static_assert(offsetof(kl_cache_taglink_t, _name) == 0, "the tag table reads the name at offset 0");
 _Static_assert(KL_CACHE_MAX_TAGS <= UINT8_MAX && KL_CACHE_CTYPES <= UINT8_MAX, "counts fit the entry's bytes");
 
 /* A slot: NULL when empty; otherwise an item (an entry, or a tag link). */
@@ -32,7 +31,7 @@ typedef struct {
     size_t mask; /* capacity - 1 */
     size_t count;
     uint64_t seed;
-    bool entries; /* items are entries (key: kl_cache_entry_key), else links (key: _name) */
+    bool entries; /* items are entries (key: kl_cache_entry_key), else links (key: link_name) */
 } table_t;
 
 struct kl_cache {
@@ -57,8 +56,17 @@ static void table_init(table_t *t, uint64_t seed, bool entries) {
     t->slots = kl_calloc(TABLE_MIN * sizeof(slot_t));
 }
 
+/* A link's entry: links are laid out right after their entry's struct, in _index order. */
+static inline kl_cache_entry_t *link_entry(const kl_cache_taglink_t *l) {
+    return (kl_cache_entry_t *)(l - l->_index) - 1;
+}
+
+static inline kl_str_t link_name(const kl_cache_taglink_t *l) {
+    return (kl_str_t){(const char *)link_entry(l) + l->_name_at, l->_name_len};
+}
+
 static inline kl_str_t item_key(const table_t *t, const void *item) {
-    return t->entries ? kl_cache_entry_key(item) : *(const kl_str_t *)item;
+    return t->entries ? kl_cache_entry_key(item) : link_name(item);
 }
 
 static inline bool same_key(const table_t *t, const void *item, const void *key, size_t len) {
@@ -154,7 +162,8 @@ static void unlink_tags(kl_cache_t *c, kl_cache_entry_t *e) {
     kl_cache_taglink_t *links = links_of(e);
     for (size_t i = 0; i < e->ntags; i++) {
         kl_cache_taglink_t *l = &links[i];
-        size_t slot = table_find(&c->tags, item_hash(&c->tags, l), l->_name.base, l->_name.len);
+        kl_str_t name = link_name(l);
+        size_t slot = table_find(&c->tags, item_hash(&c->tags, l), name.base, name.len);
         if (c->tags.slots[slot] == l) {
             if (kl_list_empty(&l->_ring)) table_remove_at(&c->tags, slot);
             else c->tags.slots[slot] = kl_container_of(l->_ring.next, kl_cache_taglink_t, _ring);
@@ -164,12 +173,19 @@ static void unlink_tags(kl_cache_t *c, kl_cache_entry_t *e) {
     e->ntags = 0;
 }
 
+size_t kl_cache_entry_charged(const kl_cache_entry_t *e) {
+    const kl_cache_taglink_t *links = (const kl_cache_taglink_t *)(e + 1);
+    size_t n = KL_CACHE_ENTRY_OVERHEAD + (size_t)e->key_len + e->body_len + e->gzip_len;
+    for (size_t i = 0; i < e->_nlinks; i++) n += links[i]._name_len + KL_CACHE_TAG_OVERHEAD;
+    return n;
+}
+
 /* Takes e out of every structure and the counters; frees it unless it is held. */
 static void drop(kl_cache_t *c, kl_cache_entry_t *e) {
     table_remove_at(&c->keys, table_find_item(&c->keys, e));
     kl_list_remove(&e->_lru);
     unlink_tags(c, e);
-    c->stats.bytes -= e->charged;
+    c->stats.bytes -= kl_cache_entry_charged(e);
     c->stats.entries--;
     if (e->_holds) {
         e->_detached = true;
@@ -259,7 +275,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     size_t charged = KL_CACHE_ENTRY_OVERHEAD;
     for (size_t i = 0; i < in->ntags; i++) {
         kl_str_t t = in->tags[i];
-        if (t.len == 0) return -EINVAL;
+        if (t.len == 0 || t.len > KL_CACHE_TAG_MAX) return -EINVAL;
         bool dup = false;
         for (size_t j = 0; j < nuniq && !dup; j++) {
             kl_str_t u = in->tags[uniq[j]];
@@ -312,16 +328,16 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     e->_fresh_ms = offset_ms(now_ms, in->ttl_ms);
     e->_stale_ms = e->_fresh_ms == KL_CACHE_FOREVER || in->ttl_ms + in->swr_ms < in->ttl_ms
                        ? KL_CACHE_FOREVER : offset_ms(now_ms, in->ttl_ms + in->swr_ms);
-    e->charged = (uint32_t)charged;
 
     kl_cache_taglink_t *lk = links_of(e);
     for (size_t i = 0; i < nuniq; i++) {
         kl_str_t name = in->tags[uniq[i]];
         kl_cache_taglink_t *l = &lk[i];
         memcpy(np, name.base, name.len);
-        l->_name = (kl_str_t){np, name.len};
+        l->_name_at = (uint32_t)(np - (char *)e);
+        l->_name_len = (uint16_t)name.len;
+        l->_index = (uint8_t)i;
         np += name.len;
-        l->_entry = e;
         kl_list_init(&l->_ring);
         uint64_t th = kl_hash64(name.base, name.len, c->seed);
         size_t slot = table_find(&c->tags, th, name.base, name.len);
@@ -342,7 +358,8 @@ int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t
     if (e->_detached) return -ESTALE;
     if (e->gzip) return -EEXIST;
     if (len == 0) return -EINVAL;
-    if (e->charged + len < len || e->charged + len > c->budget / 8 || e->charged + len > UINT32_MAX) {
+    size_t charged = kl_cache_entry_charged(e);
+    if (charged + len < len || charged + len > c->budget / 8 || charged + len > UINT32_MAX) {
         c->stats.refused++;
         return -EFBIG;
     }
@@ -356,7 +373,6 @@ int kl_cache_set_gzip(kl_cache_t *c, kl_cache_entry_t *e, const void *gz, size_t
     memcpy(g, gz, len);
     e->gzip = g;
     e->gzip_len = (uint32_t)len;
-    e->charged += (uint32_t)len;
     c->stats.bytes += len;
     return 0;
 }
@@ -374,7 +390,7 @@ size_t kl_cache_invalidate_tag(kl_cache_t *c, kl_str_t tag) {
     /* Each drop takes one link of the tag off its ring (tags are unique per entry) and the
      * slot passes to the next link, until the last one empties it. */
     while ((slot = table_find(&c->tags, th, tag.base, tag.len)) != SIZE_MAX) {
-        drop(c, ((kl_cache_taglink_t *)c->tags.slots[slot])->_entry);
+        drop(c, link_entry(c->tags.slots[slot]));
         n++;
     }
     c->stats.invalidations += n;
@@ -413,7 +429,7 @@ void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e) {
 }
 
 kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i) {
-    return ((const kl_cache_taglink_t *)(e + 1))[i]._name;
+    return link_name((const kl_cache_taglink_t *)(e + 1) + i);
 }
 
 const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e) { return c->ctypes[e->_ctype]; }

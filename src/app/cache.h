@@ -40,6 +40,8 @@
 #define KL_CACHE_CTYPES 255
 /** Most tags one entry may carry. */
 #define KL_CACHE_MAX_TAGS 16
+/** Longest tag (a longer one is refused, -EINVAL; kl_tags_expand makes at most KL_TAGS_MAX). */
+#define KL_CACHE_TAG_MAX 65535
 
 typedef enum {
     KL_CACHE_MISS = 0,  /**< absent, or past stale_until (and now removed): query the database */
@@ -51,17 +53,20 @@ typedef struct kl_cache kl_cache_t;
 
 /* One (entry, tag) pair; an entry's links sit right after its struct. Private to cache.c,
  * declared here so that kl_cache_entry_body can be inline. Every link of one tag is on one
- * ring; the tag index points at one of them, whose name is the tag's key. */
+ * ring; the tag index points at one of them, whose name is the tag's key. 24 bytes: the
+ * name and the owning entry are found from offsets (the entry sits _index links before). */
 typedef struct kl_cache_taglink {
-    kl_str_t _name;                  /* the tag (bytes in the entry's allocation); first member */
-    kl_list_t _ring;                 /* the other links carrying the same tag */
-    struct kl_cache_entry *_entry;   /* the entry that owns this link */
+    kl_list_t _ring;   /* the other links carrying the same tag */
+    uint32_t _name_at; /* the tag's bytes start this far from the entry's first byte */
+    uint16_t _name_len;
+    uint8_t _index;    /* this is link _index of its entry */
 } kl_cache_taglink_t;
 
 /** One cached response. Every public field is read-only for the caller. Memory: the struct,
  * its tag links, body, key and tag names are one allocation (the gzip variant, which
  * arrives later, a second); the struct is kept small because the reference app caches
- * 100,000 of them (bench/micro/bench_cache_mem.c). */
+ * 100,000 of them (bench/micro/bench_cache_mem.c); what it is charged against the budget
+ * is computed (kl_cache_entry_charged), not stored. */
 typedef struct kl_cache_entry {
     kl_list_t _lru;            /* LRU position, or the detached list */
     const char *gzip;          /**< gzip-coded body, NULL until kl_cache_set_gzip */
@@ -72,7 +77,6 @@ typedef struct kl_cache_entry {
     uint32_t key_len;          /**< key length (the key: kl_cache_entry_key) */
     uint32_t body_len;         /**< identity body length (the body: kl_cache_entry_body) */
     uint32_t gzip_len;         /**< gzip length, 0 while gzip is NULL */
-    uint32_t charged;          /**< bytes this entry counts against the budget */
     uint32_t _holds;           /* kl_cache_hold count */
     uint16_t status;           /**< HTTP status code */
     uint8_t ntags;             /**< tags carried (duplicates dropped); 0 once detached */
@@ -137,8 +141,9 @@ typedef struct {
  * (8 bytes at a load between 3/8 and 3/4) and allocator rounding, as measured by
  * bench/micro/bench_cache_mem.c; each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
 #define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
-/** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and allocator rounding. */
-#define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 48)
+/** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and
+ * its share of allocator rounding. */
+#define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 24)
 
 /** A new empty cache that holds at most budget_bytes of charged entries (0: stores nothing).
  * Aborts on out-of-memory like kl_malloc. */
@@ -159,8 +164,8 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
  * ETags; *out (may be NULL) gets the new most-recently-used entry. Returns 0; -EFBIG when
  * the entry would be charged more than budget/8 or 4 GiB (not stored, and any old entry for the key
  * is removed: it is superseded); -ENOMEM when memory ran out (not stored, old entry
- * removed); -EINVAL for a too-long content type, too many tags or an empty tag (nothing
- * changes). */
+ * removed); -EINVAL for a too-long content type, too many tags, an empty tag or one longer
+ * than KL_CACHE_TAG_MAX (nothing changes). */
 int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_put_t *in, uint64_t now_ms,
                  kl_cache_entry_t **out);
 /** Attaches a copy of the gzip variant gz[0..len) to e (a current entry) and makes e most
@@ -193,6 +198,10 @@ void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e);
 
 /** The content type e was put with (NUL-terminated, "" for none), valid as long as c is. */
 const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e);
+
+/** The bytes e counts against the budget: KL_CACHE_ENTRY_OVERHEAD + key + body + gzip,
+ * plus each tag's name and KL_CACHE_TAG_OVERHEAD. Constant while e is detached. */
+size_t kl_cache_entry_charged(const kl_cache_entry_t *e);
 
 /** The i-th tag of e (i < e->ntags), valid as long as e is. */
 kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i);

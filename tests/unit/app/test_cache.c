@@ -63,8 +63,8 @@ static void put_and_lookup(void) {
     gn = kl_cache_etag(f, true, got);
     KT_STREQ(got, gn, want);
     KT_EQ(n, gn);
-    KT_CHECK(f->charged >= KL_CACHE_ENTRY_OVERHEAD + 8 + 8 + strlen("bounties") + strlen("bounty:7"));
-    KT_EQ(kl_cache_stats(c)->bytes, f->charged);
+    KT_CHECK(kl_cache_entry_charged(f) >= KL_CACHE_ENTRY_OVERHEAD + 8 + 8 + strlen("bounties") + strlen("bounty:7"));
+    KT_EQ(kl_cache_stats(c)->bytes, kl_cache_entry_charged(f));
     KT_EQ(kl_cache_stats(c)->entries, 1);
     KT_EQ(kl_cache_lookup(c, "GET /b/8", 8, 5001, &f), KL_CACHE_MISS);
     KT_CHECK(f == NULL);
@@ -147,7 +147,7 @@ static size_t unit_charge(void) {
     kl_cache_entry_t *e;
     KT_EQ(put_s(c, "k00", body, 0), 0);
     KT_EQ(get_s(c, "k00", 0, &e), KL_CACHE_FRESH);
-    size_t n = e->charged;
+    size_t n = kl_cache_entry_charged(e);
     kl_cache_free(c);
     return n;
 }
@@ -193,7 +193,7 @@ static void lru_eviction_order(void) {
     KT_EQ(get_s(c, "k07", 7, &e), KL_CACHE_MISS);
     KT_EQ(get_s(c, "k08", 7, &e), KL_CACHE_FRESH);
     KT_EQ(get_s(c, "big", 7, &e), KL_CACHE_FRESH);
-    KT_EQ(e->charged, 3 * unit);
+    KT_EQ(kl_cache_entry_charged(e), 3 * unit);
     KT_EQ(kl_cache_stats(c)->entries, 28);
     KT_CHECK(kl_cache_stats(c)->bytes <= kl_cache_budget(c));
     kl_cache_free(c);
@@ -213,7 +213,7 @@ static void replace_key(void) {
     in.ntags = 1;
     KT_EQ(kl_cache_put(c, "k", 1, &in, 10, &e), 0);
     KT_EQ(kl_cache_stats(c)->entries, 1);
-    KT_EQ(kl_cache_stats(c)->bytes, e->charged);
+    KT_EQ(kl_cache_stats(c)->bytes, kl_cache_entry_charged(e));
     KT_EQ(kl_cache_stats(c)->evictions, 0);
     KT_EQ(get_s(c, "k", 1500, &e), KL_CACHE_FRESH);
     KT_STREQ(kl_cache_entry_body(e), e->body_len, "new");
@@ -277,6 +277,19 @@ static void invalid_puts(void) {
     in.tags = empty;
     in.ntags = 2;
     KT_EQ(kl_cache_put(c, "k", 1, &in, 0, NULL), -EINVAL);
+    /* a link keeps a tag's length in 16 bits: one byte more is refused, the longest is kept */
+    static char longest[KL_CACHE_TAG_MAX + 1];
+    memset(longest, 'L', sizeof longest);
+    kl_str_t too_long[] = {KL_STR("t"), {longest, KL_CACHE_TAG_MAX + 1}};
+    in.tags = too_long;
+    KT_EQ(kl_cache_put(c, "k", 1, &in, 0, NULL), -EINVAL);
+    too_long[1].len = KL_CACHE_TAG_MAX;
+    KT_EQ(kl_cache_put(c, "k5", 2, &in, 0, &e), 0);
+    KT_EQ(e->ntags, 2);
+    KT_EQ(kl_cache_entry_tag(e, 1).len, KL_CACHE_TAG_MAX);
+    KT_CHECK(kl_cache_entry_tag(e, 1).base[KL_CACHE_TAG_MAX - 1] == 'L');
+    KT_EQ(kl_cache_invalidate_tag(c, (kl_str_t){longest, KL_CACHE_TAG_MAX}), 1);
+    KT_EQ(get_s(c, "k5", 2, &e), KL_CACHE_MISS);
     /* nothing changed for "k" */
     KT_EQ(get_s(c, "k", 1, &e), KL_CACHE_FRESH);
     KT_STREQ(kl_cache_entry_body(e), e->body_len, "keep");
@@ -415,7 +428,7 @@ static void gzip_variant(void) {
     kl_cache_entry_t *e;
     KT_EQ(put_s(c, "k", "identity body", 0), 0);
     KT_EQ(get_s(c, "k", 0, &e), KL_CACHE_FRESH);
-    size_t before = e->charged;
+    size_t before = kl_cache_entry_charged(e);
     char et[KL_ETAG_MAX], etg[KL_ETAG_MAX];
     kl_cache_etag(e, false, et);
     kl_cache_etag(e, true, etg);
@@ -423,7 +436,7 @@ static void gzip_variant(void) {
     KT_EQ(kl_cache_set_gzip(c, e, "GZBYTES", 0), -EINVAL);
     KT_EQ(kl_cache_set_gzip(c, e, "GZBYTES", 7), 0);
     KT_STREQ(e->gzip, e->gzip_len, "GZBYTES");
-    KT_EQ(e->charged, before + 7);
+    KT_EQ(kl_cache_entry_charged(e), before + 7);
     KT_EQ(kl_cache_stats(c)->bytes, before + 7);
     KT_EQ(kl_cache_set_gzip(c, e, "OTHER", 5), -EEXIST);
     KT_STREQ(e->gzip, e->gzip_len, "GZBYTES");
@@ -610,8 +623,8 @@ static void model_random(void) {
             } else if (rc != 0) {
                 mismatches++;
             } else {
-                model_make_room(m, budget, e->charged, -1);
-                m[i] = (model_t){true, e->charged, now + in.ttl_ms, now + in.ttl_ms + in.swr_ms, ++stamp, mask, seed, bl, false};
+                model_make_room(m, budget, kl_cache_entry_charged(e), -1);
+                m[i] = (model_t){true, kl_cache_entry_charged(e), now + in.ttl_ms, now + in.ttl_ms + in.swr_ms, ++stamp, mask, seed, bl, false};
                 if (e->ntags != (size_t)__builtin_popcount(mask)) mismatches++;
             }
         } else if (r < 80) { /* lookup, sometimes attach gzip */
@@ -628,7 +641,7 @@ static void model_random(void) {
             } else if (e) {
                 fill(body, m[i].body_len, m[i].body_seed);
                 if (e->body_len != m[i].body_len || memcmp(kl_cache_entry_body(e), body, e->body_len) != 0) mismatches++;
-                if (e->charged != m[i].charged) mismatches++;
+                if (kl_cache_entry_charged(e) != m[i].charged) mismatches++;
                 if (!m[i].has_gzip && rnd() % 4 == 0) {
                     size_t gl = 1 + rnd() % 800;
                     int rc = kl_cache_set_gzip(c, e, body, gl < e->body_len ? gl : 1);
