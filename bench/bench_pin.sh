@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench_pin.sh - shard placement on a box the load generator and PostgreSQL share: keel with
 # KEEL_PIN=true vs KEEL_PIN=false (and any other KEEL_* settings given as MODES), driven by
-# keel-bench on one thread and on two, 50 and 200 connections, GET /health and uncached
-# GET /api/bounties/{random id}, and GET /health with `Connection: close` at 50 connections
-# (every request a new connection: where the acceptor puts connections matters there). Modes alternate within every round (each round starts a
+# keel-bench on one thread and on two, 50 and 200 connections, GET /health, uncached
+# GET /api/bounties/{random id} and the same query cached (GET /cached/bounties/{id}, every id
+# of 1..100,000 warmed on every shard after each start), and GET /health with
+# `Connection: close` at 50 connections (every request a new connection: where the acceptor
+# puts connections matters there). Modes alternate within every round (each round starts a
 # fresh keel per mode), so both see the same box; the table shows medians over rounds and
 # the per-round ratio of each mode to the first. Prints figures; asserts nothing.
 #   bench/bench_pin.sh                      3 rounds of 3 s per cell
@@ -11,9 +13,11 @@
 #   MODES="KEEL_PIN=true KEEL_PIN=false" KEEL_BIN=/tmp/old/zig-out/bin/keel bench/bench_pin.sh
 #   MODES="KEEL_PIN=true KEEL_PIN=true,KEEL_ACCEPT_BY_LOAD=false" bench/bench_pin.sh   (a mode's
 #   settings are separated by commas)
+#   MODES="KEEL_SHARDS=0 KEEL_SHARDS=1" bench/bench_pin.sh    one shard per CPU vs one shard
 #   HOG=1 bench/bench_pin.sh    during every run, a busy loop pinned to the first CPU keel may
 #                               use (bounded by the run's length): a neighbour that takes a core
-# Bounded: 2 layouts x (2 connection counts x 2 routes + 1) x modes x ROUNDS runs of DUR each.
+# Bounded: 2 layouts x (2 connection counts x 3 routes + 1) x modes x ROUNDS runs of DUR each,
+# plus a warm walk (100,000 requests per shard) after each of the modes x ROUNDS starts.
 set -euo pipefail
 # several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
 export KEEL_ADMIN_LISTEN=${KEEL_ADMIN_LISTEN:-off}
@@ -36,13 +40,23 @@ cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"
 trap cleanup EXIT
 
 uncached_routes "$tmp/routes"
+# the by-id query again, cached for longer than the run (the cache budget is keel's default)
+sed -e 's|^-- @route   GET /api/bounties/|-- @route   GET /cached/bounties/|' -e 's|^-- @cache   180s$|-- @cache   1h|' \
+  examples/bounties/routes/bounties_get.sql > "$tmp/routes/cached_get.sql"
+grep -q '^-- @cache   1h$' "$tmp/routes/cached_get.sql" || { echo "bench_pin: bounties_get.sql changed shape" >&2; exit 2; }
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"
+printf 'request 1 GET /cached/bounties/{int:1:100000}\n' > "$tmp/cached.scenario"
 port=$(free_port)
 start_keel() { # "VAR=value ..." : a fresh keel with those settings
-  env PORT="$port" KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 KEEL_CACHE_MB=0 $1 \
+  env PORT="$port" KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_MS=0 $1 \
     "$KEEL_BIN" >/dev/null 2>"$tmp/keel.err" &
   kpid=$!
   wait_ready "http://127.0.0.1:$port/ready" || { cat "$tmp/keel.err" >&2; exit 2; }
+  local shards
+  shards=$(ls /proc/$kpid/task | while read -r t; do cat /proc/$kpid/task/$t/comm; done | grep -c '^keel-shard' || true)
+  local bad
+  bad=$(warm_walk "$port" "$shards" /cached/bounties)
+  [ "$bad" = 0 ] || echo "bench_pin: the warm walk had $bad answers other than 200" >&2
 }
 stop_keel() { kill "$kpid"; wait "$kpid" 2>/dev/null || true; kpid=; }
 
@@ -70,6 +84,7 @@ for r in $(seq "$ROUNDS"); do
       for c in 50 200; do
         VUS=$c measure "m$mi.t$t.c$c.health.$r" "$kpid" "http://127.0.0.1:$port/health" -t "$t"
         VUS=$c measure "m$mi.t$t.c$c.byid.$r" "$kpid" "http://127.0.0.1:$port" -t "$t" -s "$tmp/byid.scenario"
+        VUS=$c measure "m$mi.t$t.c$c.cached.$r" "$kpid" "http://127.0.0.1:$port" -t "$t" -s "$tmp/cached.scenario"
       done
       VUS=50 measure "m$mi.t$t.c50.churn.$r" "$kpid" "http://127.0.0.1:$port/health" -t "$t" -H "Connection: close"
     done
@@ -90,8 +105,9 @@ def tot(n):
 print("| route | layout | conns | " + " | ".join("%s req/s, p99" % m for m in modes) +
       " | " + " | ".join("%s / %s (rounds)" % (m, modes[0]) for m in modes[1:]) + " |")
 print("|---|---|---|" + "---|" * (2 * len(modes) - 1))
-names = {"health": "/health", "byid": "GET /api/bounties/{id} uncached", "churn": "/health, Connection: close"}
-for route in ("health", "byid", "churn"):
+names = {"health": "/health", "byid": "GET /api/bounties/{id} uncached", "cached": "the same, cached (warm)",
+         "churn": "/health, Connection: close"}
+for route in ("health", "byid", "cached", "churn"):
     for t in (1, 2):
         for c in ((50, 200) if route != "churn" else (50,)):
             cells, per = [], []

@@ -101,35 +101,9 @@ SELECT row_to_json(b) FROM (SELECT id, user_id, title, description, amount_cents
 SQL
 "$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
 
-# The warm walk: ids 1..100,000 in order on one keep-alive connection per shard (the
-# acceptor hands each new connection to the next shard when all are idle).
-walk() { # port: pipelined, 64 requests at a time; prints how many answers were not 200
-  python3 - "$1" "$shards" <<'PY'
-import socket, sys
-port, shards = int(sys.argv[1]), int(sys.argv[2])
-bad = 0
-for s in range(shards):
-    c = socket.create_connection(("127.0.0.1", port), timeout=30)
-    buf = b""
-    for lo in range(1, 100001, 64):
-        ids = range(lo, min(lo + 64, 100001))
-        c.sendall(b"".join(b"GET /api/bounties/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in ids))
-        for _ in ids:
-            while b"\r\n\r\n" not in buf:
-                buf += c.recv(65536)
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            bad += not head.startswith(b"HTTP/1.1 200")
-            n = int([l.split(b":", 1)[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
-            while len(buf) < n:
-                buf += c.recv(65536)
-            buf = buf[n:]
-    c.close()
-print(bad)
-PY
-}
 calls() { psql_ "SELECT coalesce(sum(calls),0) FROM pg_stat_statements WHERE query LIKE '%FROM bounties%WHERE id = \$1%'"; }
 t0=$(date +%s)
-walk_bad=$(walk "$KC")
+walk_bad=$(warm_walk "$KC" "$shards" /api/bounties)
 walk_s=$(( $(date +%s) - t0 ))
 cache_rss_kb=$(awk '/VmRSS/ {print $2}' /proc/$kc_pid/status)
 

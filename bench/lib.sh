@@ -19,6 +19,42 @@ uncached_routes() { # dir
   done
 }
 
+# The warm walk: GET PREFIX/1 .. PREFIX/100000 in order, pipelined 64 at a time, through each
+# of SHARDS keep-alive connections opened together (so the least-connections acceptor gives
+# every shard one), the connections taking turns; prints how many answers were not 200.
+warm_walk() { # port shards prefix
+  python3 - "$1" "$2" "$3" <<'PY'
+import socket, sys
+port, shards, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+bad = 0
+conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(shards)]
+bufs = [b""] * shards
+
+def more(i):
+    b = conns[i].recv(65536)
+    if not b:
+        sys.exit("warm_walk: keel closed the connection")
+    bufs[i] += b
+
+for lo in range(1, 100001, 64):
+    ids = range(lo, min(lo + 64, 100001))
+    for i, c in enumerate(conns):
+        c.sendall(b"".join(b"GET %s/%d HTTP/1.1\r\nHost: x\r\n\r\n" % (prefix, n) for n in ids))
+        for _ in ids:
+            while b"\r\n\r\n" not in bufs[i]:
+                more(i)
+            head, bufs[i] = bufs[i].split(b"\r\n\r\n", 1)
+            bad += not head.startswith(b"HTTP/1.1 200")
+            n = int([l.split(b":", 1)[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+            while len(bufs[i]) < n:
+                more(i)
+            bufs[i] = bufs[i][n:]
+for c in conns:
+    c.close()
+print(bad)
+PY
+}
+
 # Waits (at most 10 s) until URL answers 2xx.
 wait_ready() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
