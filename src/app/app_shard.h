@@ -34,7 +34,10 @@ typedef struct kl_app_shard kl_app_shard_t;
 
 struct kl_app_shard {
     kl_shard_t *shard;        /**< the runtime shard this state belongs to */
-    kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database */
+    kl_db_t *db;              /**< this shard's PostgreSQL connections; NULL without a database.
+                                   Its own shard's only: the pool is freed while peers still run */
+    _Atomic int db_live;      /**< kl_db_live(db) as of this shard's last loop turn (0 once it
+                                   stops): what other threads read instead of db */
     struct kl_replicas *replicas; /**< shared replica state (replica.h); NULL without KEEL_REPLICA_URLS */
     struct kl_replica_shard *replica; /**< this shard's replica pools; NULL without replicas */
     int replica_probe_stmt;   /**< index of the lag probes in dbcfg's statements */
@@ -47,8 +50,9 @@ struct kl_app_shard {
     kl_cache_t *cache;        /**< this shard's response cache */
     kl_gzip_t *gzip;          /**< this shard's compressor */
     struct kl_sql_fills *fills; /**< in-flight cache fills (sql_cache.c owns it) */
-    /* Every shard's state, for /ready. Written before the acceptor starts, so any request
-     * (which reaches a shard only through the acceptor) sees them initialised. */
+    /* Every shard's state, for /ready (which reads only their db_live). Written before the
+     * acceptor starts, so any request (which reaches a shard only through the acceptor)
+     * sees them initialised. */
     kl_app_shard_t *peers;
     unsigned npeers;
     const kl_config_t *cfg;   /**< process-wide settings (read-only) */

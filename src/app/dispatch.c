@@ -15,13 +15,16 @@ static void health(kl_request_t *r, void *ctx) {
     kl_rep_send(r, &rep);
 }
 
+static int live_of(const kl_app_shard_t *p) { return atomic_load_explicit(&p->db_live, memory_order_relaxed); }
+
 /* Readiness: every shard holds at least one prepared database connection. Reads the
- * other shards' live counts (atomics); nothing else crosses shards. */
+ * other shards' published live counts (atomics), never their pools: a stopping shard frees
+ * its pool while this one may still answer. */
 static void ready(kl_request_t *r, void *ctx) {
     kl_app_shard_t *as = ctx;
     bool ok = true;
     for (unsigned i = 0; i < as->npeers; i++)
-        if (as->peers[i].dbcfg && kl_db_live(as->peers[i].db) == 0) ok = false;
+        if (as->peers[i].dbcfg && live_of(&as->peers[i]) == 0) ok = false;
     /* Sized for the shard count: at most 48 bytes per shard entry, 80 around them. */
     size_t cap = 80 + (size_t)as->npeers * 48;
     char *body = kl_arena_alloc(r->arena, cap);
@@ -29,7 +32,7 @@ static void ready(kl_request_t *r, void *ctx) {
                                 ok ? "ready" : "not ready", !as->dbcfg ? "not configured" : ok ? "up" : "down");
     for (unsigned i = 0; i < as->npeers; i++)
         n += (size_t)snprintf(body + n, cap - n, "%s{\"shard\":%u,\"dbConnections\":%d}", i ? "," : "", i,
-                              kl_db_live(as->peers[i].db));
+                              live_of(&as->peers[i]));
     n += (size_t)snprintf(body + n, cap - n, "]}");
     if (!ok) {
         kl_respond(r, 503, "application/json", "Cache-Control: no-store\r\nRetry-After: 1\r\n", body, n);

@@ -142,6 +142,7 @@ static void on_tick(kl_shard_t *sh) {
     }
     kl_replica_tick(as->replica);
     if (as->db) kl_db_flush(as->db);
+    atomic_store_explicit(&as->db_live, kl_db_live(as->db), memory_order_relaxed);
     kl_replica_flush(as->replica);
     kl_admin_tick(as);
     if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
@@ -160,6 +161,7 @@ static void on_stop(kl_shard_t *sh) {
     kl_http_conn_abort_all(as);
     kl_shard_settle(sh, 500); /* aborted connections finalize; the pool still serves their polls */
     kl_replica_shard_stop(as->replica); /* reads on replicas fail like the primary's */
+    atomic_store_explicit(&as->db_live, 0, memory_order_relaxed);
     kl_db_stop(as->db); /* fails what is still queued; deferred requests are freed */
     as->db = NULL;
     kl_replica_shard_free(as->replica); /* after: shard 0's lag probe rides the primary pool */
@@ -201,14 +203,14 @@ static void status_line(char *out, size_t cap, const char *addr, const kl_app_sh
     int len = snprintf(out, cap, "serving on %s, %u shard%s", addr, n, n == 1 ? "" : "s");
     if (len < 0 || (size_t)len >= cap || !apps[0].dbcfg) return;
     int live = 0;
-    for (unsigned i = 0; i < n; i++) live += kl_db_live(apps[i].db);
+    for (unsigned i = 0; i < n; i++) live += atomic_load_explicit(&apps[i].db_live, memory_order_relaxed);
     snprintf(out + len, cap - (size_t)len, ", db %d/%u connections", live, n * (unsigned)apps[0].dbcfg->conns);
 }
 
 /* Every shard has a database connection up (or there is no database). */
 static bool db_up(const kl_app_shard_t *apps, unsigned n) {
     for (unsigned i = 0; i < n; i++)
-        if (apps[i].dbcfg && kl_db_live(apps[i].db) == 0) return false;
+        if (apps[i].dbcfg && atomic_load_explicit(&apps[i].db_live, memory_order_relaxed) == 0) return false;
     return true;
 }
 
