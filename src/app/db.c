@@ -719,7 +719,7 @@ static void pump(kl_db_t *db) {
         db->waiting--;
         kl_wheel_del(&db->sh->wheel, &q->_timer);
         if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, db->sh->now_ms - q->_queued_ms);
-        if (shed(db, db->sh->now_ms - q->_queued_ms)) {
+        if (!q->urgent && shed(db, db->sh->now_ms - q->_queued_ms)) {
             db->stats.shed++;
             fail(q, 503, "the database is overloaded; try again shortly");
             continue;
@@ -755,17 +755,18 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
         send_query(c, q);
         return;
     }
-    if (db->shedding) { /* it would wait longer than the target: fail it fast */
+    if (db->shedding && !q->urgent) { /* it would wait longer than the target: fail it fast */
         db->stats.shed++;
         fail(q, 503, "the database is overloaded; try again shortly");
         return;
     }
-    if (db->waiting >= db->cfg.queue_max) {
+    if (db->waiting >= db->cfg.queue_max && !q->urgent) {
         db->stats.rejected_queue_full++;
         fail(q, 503, "too many requests are waiting for the database");
         return;
     }
-    kl_list_push(&db->waitq, &q->_link);
+    if (q->urgent) kl_list_unshift(&db->waitq, &q->_link);
+    else kl_list_push(&db->waitq, &q->_link);
     q->_queued_ms = db->sh->now_ms;
     db->waiting++;
     kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)db->cfg.acquire_ms);

@@ -148,6 +148,10 @@ struct kl_db_query {
                                      as needed, each of whole lines under KL_DB_NOTIFY_MAX bytes;
                                      a line of KL_DB_NOTIFY_MAX bytes or more fails the query
                                      with 500 before it is sent; NULL = none */
+    bool urgent;                /**< keel's own small periodic query (a replica lag probe): waits
+                                     at the head of the queue and is never shed nor refused
+                                     for a full queue, so keel's own overload does not read
+                                     as the server's failure; the acquire deadline still holds */
     void (*done)(kl_db_query_t *q); /**< called exactly once; may be called inside kl_db_submit */
     void *ctx;                  /**< the caller's */
     /* results, valid inside done (res is freed after done returns) */

@@ -228,14 +228,15 @@ void kl_replica_tick(kl_replica_shard_t *s) {
     s->next_probe_ms = s->as->shard->now_ms + KL_REPLICA_PROBE_MS;
     if (!s->primary_probe.busy && s->as->db) {
         s->primary_probe = (probe_t){.s = s, .idx = -1, .busy = true, .asked_ns = kl_clock_ns()};
-        s->primary_probe.q = (kl_db_query_t){.stmt = s->probe_stmt, .done = primary_probed, .ctx = &s->primary_probe};
+        s->primary_probe.q = (kl_db_query_t){.stmt = s->probe_stmt, .urgent = true, .done = primary_probed,
+                                             .ctx = &s->primary_probe};
         kl_db_submit(s->as->db, &s->primary_probe.q);
     }
     for (int i = 0; i < s->rs->n; i++) {
         probe_t *p = &s->probes[i];
         if (p->busy || !s->pools[i]) continue;
         *p = (probe_t){.s = s, .idx = i, .busy = true};
-        p->q = (kl_db_query_t){.stmt = s->probe_stmt + 1, .done = replica_probed, .ctx = p};
+        p->q = (kl_db_query_t){.stmt = s->probe_stmt + 1, .urgent = true, .done = replica_probed, .ctx = p};
         kl_db_submit(s->pools[i], &p->q);
     }
 }

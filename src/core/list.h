@@ -28,6 +28,14 @@ static inline void kl_list_push(kl_list_t *head, kl_list_t *node) {
     head->prev = node;
 }
 
+/** Inserts node (unlinked) at the head of head. */
+static inline void kl_list_unshift(kl_list_t *head, kl_list_t *node) {
+    node->next = head->next;
+    node->prev = head;
+    head->next->prev = node;
+    head->next = node;
+}
+
 /** Unlinks node if linked; safe to call twice. */
 static inline void kl_list_remove(kl_list_t *node) {
     if (!node->next) return;

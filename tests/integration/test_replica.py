@@ -207,6 +207,76 @@ def test_a_route_added_by_reload_reads_from_the_replica():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_keel_shedding_its_reads_leaves_the_replica_in_rotation():
+    # keel's own overload (its replica pool shedding reads and refusing them for a full
+    # queue) is not the replica failing: the lag probes wait at the head of the queue and
+    # are never shed, so the replica stays in rotation while keel sheds, and serves after.
+    import shutil
+    import tempfile
+    import threading
+    d = tempfile.mkdtemp(prefix="keel-replica-shed-")
+    k = None
+    try:
+        shutil.copytree(os.path.join(MINE, "routes"), os.path.join(d, "routes"))
+        with open(os.path.join(d, "routes", "kv_slow.sql"), "w") as f:
+            f.write("-- @route GET /sc/slow/{ms:int}\n-- @returns one\n"
+                    "SELECT json_build_object('port', current_setting('port')::int)\n"
+                    "FROM pg_sleep(:ms::int / 1000.0);\n")
+        # one connection of depth 2 per pool, 4 may queue, shedding past 5 ms of waiting
+        k = kit.Keel(env={"KEEL_ROUTES": os.path.join(d, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
+                          "KEEL_REPLICA_MAX_LAG": "%gs" % LAG_S, "KEEL_SHARDS": "1", "KEEL_DB_CONNS_PER_SHARD": "1",
+                          "KEEL_DB_PIPELINE_DEPTH": "2", "KEEL_DB_QUEUE": "4", "KEEL_DB_QUEUE_TARGET": "5ms",
+                          "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
+                     ready_path="/ready").start(timeout=30)
+
+        def served_by(path):
+            st, _, body = k.request("GET", path, headers={"X-Forwarded-For": subject()})
+            assert st == 200, (path, st, body, k.stderr()[-3000:])
+            return json.loads(body)["port"]
+
+        deadline = time.monotonic() + 15 * SLACK
+        while served_by("/sc/live/%d" % BASE) != RPORT:
+            assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
+            time.sleep(0.1)
+        mark = len(k.stderr())
+        # 16 keep-alive clients on a 50 ms read for 3 s (at most 200 requests each): about
+        # 40 reads/s fit, so the queue fills and waits pass the target
+        statuses, ports, lock = {}, set(), threading.Lock()
+        stop_at = time.monotonic() + 3
+
+        def client():
+            s = k.connect()
+            r = kit.Reader(s)
+            try:
+                for _ in range(200):
+                    if time.monotonic() >= stop_at:
+                        break
+                    s.sendall(kit.build("GET", "/sc/slow/50", headers={"X-Forwarded-For": subject()}))
+                    st, _, body = r.response()
+                    with lock:
+                        statuses[st] = statuses.get(st, 0) + 1
+                        if st == 200:
+                            ports.add(json.loads(body)["port"])
+            finally:
+                s.close()
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        log = k.stderr()[mark:]
+        assert statuses.get(503, 0) > 0, "no read was shed or refused: %s" % statuses
+        assert set(statuses) <= {200, 503}, statuses
+        assert RPORT in ports, "no slow read reached the replica: %s" % ports
+        assert "out of rotation" not in log, log[-3000:]
+        assert [served_by("/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
+    finally:
+        if k:
+            problem = k.stop_checked()
+            assert not problem, problem
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_no_healthy_replica_means_the_primary():
     # the replica stopped: its connections drop, reads go to the primary without errors
     kit.pg("replica", "stop")
