@@ -117,6 +117,14 @@ static uint64_t pub_sum(const kl_app_shard_t *as, int which) {
 
 /* ---- /metrics --------------------------------------------------------------------------- */
 
+/* One sample of name with a single label. */
+static void u64_labelled(kl_prom_out_t *o, const char *name, const char *label, const char *value, uint64_t v) {
+    kl_prom_labels_t l;
+    kl_prom_labels_init(&l);
+    kl_prom_labels_add(&l, label, value, strlen(value));
+    kl_prom_u64(o, name, &l, v);
+}
+
 /* Adds src's histogram into the scrape's sum; count is then the sum of the buckets read. */
 static void hist_add(uint64_t *counts, uint64_t *sum_ns, const kl_mx_hist_t *h) {
     for (size_t i = 0; i <= KL_PROM_NBUCKETS; i++) counts[i] += kl_mx_load(&h->b[i]);
@@ -224,15 +232,10 @@ static void render_routes(kl_app_shard_t *as, kl_prom_out_t *o) {
 }
 
 static void render_db(kl_app_shard_t *as, kl_prom_out_t *o) {
-    kl_prom_labels_t l;
     static const char *const states[] = {"busy", "idle", "connecting"};
     kl_prom_family(o, "db_pool_connections", "gauge",
                    "PostgreSQL connections of every shard: busy (queries in flight), idle, connecting.");
-    for (int i = 0; i < 3; i++) {
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "state", states[i], strlen(states[i]));
-        kl_prom_u64(o, "db_pool_connections", &l, pub_sum(as, KL_MX_PUB_DB_BUSY + i));
-    }
+    for (int i = 0; i < 3; i++) u64_labelled(o, "db_pool_connections", "state", states[i], pub_sum(as, KL_MX_PUB_DB_BUSY + i));
     kl_prom_family(o, "db_queue_depth", "gauge", "Queries waiting for a connection, every shard.");
     kl_prom_u64(o, "db_queue_depth", NULL, pub_sum(as, KL_MX_PUB_DB_QUEUE));
     uint64_t counts[KL_PROM_NBUCKETS + 1] = {0}, sum = 0;
@@ -265,30 +268,17 @@ static void render_db(kl_app_shard_t *as, kl_prom_out_t *o) {
     }
     kl_prom_family(o, "db_errors_total", "counter",
                    "Queries that failed, by SQLSTATE; \"none\": failed by keel (no connection in time, connection lost, overload).");
-    for (size_t i = 0; i < n; i++) {
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "sqlstate", codes[i], strlen(codes[i]));
-        kl_prom_u64(o, "db_errors_total", &l, ns[i]);
-    }
-    if (other) {
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "sqlstate", "other", 5);
-        kl_prom_u64(o, "db_errors_total", &l, other);
-    }
+    for (size_t i = 0; i < n; i++) u64_labelled(o, "db_errors_total", "sqlstate", codes[i], ns[i]);
+    if (other) u64_labelled(o, "db_errors_total", "sqlstate", "other", other);
     kl_prom_family(o, "db_reconnects_total", "counter", "Times a PostgreSQL connection was lost or failed to connect and was retried.");
     kl_prom_u64(o, "db_reconnects_total", NULL, pub_sum(as, KL_MX_PUB_DB_RECONNECTS));
 }
 
 static void render_cache(kl_app_shard_t *as, kl_prom_out_t *o) {
-    kl_prom_labels_t l;
     static const char *const reasons[] = {"lru", "ttl", "tag"};
     kl_prom_family(o, "cache_evictions_total", "counter",
                    "Cache entries removed: lru (byte budget), ttl (expired), tag (invalidated or purged).");
-    for (int i = 0; i < 3; i++) {
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "reason", reasons[i], strlen(reasons[i]));
-        kl_prom_u64(o, "cache_evictions_total", &l, pub_sum(as, KL_MX_PUB_EVICT_LRU + i));
-    }
+    for (int i = 0; i < 3; i++) u64_labelled(o, "cache_evictions_total", "reason", reasons[i], pub_sum(as, KL_MX_PUB_EVICT_LRU + i));
     kl_prom_family(o, "cache_bytes", "gauge", "Bytes the response cache holds (every shard; entries charged with their overhead).");
     kl_prom_u64(o, "cache_bytes", NULL, pub_sum(as, KL_MX_PUB_CACHE_BYTES));
     kl_prom_family(o, "cache_entries", "gauge", "Entries in the response cache, every shard.");
@@ -299,9 +289,7 @@ static void render_cache(kl_app_shard_t *as, kl_prom_out_t *o) {
     for (int s = 0; s < 2; s++) {
         uint64_t v = 0;
         for (unsigned i = 0; i < as->npeers; i++) v += kl_mx_load(&as->peers[i].mx.invalidations[s]);
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "source", sources[s], strlen(sources[s]));
-        kl_prom_u64(o, "cache_invalidations_total", &l, v);
+        u64_labelled(o, "cache_invalidations_total", "source", sources[s], v);
     }
 }
 
@@ -363,21 +351,17 @@ static void render_process(kl_app_shard_t *as, kl_prom_out_t *o) {
     kl_prom_u64(o, "process_max_fds", NULL, (uint64_t)rl.rlim_cur);
     kl_prom_family(o, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
     kl_prom_f64(o, "process_start_time_seconds", NULL, start);
-    kl_prom_labels_t l;
     kl_prom_family(o, "keel_build_info", "gauge", "keel's version; always 1.");
-    kl_prom_labels_init(&l);
-    kl_prom_labels_add(&l, "version", KL_VERSION, strlen(KL_VERSION));
-    kl_prom_u64(o, "keel_build_info", &l, 1);
+    u64_labelled(o, "keel_build_info", "version", KL_VERSION, 1);
     char id[16];
     kl_prom_family(o, "keel_shard_connections", "gauge", "Open connections per shard (the admin listener's included).");
     for (unsigned i = 0; i < as->npeers; i++) {
         snprintf(id, sizeof(id), "%u", i);
-        kl_prom_labels_init(&l);
-        kl_prom_labels_add(&l, "shard", id, strlen(id));
-        kl_prom_u64(o, "keel_shard_connections", &l, atomic_load_explicit(&as->peers[i].mx.conns, memory_order_relaxed));
+        u64_labelled(o, "keel_shard_connections", "shard", id, atomic_load_explicit(&as->peers[i].mx.conns, memory_order_relaxed));
     }
     kl_prom_family(o, "keel_shard_loop_lag_seconds", "gauge",
                    "Per shard, the longest event-loop turn (work between two waits) in the last full second: how long a ready event could wait.");
+    kl_prom_labels_t l;
     for (unsigned i = 0; i < as->npeers; i++) {
         snprintf(id, sizeof(id), "%u", i);
         kl_prom_labels_init(&l);
