@@ -95,15 +95,18 @@ static entry_t *entry(kl_clients_t *c, int fd, bool create) {
     return page ? &page[(size_t)fd % PAGE_FDS] : NULL;
 }
 
-static void addr_of(const struct sockaddr_storage *ss, kl_ip_t *out) {
+int kl_clients_peer_addr(int fd, kl_ip_t *out) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
     memset(out, 0, sizeof(*out));
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+    if (ss.ss_family == AF_INET) {
         out->b[10] = out->b[11] = 0xff;
-        memcpy(out->b + 12, &in->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        memcpy(out->b, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        memcpy(out->b + 12, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(out->b, &((const struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     }
+    return 0;
 }
 
 /* Adds one connection to the count of addr's group. Acceptor thread only: the one thread
@@ -141,13 +144,11 @@ static int32_t count_in(kl_clients_t *c, const kl_ip_t *addr) {
 
 int kl_clients_admit(void *ctx, int fd) {
     kl_clients_t *c = ctx;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0) return -errno; /* reset already */
+    kl_client_t cl = {.slot = -1, .known = true};
+    int r = kl_clients_peer_addr(fd, &cl.addr);
+    if (r < 0) return r; /* reset already */
     entry_t *e = entry(c, fd, true);
     if (!e) return -ENOMEM;
-    kl_client_t cl = {.slot = -1, .known = true};
-    addr_of(&ss, &cl.addr);
     if (c->cap && !kl_cidr_match(c->trusted, c->ntrusted, &cl.addr)) {
         cl.slot = count_in(c, &cl.addr);
         cl.refused = cl.slot < 0;

@@ -43,6 +43,10 @@ kl_clients_t *kl_clients_new(const kl_config_t *cfg, uint64_t max_conns, char *e
 /** Frees c; no thread may use it any more. */
 void kl_clients_free(kl_clients_t *c);
 
+/** fd's peer address (IPv4 as ::ffff:a.b.c.d; all zero for another family). Returns 0, or
+ * -errno from getpeername (out all zero). */
+int kl_clients_peer_addr(int fd, kl_ip_t *out);
+
 /** Acceptor thread (a kl_acceptor_admit_t's admit; ctx is the kl_clients_t): records fd's
  * peer and counts it against the cap. Returns 0, or -errno when the socket should be closed
  * at once (the peer is gone already, or no memory for its entry). */

@@ -1,7 +1,5 @@
 #include "app/http_conn.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,18 +69,8 @@ static void refuse_conn(kl_conn_t *c);
 static kl_conn_t *conn_new(kl_app_shard_t *as, int fd, bool admin) {
     kl_client_t client = {.slot = -1};
     if (as->clients && !admin) kl_clients_take(as->clients, fd, &client);
-    else if (as->cfg->access_log) { /* the log's remoteAddress: one call per connection */
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET) {
-                client.addr.b[10] = client.addr.b[11] = 0xff;
-                memcpy(&client.addr.b[12], &((struct sockaddr_in *)&ss)->sin_addr, 4);
-            } else if (ss.ss_family == AF_INET6) {
-                memcpy(client.addr.b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-            }
-        }
-    }
+    else if (as->cfg->access_log) /* the log's remoteAddress: one call per connection */
+        kl_clients_peer_addr(fd, &client.addr); /* a peer already gone stays all zero */
     /* Low on memory (the emergency reserve is spent): no new connections until it is back. */
     kl_conn_t *c = kl_alloc_pressure() ? NULL : kl_trymalloc(sizeof(*c));
     if (!c) {
