@@ -18,6 +18,7 @@ import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEEL_BIN = os.environ.get("KEEL_BIN", os.path.join(ROOT, "zig-out", "bin", "keel"))
+BENCH_BIN = os.environ.get("KEEL_BENCH_BIN") or os.path.join(ROOT, "zig-out", "bin", "keel-bench")
 ASAN = os.environ.get("KEEL_ASAN") == "1"
 PG_SH = os.path.join(ROOT, "scripts", "pg.sh")
 PSQL = "/usr/lib/postgresql/15/bin/psql"

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kit  # noqa: E402
 
 ROOT = kit.ROOT
-BENCH = os.environ.get("KEEL_BENCH_BIN") or os.path.join(ROOT, "zig-out", "bin", "keel-bench")
+BENCH = kit.BENCH_BIN
 TMP = tempfile.mkdtemp(prefix="keel-bench-report-")
 SECRET = "bench-report-test-secret-0123456789abcdef"
 K = None
