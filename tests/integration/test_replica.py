@@ -56,6 +56,29 @@ def replica_sql(sql):
     return kit.psql(RURL, sql)
 
 
+def own_keel(routes, **settings):
+    """A keel of the test's own on the routes folder routes, reading from the replica, with
+    settings (KEEL_*) on top of the module's."""
+    env = {"KEEL_ROUTES": routes, "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
+           "KEEL_REPLICA_MAX_LAG": "%gs" % LAG_S, "KEEL_TRUSTED_PROXIES": "127.0.0.1"}
+    env.update(settings)
+    return kit.Keel(env=env, ready_path="/ready").start(timeout=30)
+
+
+def served_by(k, path):
+    """The port of the server that answered GET path on k, for a new subject."""
+    st, _, body = k.request("GET", path, headers={"X-Forwarded-For": subject()})
+    assert st == 200, (path, st, body, k.stderr()[-3000:])
+    return json.loads(body)["port"]
+
+
+def wait_in_rotation(k):
+    deadline = time.monotonic() + 15 * SLACK
+    while served_by(k, "/sc/live/%d" % BASE) != RPORT:
+        assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
+        time.sleep(0.1)
+
+
 def setup():
     global URL, RURL, PPORT, RPORT, K
     kit.pg("start")
@@ -67,13 +90,8 @@ def setup():
     PPORT, RPORT = port_of(URL), port_of(RURL)
     kit.psql(URL, "INSERT INTO keel_scale.kv (id, v) SELECT %d + g, 0 FROM generate_series(0, 99) g "
                   "ON CONFLICT (id) DO UPDATE SET v = 0" % BASE)
-    K = kit.Keel(env={"KEEL_ROUTES": os.path.join(MINE, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
-                      "KEEL_REPLICA_MAX_LAG": "%gs" % LAG_S, "KEEL_SHARDS": "2", "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
-                 ready_path="/ready").start(timeout=30)
-    deadline = time.monotonic() + 15 * SLACK
-    while get("/sc/live/%d" % BASE, subject())["port"] != RPORT:
-        assert time.monotonic() < deadline, "the replica never came into rotation: " + K.stderr()[-2000:]
-        time.sleep(0.1)
+    K = own_keel(os.path.join(MINE, "routes"), KEEL_SHARDS="2")
+    wait_in_rotation(K)
 
 
 def teardown():
@@ -170,19 +188,8 @@ def test_a_route_added_by_reload_reads_from_the_replica():
     k = None
     try:
         shutil.copytree(os.path.join(MINE, "routes"), os.path.join(d, "routes"))
-        k = kit.Keel(env={"KEEL_ROUTES": os.path.join(d, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
-                          "KEEL_REPLICA_MAX_LAG": "%gs" % LAG_S, "KEEL_SHARDS": "2", "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
-                     ready_path="/ready").start(timeout=30)
-
-        def served_by(path):
-            st, _, body = k.request("GET", path, headers={"X-Forwarded-For": subject()})
-            assert st == 200, (path, st, body, k.stderr()[-3000:])
-            return json.loads(body)["port"]
-
-        deadline = time.monotonic() + 15 * SLACK
-        while served_by("/sc/live/%d" % BASE) != RPORT:
-            assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
-            time.sleep(0.1)
+        k = own_keel(os.path.join(d, "routes"), KEEL_SHARDS="2")
+        wait_in_rotation(k)
         with open(os.path.join(d, "routes", "kv_added.sql"), "w") as f:
             f.write("-- @route GET /sc/added/{id:int}\n-- @returns one\n"
                     "SELECT json_build_object('id', id, 'port', current_setting('port')::int)\n"
@@ -195,11 +202,11 @@ def test_a_route_added_by_reload_reads_from_the_replica():
             assert time.monotonic() < deadline, k.stderr()[-2000:]
             time.sleep(0.05)
         # every shard (2 x 2 fresh connections) answers the new route from the replica
-        ports = [served_by("/sc/added/%d" % (BASE + i)) for i in range(8)]
+        ports = [served_by(k, "/sc/added/%d" % (BASE + i)) for i in range(8)]
         assert ports == [RPORT] * 8, ports
         # the lag probes still run: 3 s later (3 x the max lag) the replica is still in rotation
         time.sleep(3 * SLACK)
-        assert [served_by("/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
+        assert [served_by(k, "/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
     finally:
         if k:
             problem = k.stop_checked()
@@ -223,21 +230,9 @@ def test_keel_shedding_its_reads_leaves_the_replica_in_rotation():
                     "SELECT json_build_object('port', current_setting('port')::int)\n"
                     "FROM pg_sleep(:ms::int / 1000.0);\n")
         # one connection of depth 2 per pool, 4 may queue, shedding past 5 ms of waiting
-        k = kit.Keel(env={"KEEL_ROUTES": os.path.join(d, "routes"), "DATABASE_URL": URL, "KEEL_REPLICA_URLS": RURL,
-                          "KEEL_REPLICA_MAX_LAG": "%gs" % LAG_S, "KEEL_SHARDS": "1", "KEEL_DB_CONNS_PER_SHARD": "1",
-                          "KEEL_DB_PIPELINE_DEPTH": "2", "KEEL_DB_QUEUE": "4", "KEEL_DB_QUEUE_TARGET": "5ms",
-                          "KEEL_TRUSTED_PROXIES": "127.0.0.1"},
-                     ready_path="/ready").start(timeout=30)
-
-        def served_by(path):
-            st, _, body = k.request("GET", path, headers={"X-Forwarded-For": subject()})
-            assert st == 200, (path, st, body, k.stderr()[-3000:])
-            return json.loads(body)["port"]
-
-        deadline = time.monotonic() + 15 * SLACK
-        while served_by("/sc/live/%d" % BASE) != RPORT:
-            assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
-            time.sleep(0.1)
+        k = own_keel(os.path.join(d, "routes"), KEEL_SHARDS="1", KEEL_DB_CONNS_PER_SHARD="1",
+                     KEEL_DB_PIPELINE_DEPTH="2", KEEL_DB_QUEUE="4", KEEL_DB_QUEUE_TARGET="5ms")
+        wait_in_rotation(k)
         mark = len(k.stderr())
         # 16 keep-alive clients on a 50 ms read for 3 s (at most 200 requests each): about
         # 40 reads/s fit, so the queue fills and waits pass the target
@@ -269,7 +264,7 @@ def test_keel_shedding_its_reads_leaves_the_replica_in_rotation():
         assert set(statuses) <= {200, 503}, statuses
         assert RPORT in ports, "no slow read reached the replica: %s" % ports
         assert "out of rotation" not in log, log[-3000:]
-        assert [served_by("/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
+        assert [served_by(k, "/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
     finally:
         if k:
             problem = k.stop_checked()
