@@ -261,64 +261,44 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     else CPU_ZERO(&cpus);
     unsigned n = cfg->shards > 0 ? (unsigned)cfg->shards : (unsigned)ncpu;
 
-    if (kl_alloc_reserve(RESERVE_BYTES) < 0) {
-        fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
-        kl_replicas_free(replicas);
-        kl_free(stmts);
-        return 1;
-    }
-    /* @rate counts and the connection cap are process-wide (shared by every shard): made
-     * before any shard starts, freed after they all stopped. */
-    bool any_rate = false;
-    for (size_t i = 0; routes && i < routes->n; i++) any_rate |= routes->routes[i].def.rate_count > 0;
+    /* Made before any shard starts (fail_start frees what exists), freed after they all
+     * stopped (out). @rate counts and the connection cap are process-wide. */
     kl_rate_t *rate = NULL;
     kl_clients_t *clients = NULL;
+    int lfd = -1, afd = -1;
+    char addr[128], err[256];
+    if (kl_alloc_reserve(RESERVE_BYTES) < 0) {
+        fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
+        goto fail_start;
+    }
+    bool any_rate = false;
+    for (size_t i = 0; routes && i < routes->n; i++) any_rate |= routes->routes[i].def.rate_count > 0;
     if (any_rate && !(rate = kl_rate_new(cfg))) {
         fprintf(stderr, "keel: cannot make the @rate table of %lld slots\n", (long long)cfg->rate_limit_slots);
-        kl_replicas_free(replicas);
-        kl_free(stmts);
-        return 1;
+        goto fail_start;
     }
     if (any_rate || cfg->max_conns_per_ip > 0 || replicas) { /* replicas: read-your-writes by address */
-        char err[256];
         if (!(clients = kl_clients_new(cfg, (uint64_t)n * (uint64_t)cfg->max_conns, err, sizeof(err)))) {
             fprintf(stderr, "keel: %s\n", err);
-            kl_rate_free(rate);
-            kl_replicas_free(replicas);
-        kl_free(stmts);
-        return 1;
+            goto fail_start;
         }
     }
     kl_restart_t restart;
     kl_restart_init(&restart);
-    char addr[128], err[256];
     kl_listener_origin_t origin;
-    int lfd = kl_listener_open(cfg, &origin, addr, sizeof(addr), err, sizeof(err));
+    lfd = kl_listener_open(cfg, &origin, addr, sizeof(addr), err, sizeof(err));
     if (lfd < 0) {
         fprintf(stderr, "keel: %s\n", err);
-        kl_rate_free(rate);
-        kl_clients_free(clients);
-        kl_replicas_free(replicas);
-        kl_free(stmts);
-        return 1;
+        goto fail_start;
     }
-    int afd = kl_listener_open_admin(cfg, err, sizeof(err));
+    afd = kl_listener_open_admin(cfg, err, sizeof(err));
     if (afd < 0 && afd != -ENOENT) {
         fprintf(stderr, "keel: %s\n", err);
-        close(lfd);
-        kl_rate_free(rate);
-        kl_clients_free(clients);
-        kl_replicas_free(replicas);
-        kl_free(stmts);
-        return 1;
+        goto fail_start;
     }
     if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
         fprintf(stderr, "keel: cannot start the JWT key refresher: %s\n", strerror(-rc));
-        close(lfd);
-        kl_replicas_free(replicas);
-        kl_free(stmts);
-        if (afd >= 0) close(afd);
-        return 1;
+        goto fail_start;
     }
     rc = 1;
     kl_shard_t *shards = kl_calloc(sizeof(kl_shard_t) * n);
@@ -495,4 +475,13 @@ out:
     kl_free(stmts);
     if (rc == 0) log_line("stopped", NULL);
     return rc;
+
+fail_start: /* no thread started yet */
+    if (afd >= 0) close(afd);
+    if (lfd >= 0) close(lfd);
+    kl_rate_free(rate);
+    kl_clients_free(clients);
+    kl_replicas_free(replicas);
+    kl_free(stmts);
+    return 1;
 }
