@@ -71,8 +71,8 @@ int kl_dispatch_resolve(kl_app_shard_t *as, kl_request_t *r, kl_handler_t *h, co
         const kl_route_t *rt;
         int st = kl_router_match(as->routes, r->method, r->path, &rt, r->params, as->allow,
                                  sizeof(as->allow));
-        if (st == 0) r->mx_slot = rt->mx_slot;
         if (st == 0) {
+            r->mx_slot = rt->mx_slot;
             r->routes = as->routes; /* rt lives as long as its table: held until r ends */
             kl_routes_hold(as, as->routes);
             *h = (kl_handler_t){.fn = kl_sql_handle, .precheck = kl_sql_precheck, .ctx = (void *)rt,
