@@ -97,7 +97,10 @@ void kl_admin_tick(kl_app_shard_t *as) {
         __atomic_store_n(&m->pub[KL_MX_PUB_DB_IDLE], (uint64_t)idle, __ATOMIC_RELAXED);
         __atomic_store_n(&m->pub[KL_MX_PUB_DB_CONNECTING], (uint64_t)connecting, __ATOMIC_RELAXED);
         __atomic_store_n(&m->pub[KL_MX_PUB_DB_QUEUE], (uint64_t)queued, __ATOMIC_RELAXED);
-        __atomic_store_n(&m->pub[KL_MX_PUB_DB_RECONNECTS], kl_db_stats(as->db)->reconnects, __ATOMIC_RELAXED);
+        const kl_db_stats_t *ds = kl_db_stats(as->db);
+        __atomic_store_n(&m->pub[KL_MX_PUB_DB_RECONNECTS], ds->reconnects, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->pub[KL_MX_PUB_DB_BATCHES], ds->batches, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->pub[KL_MX_PUB_DB_BATCHED], ds->batched, __ATOMIC_RELAXED);
     }
     if (as->cache) {
         const kl_cache_stats_t *cs = kl_cache_stats(as->cache);
@@ -272,6 +275,10 @@ static void render_db(kl_app_shard_t *as, kl_prom_out_t *o) {
     if (other) u64_labelled(o, "db_errors_total", "sqlstate", "other", other);
     kl_prom_family(o, "db_reconnects_total", "counter", "Times a PostgreSQL connection was lost or failed to connect and was retried.");
     kl_prom_u64(o, "db_reconnects_total", NULL, pub_sum(as, KL_MX_PUB_DB_RECONNECTS));
+    kl_prom_family(o, "db_batches_total", "counter", "Batch executions sent: concurrent lookups of one route run as one statement (KEEL_DB_BATCH).");
+    kl_prom_u64(o, "db_batches_total", NULL, pub_sum(as, KL_MX_PUB_DB_BATCHES));
+    kl_prom_family(o, "db_batched_queries_total", "counter", "Lookups answered by a batch execution.");
+    kl_prom_u64(o, "db_batched_queries_total", NULL, pub_sum(as, KL_MX_PUB_DB_BATCHED));
 }
 
 static void render_cache(kl_app_shard_t *as, kl_prom_out_t *o) {

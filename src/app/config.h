@@ -39,6 +39,7 @@ typedef struct {
     char *routes;              /**< folder of annotated .sql route files; "" = none (KEEL_ROUTES) */
     int64_t db_conns;          /**< PostgreSQL connections per shard (KEEL_DB_CONNS_PER_SHARD) */
     int64_t db_depth;          /**< queries in flight per connection (KEEL_DB_PIPELINE_DEPTH) */
+    int64_t db_batch;          /**< most queries in one batch execution (KEEL_DB_BATCH; db.h) */
     int64_t db_queue;          /**< queries waiting for a connection per shard (KEEL_DB_QUEUE) */
     int64_t db_acquire_ms;     /**< longest wait for a connection before 503 (KEEL_DB_ACQUIRE_TIMEOUT) */
     int64_t db_queue_target_ms; /**< shed with 503 once queue waits stand above this (KEEL_DB_QUEUE_TARGET) */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -21,6 +22,7 @@
                                   nothing else can abort it, so once is enough */
 #define COST_INIT_US 1000      /* a statement's cost before its first answer */
 #define COST_MAX_US 60000000u  /* samples are clamped here: a stall is not a cost model */
+#define BATCH_PAUSE_MS 1000   /* a statement runs unbatched this long after a batch of it was refused */
 #define SHED_INTERVAL_MS 100   /* how long waits must stand above the target before shedding (CoDel's interval) */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
@@ -69,6 +71,9 @@ struct kl_db {
     kl_db_conn_t *conns;
     kl_list_t waitq;
     int waiting;
+    kl_list_t batchq;        /* batchable queries submitted this tick: kl_db_flush runs them */
+    uint64_t *batch_off;     /* per batch form: not used until this shard time (ms); UINT64_MAX
+                                once it failed to prepare, a while after a batch was refused */
     kl_list_t flush_list;
     kl_list_t polls;         /* every db_poll_t in the kernel */
     _Atomic int live;
@@ -140,6 +145,13 @@ static void mark_flush(kl_db_conn_t *c) {
 
 /* ---- finishing queries ---------------------------------------------------------- */
 
+static void batch_done(kl_db_query_t *q);
+
+/* A batch execution is not a query of its own in the metrics: its queries are (batch_done). */
+static void ended(kl_db_t *db, const kl_db_query_t *q, bool answered) {
+    if (db->cfg.on_end && q->done != batch_done) db->cfg.on_end(db->ctx, q, answered);
+}
+
 static void fail(kl_db_query_t *q, int status, const char *msg) {
     kl_db_t *db = q->_db;
     kl_wheel_del(&db->sh->wheel, &q->_timer);
@@ -150,8 +162,9 @@ static void fail(kl_db_query_t *q, int status, const char *msg) {
     q->_conn = NULL;
     q->_alone = false;
     q->_resent = 0;
+    q->rows = 0;
     db->stats.errors++;
-    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, false);
+    ended(db, q, false);
     q->done(q);
 }
 
@@ -206,8 +219,11 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
     PGresult *r = q->res;
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     q->sqlstate[0] = '\0';
+    q->row0 = q->rows = q->cols = 0;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         q->status = 0;
+        q->rows = PQntuples(r);
+        q->cols = PQnfields(r);
     } else {
         const char *ss = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         if (ss) snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", ss);
@@ -225,7 +241,7 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
         db->stats.errors++;
     }
     db->stats.queries++;
-    if (db->cfg.on_end) db->cfg.on_end(db->ctx, q, true);
+    ended(db, q, true);
     if (db->cfg.slow_ms > 0 && q->duration_us >= (uint64_t)db->cfg.slow_ms * 1000) {
         char label[256];
         const char *l = q->stmt >= 0 ? db->cfg.stmts[q->stmt].label : "keel: notify";
@@ -428,9 +444,16 @@ static void read_prepare_results(kl_db_conn_t *c) {
             kl_json_escape(msg, sizeof(msg), m ? m : "?", m ? strlen(m) : 1);
             const char *l = db->cfg.stmts[c->prep_idx].label;
             kl_json_escape(label, sizeof(label), l, strlen(l));
-            kl_log(KL_LOG_ERROR, "statement failed to prepare", "\"route\":\"%s\",\"error\":\"%s\"", label, msg);
-            /* SQL that does not prepare is a broken deploy: never report ready. */
-            atomic_store_explicit(&db->broken, 1, memory_order_relaxed);
+            if (db->cfg.stmts[c->prep_idx].optional) { /* its route still runs, query by query */
+                if (db->batch_off[c->prep_idx] != UINT64_MAX)
+                    kl_log(KL_LOG_WARN, "batch form failed to prepare: queries run one by one",
+                           "\"route\":\"%s\",\"error\":\"%s\"", label, msg);
+                db->batch_off[c->prep_idx] = UINT64_MAX;
+            } else {
+                kl_log(KL_LOG_ERROR, "statement failed to prepare", "\"route\":\"%s\",\"error\":\"%s\"", label, msg);
+                /* SQL that does not prepare is a broken deploy: never report ready. */
+                atomic_store_explicit(&db->broken, 1, memory_order_relaxed);
+            }
         }
         PQclear(r);
     }
@@ -732,23 +755,8 @@ static void pump(kl_db_t *db) {
     }
 }
 
-void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
-    q->_db = db;
-    q->_conn = NULL;
-    q->status = 0;
-    q->message = NULL;
-    q->sqlstate[0] = '\0';
-    q->duration_us = 0;
-    q->_timer.cb = timer_cb;
-    if (db->stopping) {
-        fail(q, 503, "shutting down");
-        return;
-    }
-    if (q->notify && longest_line(q->notify) >= KL_DB_NOTIFY_MAX) {
-        /* No NOTIFY can carry it, and dropping it would leave stale entries cached. */
-        fail(q, 500, "an invalidation tag is longer than a NOTIFY payload can be");
-        return;
-    }
+/* Onto a connection now, or into the wait queue. */
+static void enqueue(kl_db_t *db, kl_db_query_t *q) {
     kl_db_conn_t *c = kl_list_empty(&db->waitq) ? pick(db) : NULL;
     if (c) {
         if (db->cfg.on_wait) db->cfg.on_wait(db->ctx, 0);
@@ -772,8 +780,172 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     kl_wheel_add(&db->sh->wheel, &q->_timer, db->sh->now_ms + (uint64_t)db->cfg.acquire_ms);
 }
 
+/* ---- batches ---------------------------------------------------------------------- */
+
+/* Queries of one statement submitted in the same tick run as one execution of its batch
+ * form (kl_db_stmt_t.batch): PostgreSQL binds, starts, runs and ends one portal for all of
+ * them instead of one each, which is most of what a by-id lookup costs it. */
+typedef struct {
+    kl_db_query_t q;                   /* the batch form's execution */
+    int n;
+    kl_db_query_t *m[KL_DB_BATCH_MAX]; /* its queries: m[i]'s rows carry ordinal i + 1 */
+} db_batch_t;
+
+/* A read alone in its transaction, whose statement has a batch form that prepared, and is
+ * not known to be slow (a batch of slow queries would hold all of them as long as the sum).
+ * Its cost is measured when it runs alone: whenever it is alone in its tick, or batching
+ * paused. */
+static bool batchable(const kl_db_t *db, const kl_db_query_t *q) {
+    if (db->cfg.batch_max < 2 || q->stmt < 0 || !q->groupable || q->_alone || q->urgent || q->timeout_ms > 0 ||
+        q->npre > 0 || q->notify)
+        return false;
+    int b = db->cfg.stmts[q->stmt].batch - 1;
+    return b >= 0 && b < db->cfg.nstmts && db->sh->now_ms >= db->batch_off[b] && db->cost_us[q->stmt] < KL_DB_SLOW_US;
+}
+
+/* Writes PostgreSQL's array literal of parameter k of the n queries ({"a","b\"c",NULL}) at p,
+ * NUL-terminated; returns the byte after it. */
+static char *array_literal(char *p, kl_db_query_t *const *m, int n, int k) {
+    *p++ = '{';
+    for (int i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        const char *v = m[i]->values[k];
+        if (!v) {
+            memcpy(p, "NULL", 4);
+            p += 4;
+            continue;
+        }
+        *p++ = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\') *p++ = '\\';
+            *p++ = *v;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p++ = '\0';
+    return p;
+}
+
+/* Hands each query its rows of the batch's result. A batch PostgreSQL refused runs again
+ * query by query, so that each gets its own answer (one id's error fails the whole
+ * statement); a failure that is not about the data (keel's 503s, a statement timeout, the
+ * pool stopping) is every query's answer. */
+static void batch_done(kl_db_query_t *q) {
+    db_batch_t *b = kl_container_of(q, db_batch_t, q);
+    kl_db_t *db = q->_db;
+    bool again = q->status && q->sqlstate[0] && strncmp(q->sqlstate, "57", 2) != 0 && !db->stopping;
+    /* A refused batch costs every query in it a second round trip: where refusals are common
+     * (a route that raises for some ids), batching pauses instead of doubling the work. */
+    if (again && db->batch_off[q->stmt] != UINT64_MAX) db->batch_off[q->stmt] = db->sh->now_ms + BATCH_PAUSE_MS;
+    int row = q->row0, end = q->row0 + q->rows, ord = q->cols - 1;
+    for (int i = 0; i < b->n; i++) {
+        kl_db_query_t *m = b->m[i];
+        if (again) {
+            m->_alone = true;
+            db->stats.unbatched++;
+            kl_db_submit(db, m);
+            continue;
+        }
+        m->status = q->status;
+        memcpy(m->sqlstate, q->sqlstate, sizeof(m->sqlstate));
+        m->message = q->message;
+        m->duration_us = q->duration_us;
+        m->res = q->status ? NULL : q->res;
+        m->row0 = row;
+        while (!q->status && ord >= 0 && row < end && atol(PQgetvalue(q->res, row, ord)) == i + 1) row++;
+        m->rows = row - m->row0;
+        m->cols = ord > 0 ? ord : 0;
+        if (!q->status) db->stats.batched++;
+        if (db->cfg.on_end) db->cfg.on_end(db->ctx, m, !q->status || q->sqlstate[0]);
+        m->done(m);
+        m->res = NULL;
+    }
+    kl_free(b);
+}
+
+/* Sends m[0..n), queries of one statement: as one execution of its batch form, or one by one
+ * when there is only one or no memory for the batch. */
+static void send_batch(kl_db_t *db, kl_db_query_t **m, int n) {
+    int np = m[0]->nparams;
+    db_batch_t *b = NULL;
+    if (n > 1) {
+        size_t len = sizeof(*b) + sizeof(char *) * (size_t)np;
+        for (int k = 0; k < np; k++) {
+            len += 3;
+            for (int i = 0; i < n; i++) len += 1 + (m[i]->values[k] ? 2 + 2 * strlen(m[i]->values[k]) : 4);
+        }
+        b = kl_trymalloc(len);
+    }
+    if (!b) {
+        for (int i = 0; i < n; i++) enqueue(db, m[i]);
+        return;
+    }
+    memset(b, 0, sizeof(*b));
+    const char **values = (const char **)(b + 1);
+    char *p = (char *)(values + np);
+    for (int k = 0; k < np; k++) {
+        values[k] = p;
+        p = array_literal(p, m, n, k);
+    }
+    b->n = n;
+    memcpy(b->m, m, sizeof(*m) * (size_t)n);
+    b->q.stmt = db->cfg.stmts[m[0]->stmt].batch - 1;
+    b->q.nparams = np;
+    b->q.values = values;
+    b->q.groupable = true;
+    b->q.done = batch_done;
+    db->stats.batches++;
+    kl_db_submit(db, &b->q); /* a batch form has no batch form: it goes straight to enqueue */
+}
+
+/* The tick's batchable queries, grouped by statement in the order they came. */
+static void run_batches(kl_db_t *db) {
+    kl_db_query_t *m[KL_DB_BATCH_MAX];
+    kl_list_t *l;
+    while ((l = kl_list_shift(&db->batchq)) != NULL) {
+        kl_db_query_t *q = kl_container_of(l, kl_db_query_t, _link);
+        int n = 0;
+        m[n++] = q;
+        for (kl_list_t *x = db->batchq.next, *next; x != &db->batchq && n < db->cfg.batch_max; x = next) {
+            next = x->next;
+            kl_db_query_t *o = kl_container_of(x, kl_db_query_t, _link);
+            if (o->stmt != q->stmt) continue;
+            kl_list_remove(x);
+            m[n++] = o;
+        }
+        send_batch(db, m, n);
+    }
+}
+
+void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
+    q->_db = db;
+    q->_conn = NULL;
+    q->status = 0;
+    q->message = NULL;
+    q->sqlstate[0] = '\0';
+    q->duration_us = 0;
+    q->rows = 0;
+    q->_timer.cb = timer_cb;
+    if (db->stopping) {
+        fail(q, 503, "shutting down");
+        return;
+    }
+    if (q->notify && longest_line(q->notify) >= KL_DB_NOTIFY_MAX) {
+        /* No NOTIFY can carry it, and dropping it would leave stale entries cached. */
+        fail(q, 500, "an invalidation tag is longer than a NOTIFY payload can be");
+        return;
+    }
+    if (batchable(db, q)) { /* kl_db_flush, later in this tick, runs it with its like */
+        kl_list_push(&db->batchq, &q->_link);
+        return;
+    }
+    enqueue(db, q);
+}
+
 void kl_db_flush(kl_db_t *db) {
     kl_list_t *n;
+    run_batches(db);
     while ((n = kl_list_shift(&db->flush_list)) != NULL) {
         kl_db_conn_t *c = kl_container_of(n, kl_db_conn_t, flush_link);
         if (c->pg) flush(c);
@@ -800,11 +972,14 @@ kl_db_t *kl_db_start(kl_shard_t *sh, const kl_db_config_t *cfg, void *ctx) {
     db->ctx = ctx;
     db->cfg = *cfg;
     kl_list_init(&db->waitq);
+    kl_list_init(&db->batchq);
     kl_list_init(&db->flush_list);
     kl_list_init(&db->polls);
     db->conns = kl_calloc(sizeof(kl_db_conn_t) * (size_t)cfg->conns);
     db->cost_us = kl_calloc(sizeof(uint32_t) * (size_t)(cfg->nstmts > 0 ? cfg->nstmts : 1));
     for (int i = 0; i < cfg->nstmts; i++) db->cost_us[i] = COST_INIT_US;
+    db->batch_off = kl_calloc(sizeof(uint64_t) * (size_t)(cfg->nstmts > 0 ? cfg->nstmts : 1));
+    if (db->cfg.batch_max > KL_DB_BATCH_MAX) db->cfg.batch_max = KL_DB_BATCH_MAX;
     for (int i = 0; i < cfg->conns; i++) {
         kl_db_conn_t *c = &db->conns[i];
         c->db = db;
@@ -822,6 +997,7 @@ void kl_db_stop(kl_db_t *db) {
     if (!db) return;
     db->stopping = true;
     kl_list_t *n;
+    while ((n = kl_list_shift(&db->batchq)) != NULL) fail(kl_container_of(n, kl_db_query_t, _link), 503, "shutting down");
     while ((n = kl_list_shift(&db->waitq)) != NULL) {
         db->waiting--;
         fail(kl_container_of(n, kl_db_query_t, _link), 503, "shutting down");
@@ -836,6 +1012,7 @@ void kl_db_stop(kl_db_t *db) {
     while ((n = kl_list_shift(&db->polls)) != NULL) kl_free(kl_container_of(n, db_poll_t, link));
     kl_free(db->conns);
     kl_free(db->cost_us);
+    kl_free(db->batch_off);
     kl_free(db);
 }
 
@@ -844,6 +1021,8 @@ void kl_db_set_stmts(kl_db_t *db, const kl_db_stmt_t *stmts, int nstmts) {
     if (nstmts > db->cfg.nstmts) { /* the appended statements' costs start unmeasured */
         db->cost_us = kl_realloc(db->cost_us, sizeof(uint32_t) * (size_t)nstmts);
         for (int i = db->cfg.nstmts; i < nstmts; i++) db->cost_us[i] = COST_INIT_US;
+        db->batch_off = kl_realloc(db->batch_off, sizeof(uint64_t) * (size_t)nstmts);
+        memset(db->batch_off + db->cfg.nstmts, 0, sizeof(uint64_t) * (size_t)(nstmts - db->cfg.nstmts));
     }
     db->cfg.stmts = stmts;
     db->cfg.nstmts = nstmts;

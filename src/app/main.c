@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
         .conns = (int)cfg.db_conns,
         .pipeline_depth = (int)cfg.db_depth,
         .queue_max = (int)cfg.db_queue,
+        .batch_max = (int)cfg.db_batch,
         .acquire_ms = (int)cfg.db_acquire_ms,
         .queue_target_ms = (int)cfg.db_queue_target_ms,
         .statement_timeout_ms = (int)cfg.statement_timeout_ms,

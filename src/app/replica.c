@@ -118,8 +118,8 @@ void kl_replicas_free(kl_replicas_t *rs) {
 void kl_replicas_stmts(const kl_db_config_t *base, kl_db_stmt_t **out, int *n, int *first) {
     kl_db_stmt_t *s = kl_calloc(sizeof(*s) * (size_t)(base->nstmts + 2));
     if (base->nstmts) memcpy(s, base->stmts, sizeof(*s) * (size_t)base->nstmts);
-    s[base->nstmts] = (kl_db_stmt_t){"keel_lsn_primary", probe_primary_sql, 0, "keel: replica lag (primary LSN)"};
-    s[base->nstmts + 1] = (kl_db_stmt_t){"keel_lsn_replica", probe_replica_sql, 0, "keel: replica lag (replay LSN)"};
+    s[base->nstmts] = (kl_db_stmt_t){.name = "keel_lsn_primary", .sql = probe_primary_sql, .label = "keel: replica lag (primary LSN)"};
+    s[base->nstmts + 1] = (kl_db_stmt_t){.name = "keel_lsn_replica", .sql = probe_replica_sql, .label = "keel: replica lag (replay LSN)"};
     *out = s;
     *n = base->nstmts + 2;
     *first = base->nstmts;

@@ -93,6 +93,7 @@ static int finish(kl_routefile_parser_t *p) {
     if (a == b) return kl_routefile_lex_fail(p, route_line, "no SQL statement");
     memmove(p->sql, p->sql + a, b - a);
     p->sql[b - a] = '\0';
+    for (size_t k = 0; k < d->n_param_uses && k < KL_ROUTE_MAX_PARAM_USES; k++) d->param_use[k] -= (uint32_t)a;
     d->sql = p->sql;
     d->sql_len = b - a;
 

@@ -80,6 +80,7 @@
 #define KL_ROUTE_MAX_SEGMENTS 16 /**< path segments per route */
 #define KL_ROUTE_MAX_QUERY 32    /**< @query parameters per route */
 #define KL_ROUTE_MAX_PARAMS 64   /**< distinct SQL parameters ($1..$64) per route */
+#define KL_ROUTE_MAX_PARAM_USES 32 /**< parameter uses recorded in param_use[] */
 #define KL_ROUTE_MAX_TAGS 16     /**< @tags (and, separately, @invalidates) per route */
 #define KL_ROUTE_MAX_RATE 1000000 /**< largest N of @rate N/period */
 #define KL_ROUTE_MAX_ONE_OF 32   /**< values in one one-of list */
@@ -251,6 +252,11 @@ typedef struct {
     int sql_line;             /**< the file line where sql starts */
     kl_route_param_t params[KL_ROUTE_MAX_PARAMS]; /**< params[i] describes $(i + 1) */
     size_t n_params;          /**< number of distinct parameters */
+    uint32_t param_use[KL_ROUTE_MAX_PARAM_USES]; /**< where each $n written starts in sql, in order */
+    size_t n_param_uses;      /**< uses of parameters in sql; above KL_ROUTE_MAX_PARAM_USES only
+                                   the first KL_ROUTE_MAX_PARAM_USES are in param_use[] */
+    bool params_cast;         /**< every use is followed by an explicit cast (:id::bigint), so
+                                   its type does not come from where it stands (sql_batch.h) */
     void *_mem;               /**< the block holding every string above */
 } kl_route_def_t;
 

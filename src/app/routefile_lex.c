@@ -120,6 +120,12 @@ static int use_param(kl_routefile_parser_t *p, size_t *i, int line) {
         p->def->params[k].index = -1;
         p->def->n_params++;
     }
+    kl_route_def_t *d = p->def;
+    if (d->n_param_uses < KL_ROUTE_MAX_PARAM_USES) d->param_use[d->n_param_uses] = (uint32_t)p->sql_len;
+    if (d->n_param_uses++ == 0) d->params_cast = true;
+    size_t c = j;
+    while (c < n && (s[c] == ' ' || s[c] == '\t')) c++;
+    if (c + 1 >= n || s[c] != ':' || s[c + 1] != ':') d->params_cast = false;
     char num[8];
     int len = snprintf(num, sizeof(num), "$%zu", k + 1);
     emit(p, num, (size_t)len);

@@ -9,6 +9,7 @@
 
 #include "app/auth.h"
 #include "app/idempotency.h"
+#include "app/sql_batch.h"
 #include "core/alloc.h"
 #include "proto/hash.h"
 
@@ -99,7 +100,7 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
     int r = kl_routes_list(dir, &names, &n, err, errlen);
     if (r < 0) return r;
     t->routes = kl_calloc(sizeof(kl_route_t) * n);
-    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (2 * n + 5)); /* see add_stmt's callers */
+    t->stmts = kl_calloc(sizeof(kl_db_stmt_t) * (3 * n + 5)); /* see add_stmt's callers */
     t->stmt_idem_claim = t->stmt_idem_lookup = t->stmt_idem_purge = -1;
     t->stmt_auth_claims = t->stmt_auth_role = -1;
     for (size_t i = 0; i < n; i++) {
@@ -116,6 +117,15 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
         snprintf(label, sizeof(label), "%s %s (%s)", rt->def.method_name, rt->def.path, rt->def.file);
         snprintf(name, sizeof(name), "keel_r%zu", t->n);
         rt->stmt = add_stmt(t, name, kl_strdup(rt->def.sql), (int)rt->def.n_params, label);
+        char *batch = kl_sql_batch_sql(&rt->def);
+        if (batch) { /* right after the route's own: a reload interns them in that order */
+            char blabel[4220];
+            snprintf(name, sizeof(name), "keel_r%zu_batch", t->n);
+            snprintf(blabel, sizeof(blabel), "%s, batched", label);
+            int b = add_stmt(t, name, batch, (int)rt->def.n_params, blabel);
+            t->stmts[b].optional = true;
+            t->stmts[rt->stmt].batch = b + 1;
+        }
         rt->stmt_idem = -1;
         if (rt->def.idempotent != KL_ROUTE_IDEMPOTENT_NO) {
             snprintf(name, sizeof(name), "keel_r%zu_idem", t->n);

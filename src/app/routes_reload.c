@@ -116,6 +116,8 @@ static int intern(kl_routes_live_t *l, kl_db_stmt_t *s) {
     e->sql = s->sql;
     e->nparams = s->nparams;
     e->label = s->label;
+    e->optional = s->optional;
+    e->batch = 0; /* adopt links it, on the registry's indices */
     own(l, e->name), own(l, e->sql), own(l, e->label);
     return (int)l->nreg++;
 }
@@ -135,6 +137,8 @@ static const kl_route_t *find_route(const kl_route_table_t *t, const kl_route_t 
 static kl_route_table_t *adopt(kl_routes_live_t *l, kl_route_table_t *in) {
     int *map = kl_malloc(sizeof(int) * (in->nstmts + 1));
     for (size_t i = 0; i < in->nstmts; i++) map[i] = intern(l, &in->stmts[i]);
+    for (size_t i = 0; i < in->nstmts; i++)
+        if (in->stmts[i].batch > 0) l->reg[map[i]].batch = map[in->stmts[i].batch - 1] + 1;
     kl_route_table_t *t = kl_malloc(sizeof(*t));
     *t = *in;
     for (size_t i = 0; i < t->n; i++) {

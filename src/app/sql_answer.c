@@ -46,27 +46,28 @@ void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_quer
     kl_respond_error(r, q->status, msg, extra);
 }
 
-int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out) {
-    int rows = PQntuples(res), cols = PQnfields(res);
+int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, const kl_db_query_t *q, kl_str_t *out) {
+    const PGresult *res = q->res;
+    int r0 = q->row0, rows = q->rows, cols = q->cols;
     switch (d->returns) {
     case KL_ROUTE_RETURNS_NONE:
         *out = (kl_str_t){"", 0};
         return 0;
     case KL_ROUTE_RETURNS_ONE:
-        if (rows == 0 || cols == 0 || PQgetisnull(res, 0, 0)) return -ENOENT;
-        *out = (kl_str_t){PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)};
+        if (rows == 0 || cols == 0 || PQgetisnull(res, r0, 0)) return -ENOENT;
+        *out = (kl_str_t){PQgetvalue(res, r0, 0), (size_t)PQgetlength(res, r0, 0)};
         return 0;
     case KL_ROUTE_RETURNS_MANY:
         break;
     }
     /* One pass to size, one to copy: the array is built once, straight from libpq's rows. */
     size_t len = 2;
-    for (int i = 0; i < rows && cols > 0; i++)
+    for (int i = r0; i < r0 + rows && cols > 0; i++)
         if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
     char *b = kl_arena_tryalloc(a, len), *p = b;
     if (!b) return -ENOMEM;
     *p++ = '[';
-    for (int i = 0; i < rows && cols > 0; i++) {
+    for (int i = r0; i < r0 + rows && cols > 0; i++) {
         if (PQgetisnull(res, i, 0)) continue;
         if (p > b + 1) *p++ = ',';
         size_t l = (size_t)PQgetlength(res, i, 0);

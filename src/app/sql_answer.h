@@ -10,10 +10,11 @@
 #include "app/request.h"
 #include "app/router.h"
 
-/** The JSON body of a successful result per @returns, in arena a: one -> the first row's
- * first column, many -> an array of the rows' first columns, none -> empty. Returns 0,
- * -ENOENT for one without a row (404), -ENOMEM when the array does not fit in memory (503). */
-int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, PGresult *res, kl_str_t *out);
+/** The JSON body of successful query q per @returns, in arena a, from q's rows of q->res:
+ * one -> the first row's first column, many -> an array of the rows' first columns, none ->
+ * empty. Returns 0, -ENOENT for one without a row (404), -ENOMEM when the array does not fit
+ * in memory (503). */
+int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, const kl_db_query_t *q, kl_str_t *out);
 /** Answers r for a kl_sql_answer_body failure rc: 404 or 503. */
 void kl_sql_answer_no_body(kl_request_t *r, int rc);
 /** Expands @location template tpl for the returned object body into arena a: each {member}

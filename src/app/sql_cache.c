@@ -104,7 +104,7 @@ static void fetch_done(kl_db_query_t *q) {
     kl_arena_t tmp;
     kl_arena_init(&tmp, &as->shard->recycler);
     kl_str_t body;
-    int rc = q->status ? 0 : kl_sql_answer_body(&tmp, d, q->res, &body);
+    int rc = q->status ? 0 : kl_sql_answer_body(&tmp, d, q, &body);
     /* A waiter's request (and the waiter itself, in its arena) is gone once answered, so
      * each is unlinked before it is served. */
     if (q->status) {

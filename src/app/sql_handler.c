@@ -234,7 +234,7 @@ static void on_result(kl_db_query_t *q) {
         return;
     }
     kl_str_t body;
-    int rc = kl_sql_answer_body(r->arena, d, q->res, &body);
+    int rc = kl_sql_answer_body(r->arena, d, q, &body);
     if (rc < 0) {
         kl_sql_answer_no_body(r, rc);
         return;

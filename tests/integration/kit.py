@@ -296,6 +296,43 @@ def read_response(sock, head=False):
 _failed = 0
 
 
+
+def write_routes(folder, routes):
+    """Creates folder with one route file per {file name: text}; returns folder."""
+    os.mkdir(folder)
+    for name, text in routes.items():
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+    return folder
+
+
+def pipelined(port, paths_per_conn, depth):
+    """One keep-alive connection per list of GET paths, `depth` requests in flight at a time
+    (HTTP pipelining), each from its own thread; returns {path: (status, JSON body)}."""
+    import json
+    out, errors = {}, []
+
+    def one(paths):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+                r = Reader(s)
+                for k in range(0, len(paths), depth):
+                    chunk = paths[k:k + depth]
+                    s.sendall(b"".join(build("GET", p) for p in chunk))
+                    for p in chunk:
+                        st, h, body = r.response()
+                        out[p] = (st, json.loads(body))
+        except Exception as e:  # reported below, with the paths it concerned
+            errors.append((paths[:3], repr(e)))
+
+    ts = [threading.Thread(target=one, args=(p,)) for p in paths_per_conn]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in ts), errors[:5]
+    return out
+
 class Skip(Exception):
     """Raised by a test that cannot run here; the message says why."""
 

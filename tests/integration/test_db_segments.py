@@ -56,10 +56,7 @@ def setup():
     kit.pg("load")
     URL = kit.pg("url").strip()
     kit.psql(URL, SCHEMA)
-    os.mkdir(os.path.join(TMP, "routes"))
-    for name, text in ROUTES.items():
-        with open(os.path.join(TMP, "routes", name), "w") as f:
-            f.write(text)
+    kit.write_routes(os.path.join(TMP, "routes"), ROUTES)
 
 
 def env(**kw):
@@ -77,31 +74,10 @@ def expected(i):
     return 200, {"id": i, "sq": i * i, "inv": 0}
 
 
-def pipelined(port, ids_per_conn, batch):
-    """One keep-alive connection per list of ids, each sending `batch` requests at a time
-    (HTTP pipelining) from its own thread; returns {id: (status, body)}."""
-    out, errors = {}, []
-
-    def one(ids):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-                r = kit.Reader(s)
-                for k in range(0, len(ids), batch):
-                    chunk = ids[k:k + batch]
-                    s.sendall(b"".join(kit.build("GET", "/seg/%d" % i) for i in chunk))
-                    for i in chunk:
-                        st, h, body = r.response()
-                        out[i] = (st, json.loads(body))
-        except Exception as e:  # reported below, with the ids it concerned
-            errors.append((ids[:3], repr(e)))
-
-    ts = [threading.Thread(target=one, args=(ids,)) for ids in ids_per_conn]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(60)
-    assert not errors and not any(t.is_alive() for t in ts), errors[:5]
-    return out
+def pipelined(port, ids_per_conn, depth):
+    """kit.pipelined over /seg/{id}; returns {id: (status, body)}."""
+    got = kit.pipelined(port, [["/seg/%d" % i for i in ids] for ids in ids_per_conn], depth)
+    return {int(p.rsplit("/", 1)[1]): v for p, v in got.items()}
 
 
 def keel_xacts():

@@ -33,6 +33,7 @@ FAMILIES = {
     "http_request_duration_seconds": "histogram", "http_requests_total": "counter",
     "db_query_duration_seconds": "histogram", "db_pool_connections": "gauge", "db_queue_depth": "gauge",
     "db_queue_wait_seconds": "histogram", "db_errors_total": "counter", "db_reconnects_total": "counter",
+    "db_batches_total": "counter", "db_batched_queries_total": "counter",
     "cache_requests_total": "counter", "cache_evictions_total": "counter", "cache_bytes": "gauge",
     "cache_entries": "gauge", "cache_invalidations_total": "counter", "ratelimit_rejected_total": "counter",
     "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",

@@ -73,7 +73,7 @@ static void test_url_list(void) {
 }
 
 static void test_stmts(void) {
-    kl_db_stmt_t base[1] = {{"r0", "SELECT 1", 0, "r0"}};
+    kl_db_stmt_t base[1] = {{.name = "r0", .sql = "SELECT 1", .label = "r0"}};
     kl_db_config_t cfg = {.stmts = base, .nstmts = 1};
     kl_db_stmt_t *s;
     int n, first;

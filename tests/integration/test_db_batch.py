@@ -1,0 +1,198 @@
+"""Batched lookups (db.h, sql_batch.h): GET routes' queries of one statement that reach a
+shard together run as one execution of the statement's batch form, and every request still
+gets exactly its own answer: its row, its 404, its error, its own text back byte for byte.
+
+One shard and one PostgreSQL connection, many pipelined clients, so that lookups really
+meet. That batches ran is seen from PostgreSQL's side (pg_stat_statements, which
+scripts/pg.sh loads): the batch form's calls and rows. The routes and their table live in
+their own schema keel_batch_tests of the bounties database, created here.
+"""
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kit  # noqa: E402
+
+SCHEMA = """
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS keel_batch_tests;
+CREATE TABLE IF NOT EXISTS keel_batch_tests.items (id int PRIMARY KEY, name text NOT NULL, views int NOT NULL DEFAULT 0);
+INSERT INTO keel_batch_tests.items (id, name) SELECT i, 'item ' || i FROM generate_series(1, 500) i
+ON CONFLICT (id) DO NOTHING;
+-- Refused (KH409) for multiples of 10.
+CREATE OR REPLACE FUNCTION keel_batch_tests.maybe(i int) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF i % 10 = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'KH409', MESSAGE = 'item ' || i || ' is refused';
+    END IF;
+    RETURN json_build_object('id', i);
+END $$;
+"""
+
+ROUTES = {
+    "item.sql": """-- @route   GET /b/{id:int}
+-- @returns one
+SELECT row_to_json(t) FROM (SELECT id, name FROM keel_batch_tests.items WHERE id = :id::int) AS t;
+""",
+    "echo.sql": """-- @route   GET /b/echo
+-- @query   s text
+-- @query   n int default 0
+-- @returns one
+SELECT json_build_object('s', :s::text, 'n', :n::int, 'len', length(:s::text));
+""",
+    "maybe.sql": """-- @route   GET /b/maybe/{id:int}
+-- @returns one
+SELECT keel_batch_tests.maybe(:id::int);
+""",
+    # A read that writes (a data-modifying WITH) cannot sit inside the batch form's LATERAL:
+    # its batch form fails to prepare, and the route must still work, one query at a time.
+    "view.sql": """-- @route   GET /b/view/{id:int}
+-- @returns one
+WITH v AS (UPDATE keel_batch_tests.items SET views = views + 1 WHERE id = :id::int RETURNING id, views)
+SELECT json_build_object('id', id) FROM v;
+""",
+}
+
+URL = None
+TMP = tempfile.mkdtemp(prefix="keel-batch-test-")
+
+
+def setup():
+    global URL
+    kit.pg("start")
+    kit.pg("load")
+    URL = kit.pg("url").strip()
+    kit.psql(URL, SCHEMA)
+    kit.write_routes(os.path.join(TMP, "routes"), ROUTES)
+
+
+def env(**kw):
+    e = {"KEEL_ROUTES": os.path.join(TMP, "routes"), "DATABASE_URL": URL, "KEEL_SHARDS": "1",
+         "KEEL_DB_CONNS_PER_SHARD": "1", "KEEL_CACHE_MB": "0", "KEEL_SLOW_QUERY_MS": "0"}
+    e.update(kw)
+    return e
+
+
+def batch_stats(marker):
+    """(calls, rows) of the batch forms whose SQL holds marker, so far."""
+    sql = ("SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(rows), 0) FROM pg_stat_statements "
+           "WHERE query LIKE '%%keel_ord%%' AND query LIKE '%%%s%%'" % marker)
+    calls, rows = kit.psql(URL, sql).split()
+    return int(calls), int(rows)
+
+
+def keel_batches(k, at_least):
+    """keel's own counters (/metrics): {name: value} of db_batches_total and
+    db_batched_queries_total, once batches reach at_least (shards publish them every
+    tick or so) or after 5 s."""
+    deadline, mx = time.monotonic() + 5, {}
+    while time.monotonic() < deadline and mx.get("db_batches_total", 0) < at_least:
+        st, _, body = k.admin()
+        assert st == 200, st
+        mx = {ln.split()[0]: float(ln.split()[1]) for ln in body.decode().splitlines()
+              if ln.startswith("db_batch")}
+        time.sleep(0.1)
+    return mx
+
+
+def test_concurrent_lookups_run_batched_and_each_gets_its_row():
+    # ids 1..640 over 32 connections, 8 pipelined: 501..640 do not exist (404 each).
+    c0, r0 = batch_stats("keel_batch_tests.items")
+    with kit.Keel(env=env(), admin=True) as k:
+        conns = [["/b/%d" % (1 + c + 32 * j) for j in range(20)] for c in range(32)]
+        got = kit.pipelined(k.port, conns, 8)
+        c1, r1 = batch_stats("keel_batch_tests.items")
+        mx = keel_batches(k, c1 - c0)  # keel counts the batches PostgreSQL ran
+        assert mx.get("db_batches_total") == c1 - c0, (mx, c1 - c0)
+        # every row PostgreSQL returned answered one lookup; lookups of absent ids got none
+        assert r1 - r0 <= mx.get("db_batched_queries_total", 0) <= 640, (mx, r1 - r0)
+    paths = [p for c in conns for p in c]
+    assert len(got) == len(paths) == 640
+    for p in paths:
+        i = int(p.rsplit("/", 1)[1])
+        if i <= 500:
+            assert got[p] == (200, {"id": i, "name": "item %d" % i}), (p, got[p])
+        else:
+            assert got[p][0] == 404 and got[p][1]["statusCode"] == 404, (p, got[p])
+    calls, rows = c1 - c0, r1 - r0
+    print("  640 lookups: %d batch executions returned %d rows" % (calls, rows))
+    assert 0 < calls <= 640 // 2, (calls, rows)  # batches of several lookups really formed
+
+
+def test_text_comes_back_byte_for_byte():
+    # Values that mean something inside an array literal ({"a","b\"c"}) or to SQL, each
+    # bound through the batch form's text[] and cast back: every request reads its own.
+    tricky = ['a"b', "back\\slash", "{braces}", "comma,sep", "NULL", "null", " spaced ", "quote'd",
+              "$1", "é ünï", "\\\"", "}{", "a\tb", ":s::text", "x" * 300]
+    values = ["%s|%d" % (v, j) for j in range(12) for v in tricky]
+    c0, _ = batch_stats("length(keel_p.keel_a1")
+    with kit.Keel(env=env()) as k:
+        paths = ["/b/echo?s=%s&n=%d" % (urllib.parse.quote(v, safe=""), n) for n, v in enumerate(values)]
+        conns = [paths[c::20] for c in range(20)]
+        got = kit.pipelined(k.port, conns, 9)
+    c1, _ = batch_stats("length(keel_p.keel_a1")
+    for n, v in enumerate(values):
+        st, body = got[paths[n]]
+        assert st == 200 and body == {"s": v, "n": n, "len": len(v)}, (v, st, body)
+    assert c1 > c0, "no batch ran"
+
+
+def test_a_failing_lookup_fails_only_itself():
+    # One in ten ids is refused by the route's function (KH409). A refused id fails its whole
+    # batch in PostgreSQL; keel runs that batch's lookups again one by one, so every good id
+    # still gets its row and every refused one its own error. (PostgreSQL counts only the
+    # batches that succeeded: keel's counter says how many were sent.)
+    with kit.Keel(env=env(), admin=True) as k:
+        conns = [["/b/maybe/%d" % (1 + c + 32 * j) for j in range(24)] for c in range(32)]
+        got = kit.pipelined(k.port, conns, 8)
+        sent = keel_batches(k, 1).get("db_batches_total", 0)
+    bad = 0
+    for c in conns:
+        for p in c:
+            i = int(p.rsplit("/", 1)[1])
+            st, body = got[p]
+            if i % 10 == 0:
+                bad += 1
+                assert st == 409 and body["message"] == "item %d is refused" % i, (p, st, body)
+            else:
+                assert (st, body) == (200, {"id": i}), (p, st, body)
+    assert bad > 50 and sent >= 1, (bad, sent)
+
+
+def test_a_batch_form_that_does_not_prepare_leaves_its_route_working():
+    # view.sql's batch form cannot prepare (a data-modifying WITH inside LATERAL): keel says
+    # so once, stays ready, and answers the route query by query.
+    with kit.Keel(env=env(), ready_path="/ready") as k:
+        conns = [["/b/view/%d" % (1 + c + 16 * j) for j in range(8)] for c in range(16)]
+        got = kit.pipelined(k.port, conns, 4)
+        st, _, _ = k.request(path="/ready")
+        assert st == 200
+        for c in conns:
+            for p in c:
+                assert got[p] == (200, {"id": int(p.rsplit("/", 1)[1])}), (p, got[p])
+        log = k.stderr()
+    warnings = [ln for ln in log.splitlines() if "batch form failed to prepare" in ln]
+    assert len(warnings) == 1 and "view.sql" in warnings[0], warnings or log[-2000:]
+    assert "statement failed to prepare" not in log
+
+
+def test_batching_can_be_turned_off():
+    c0, _ = batch_stats("keel_batch_tests.items")
+    with kit.Keel(env=env(KEEL_DB_BATCH="1")) as k:
+        conns = [["/b/%d" % (1 + c + 16 * j) for j in range(16)] for c in range(16)]
+        got = kit.pipelined(k.port, conns, 8)
+    c1, _ = batch_stats("keel_batch_tests.items")
+    assert all(st == 200 for st, _ in got.values()) and len(got) == 256
+    assert c1 == c0, "KEEL_DB_BATCH=1 still ran %d batches" % (c1 - c0)
+
+
+if __name__ == "__main__":
+    try:
+        setup()
+        kit.main(globals())
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
