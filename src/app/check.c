@@ -9,6 +9,7 @@
 #include "app/db.h"
 #include "app/idempotency.h"
 #include "app/routes_load.h"
+#include "app/sql_batch.h"
 #include "core/alloc.h"
 
 static const char usage[] =
@@ -88,6 +89,20 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
     return problems;
 }
 
+/* Whether route rt's lookups run batched: its batch form exists and prepares. One that does
+ * not prepare is a note, not a problem: keel then runs the route one query at a time. */
+static bool check_batch(PGconn *pg, const kl_route_t *rt) {
+    char *sql = kl_sql_batch_sql(&rt->def), msg[1024];
+    if (!sql) return false;
+    PGresult *r = try_exec(pg, sql, true, (int)rt->def.n_params);
+    kl_free(sql);
+    if (!r) return true;
+    printf("%s:%d: note: lookups run one at a time: the batch form does not prepare: %s\n", rt->def.file,
+           rt->def.ann_line[KL_ROUTE_ANN_ROUTE], primary(r, pg, msg, sizeof(msg)));
+    PQclear(r);
+    return false;
+}
+
 static void quiet(void *arg, const char *message) { /* "already exists, skipping" is no news */
     (void)arg;
     (void)message;
@@ -137,8 +152,8 @@ int kl_check_main(int argc, char **argv) {
     }
     kl_route_t *routes = kl_calloc(sizeof(kl_route_t) * n);
     bool *parsed = kl_calloc(sizeof(bool) * n);
-    int problems = 0;
-    bool idem_tried = false, idem_ok = false;
+    int problems = 0, nbatched = 0;
+    bool idem_tried = false, idem_ok = false, *batched = kl_calloc(sizeof(bool) * n);
     for (size_t i = 0; i < n; i++) {
         if (kl_routes_parse_file(dir, names[i], &routes[i], err, sizeof(err)) < 0) {
             printf("%s\n", err);
@@ -155,7 +170,9 @@ int kl_check_main(int argc, char **argv) {
                 break;
             }
         }
-        if (pg) problems += check_sql(pg, &routes[i], &idem_tried, &idem_ok);
+        int p = pg ? check_sql(pg, &routes[i], &idem_tried, &idem_ok) : 0;
+        problems += p;
+        if (pg && !p) nbatched += batched[i] = check_batch(pg, &routes[i]);
     }
     if (pg) {
         PQclear(PQexec(pg, "ROLLBACK"));
@@ -168,9 +185,15 @@ int kl_check_main(int argc, char **argv) {
     else
         printf("keel check: %zu route files parse OK; SQL not checked: no database URL "
                "(--database-url or DATABASE_URL)\n", n);
+    if (pg && !problems && nbatched) {
+        printf("keel check: concurrent lookups run batched (README, \"Batched lookups\") on");
+        for (size_t i = 0; i < n; i++)
+            if (batched[i]) printf(" %s %s%s", routes[i].def.method_name, routes[i].def.path, --nbatched ? "," : "\n");
+    }
     for (size_t i = 0; i < n; i++) kl_routefile_free(&routes[i].def);
     kl_free(routes);
     kl_free(parsed);
+    kl_free(batched);
     kl_routes_list_free(names, n);
     return problems ? 1 : 0;
 }

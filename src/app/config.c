@@ -50,7 +50,7 @@ static const opt_t opts[] = {
     {"routes", "KEEL_ROUTES", T_STR, O(routes), "", 0, 0, "folder of annotated .sql route files"},
     {"db-conns", "KEEL_DB_CONNS_PER_SHARD", T_INT, O(db_conns), "2", 1, 64, "PostgreSQL connections per shard (pipelined)"},
     {"db-pipeline-depth", "KEEL_DB_PIPELINE_DEPTH", T_INT, O(db_depth), "64", 1, 4096, "queries in flight per connection"},
-    {"db-batch", "KEEL_DB_BATCH", T_INT, O(db_batch), "16", 1, 64, "most concurrent lookups of one route run as one batched statement (1 = never batch)"},
+    {"db-batch", "KEEL_DB_BATCH", T_INT, O(db_batch), "64", 1, 64, "most concurrent lookups of one route run as one batched statement (1 = never batch)"},
     {"db-queue", "KEEL_DB_QUEUE", T_INT, O(db_queue), "1024", 0, 1 << 20, "queries waiting for a connection, per shard (503 beyond)"},
     {"db-acquire-timeout", "KEEL_DB_ACQUIRE_TIMEOUT", T_DURATION, O(db_acquire_ms), "2s", 1, 600000, "longest wait for a connection (503 with Retry-After beyond)"},
     {"db-queue-target", "KEEL_DB_QUEUE_TARGET", T_DURATION, O(db_queue_target_ms), "20ms", 0, 600000, "overload: once queued queries wait longer than this for 100 ms, the excess gets 503 at once (CoDel); 0 = off"},

@@ -27,7 +27,9 @@ def check(*args, env=None):
 def test_good_folder_exits_0():
     code, out, err = check("--routes", BOUNTIES, "--database-url", URL)
     assert code == 0, (code, out, err)
-    assert out == "keel check: 10 route files OK; every statement prepares against the database\n", out
+    assert out == ("keel check: 10 route files OK; every statement prepares against the database\n"
+                   "keel check: concurrent lookups run batched (README, \"Batched lookups\") on "
+                   "GET /api/bounties/{id:int}, GET /api/users/{id:int}, GET /api/users/{id:int}/stats\n"), out
     assert err == "", err
     # the same from the environment, as keel itself takes them
     code, out, _ = check(env={"KEEL_ROUTES": BOUNTIES, "DATABASE_URL": URL})
@@ -64,6 +66,28 @@ def test_every_problem_with_file_and_line():
         # without a database only the parse problems are found
         code, out, _ = check("--routes", d)
         assert code == 1 and "b_sql.sql" not in out and "a_syntax.sql:2:" in out, out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_says_which_lookups_run_one_at_a_time():
+    # A GET whose SQL writes through WITH cannot sit in the batch form: a note (keel runs it
+    # one query at a time), not a problem. A bare :id is not batched and needs no note.
+    d = tempfile.mkdtemp(prefix="keel-check-")
+    try:
+        with open(os.path.join(d, "view.sql"), "w") as f:
+            f.write("-- @route GET /v/{id:int}\nWITH v AS (UPDATE bounties SET views = views + 1 "
+                    "WHERE id = :id::bigint RETURNING id)\nSELECT json_build_object('id', id) FROM v\n")
+        with open(os.path.join(d, "bare.sql"), "w") as f:
+            f.write("-- @route GET /b/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id\n")
+        with open(os.path.join(d, "cast.sql"), "w") as f:
+            f.write("-- @route GET /c/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id::bigint\n")
+        code, out, err = check("--routes", d, "--database-url", URL)
+        assert code == 0, (code, out, err)
+        assert out == (os.path.join(d, "view.sql") + ":1: note: lookups run one at a time: the batch form does not prepare: "
+                       "WITH clause containing a data-modifying statement must be at the top level\n"
+                       "keel check: 3 route files OK; every statement prepares against the database\n"
+                       "keel check: concurrent lookups run batched (README, \"Batched lookups\") on GET /c/{id:int}\n"), out
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
