@@ -9,7 +9,9 @@
  * @location only on a non-GET @returns one route, SQL NUL-terminated with sql_len == strlen and no
  * longer than the rewriting can make it, tag templates free of the tag separator with
  * balanced references, kl_routefile_sql_line within the statement's lines and
- * non-decreasing in the position, and the same answer from a second parse. */
+ * non-decreasing in the position, every recorded parameter use a $n of the statement in
+ * order, a batch form (sql_batch.h) exactly for eligible routes with every use rewritten,
+ * and the same answer from a second parse. */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -18,7 +20,9 @@
 #include <string.h>
 
 #include "app/routefile.h"
+#include "app/sql_batch.h"
 #include "app/tags.h"
+#include "core/alloc.h"
 
 #define FILENAME "fuzz.sql"
 
@@ -165,6 +169,28 @@ static void check_def(const kl_route_def_t *d, size_t len, size_t lines) {
         prev = l;
     }
     if (!kl_routefile_conflicts(d, d)) abort(); /* a route answers its own requests */
+
+    /* each recorded parameter use is a $n of the statement, in order; the batch form
+     * replaces every one of them */
+    size_t nrec = d->n_param_uses < KL_ROUTE_MAX_PARAM_USES ? d->n_param_uses : KL_ROUTE_MAX_PARAM_USES;
+    if ((d->n_params > 0) != (d->n_param_uses > 0) || d->n_param_uses < d->n_params) abort();
+    for (size_t u = 0; u < nrec; u++) {
+        uint32_t at = d->param_use[u];
+        if (at >= d->sql_len || d->sql[at] != '$' || (u > 0 && at <= d->param_use[u - 1])) abort();
+        long n = strtol(d->sql + at + 1, NULL, 10);
+        if (n < 1 || (size_t)n > d->n_params) abort();
+    }
+    char *batch = kl_sql_batch_sql(d);
+    if ((batch != NULL) != kl_sql_batch_eligible(d)) abort();
+    if (batch) {
+        const char *inner = strstr(batch, "CROSS JOIN LATERAL (\n");
+        if (!inner) abort();
+        size_t uses = 0, written = 0; /* the statement may hold the text itself, in a literal */
+        for (const char *c = strstr(inner, "keel_p.keel_a"); c; c = strstr(c + 1, "keel_p.keel_a")) uses++;
+        for (const char *c = strstr(d->sql, "keel_p.keel_a"); c; c = strstr(c + 1, "keel_p.keel_a")) written++;
+        if (uses != d->n_param_uses + written) abort();
+        kl_free(batch);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
