@@ -633,14 +633,18 @@ static size_t longest_line(const char *s) {
     }
 }
 
+/* Only a read-only query with nothing in front of or behind it in its transaction, and not
+ * known to be slow, shares a segment (or a batch): anything else would change what it means
+ * (a timeout or a role leaking to neighbours), or hold them behind it. */
+static bool shares_transaction(const kl_db_t *db, const kl_db_query_t *q) {
+    return q->stmt >= 0 && q->groupable && !q->_alone && q->timeout_ms <= 0 && q->npre == 0 && !q->notify &&
+           db->cost_us[q->stmt] < KL_DB_SLOW_US;
+}
+
 static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     kl_db_t *db = c->db;
     const kl_db_stmt_t *s = q->stmt >= 0 ? &db->cfg.stmts[q->stmt] : NULL;
-    /* Only a read-only query with nothing in front of or behind it in its transaction, and
-     * not known to be slow, shares a segment: anything else would change what it means
-     * (a timeout or a role leaking to neighbours), or hold them behind it. */
-    bool group = s && q->groupable && !q->_alone && q->timeout_ms <= 0 && q->npre == 0 && !q->notify &&
-                 db->cost_us[q->stmt] < KL_DB_SLOW_US;
+    bool group = shares_transaction(db, q);
     if ((!group || c->seg_open >= KL_DB_SEGMENT_MAX) && !close_segment(c)) {
         reset(c, "send failed");
         fail(q, 503, "database connection lost");
@@ -791,16 +795,13 @@ typedef struct {
     kl_db_query_t *m[KL_DB_BATCH_MAX]; /* its queries: m[i]'s rows carry ordinal i + 1 */
 } db_batch_t;
 
-/* A read alone in its transaction, whose statement has a batch form that prepared, and is
- * not known to be slow (a batch of slow queries would hold all of them as long as the sum).
- * Its cost is measured when it runs alone: whenever it is alone in its tick, or batching
- * paused. */
+/* A query that may share a segment (a batch of slow queries would hold all of them as long
+ * as the sum), whose statement has a batch form that prepared and is not paused. Its cost is
+ * measured when it runs alone: whenever it is alone in its tick, or batching paused. */
 static bool batchable(const kl_db_t *db, const kl_db_query_t *q) {
-    if (db->cfg.batch_max < 2 || q->stmt < 0 || !q->groupable || q->_alone || q->urgent || q->timeout_ms > 0 ||
-        q->npre > 0 || q->notify)
-        return false;
+    if (db->cfg.batch_max < 2 || q->urgent || !shares_transaction(db, q)) return false;
     int b = db->cfg.stmts[q->stmt].batch - 1;
-    return b >= 0 && b < db->cfg.nstmts && db->sh->now_ms >= db->batch_off[b] && db->cost_us[q->stmt] < KL_DB_SLOW_US;
+    return b >= 0 && b < db->cfg.nstmts && db->sh->now_ms >= db->batch_off[b];
 }
 
 /* Writes PostgreSQL's array literal of parameter k of the n queries ({"a","b\"c",NULL}) at p,
@@ -843,7 +844,6 @@ static void batch_done(kl_db_query_t *q) {
         kl_db_query_t *m = b->m[i];
         if (again) {
             m->_alone = true;
-            db->stats.unbatched++;
             kl_db_submit(db, m);
             continue;
         }
@@ -925,7 +925,6 @@ void kl_db_submit(kl_db_t *db, kl_db_query_t *q) {
     q->message = NULL;
     q->sqlstate[0] = '\0';
     q->duration_us = 0;
-    q->rows = 0;
     q->_timer.cb = timer_cb;
     if (db->stopping) {
         fail(q, 503, "shutting down");

@@ -235,7 +235,6 @@ typedef struct {
     uint64_t resent; /**< queries sent again, alone, after a neighbour's failure aborted them */
     uint64_t batches; /**< batch executions sent (each counts once in queries) */
     uint64_t batched; /**< queries answered by a batch execution */
-    uint64_t unbatched; /**< queries of a failed batch execution sent again, one by one */
 } kl_db_stats_t;
 /** The pool's counters. */
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db);

@@ -8,7 +8,7 @@
 
 bool kl_sql_batch_eligible(const kl_route_def_t *d) {
     return d->method == KL_ROUTE_GET && d->returns == KL_ROUTE_RETURNS_ONE && d->auth == KL_ROUTE_AUTH_NONE &&
-           !d->timeout_ms && d->idempotent == KL_ROUTE_IDEMPOTENT_NO && !d->n_invalidates && !d->has_body &&
+           !d->timeout_ms && d->idempotent == KL_ROUTE_IDEMPOTENT_NO && !d->n_invalidates &&
            d->n_params > 0 && d->n_param_uses <= KL_ROUTE_MAX_PARAM_USES && d->params_cast;
 }
 

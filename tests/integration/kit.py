@@ -298,12 +298,24 @@ _failed = 0
 
 
 def write_routes(folder, routes):
-    """Creates folder with one route file per {file name: text}; returns folder."""
-    os.mkdir(folder)
+    """Writes one route file per {file name: text} into folder (made if missing); returns
+    folder."""
+    os.makedirs(folder, exist_ok=True)
     for name, text in routes.items():
         with open(os.path.join(folder, name), "w") as f:
             f.write(text)
     return folder
+
+
+def pg_with(schema, routes, folder):
+    """The private PostgreSQL started and loaded with bounties, then schema (SQL) run in it
+    and routes written to folder (write_routes); returns its URL."""
+    pg("start")
+    pg("load")
+    url = pg("url").strip()
+    psql(url, schema)
+    write_routes(folder, routes)
+    return url
 
 
 def pipelined(port, paths_per_conn, depth):

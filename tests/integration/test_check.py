@@ -75,13 +75,12 @@ def test_says_which_lookups_run_one_at_a_time():
     # one query at a time), not a problem. A bare :id is not batched and needs no note.
     d = tempfile.mkdtemp(prefix="keel-check-")
     try:
-        with open(os.path.join(d, "view.sql"), "w") as f:
-            f.write("-- @route GET /v/{id:int}\nWITH v AS (UPDATE bounties SET views = views + 1 "
-                    "WHERE id = :id::bigint RETURNING id)\nSELECT json_build_object('id', id) FROM v\n")
-        with open(os.path.join(d, "bare.sql"), "w") as f:
-            f.write("-- @route GET /b/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id\n")
-        with open(os.path.join(d, "cast.sql"), "w") as f:
-            f.write("-- @route GET /c/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id::bigint\n")
+        kit.write_routes(d, {
+            "view.sql": "-- @route GET /v/{id:int}\nWITH v AS (UPDATE bounties SET views = views + 1 "
+                        "WHERE id = :id::bigint RETURNING id)\nSELECT json_build_object('id', id) FROM v\n",
+            "bare.sql": "-- @route GET /b/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id\n",
+            "cast.sql": "-- @route GET /c/{id:int}\nSELECT row_to_json(b) FROM bounties b WHERE id = :id::bigint\n",
+        })
         code, out, err = check("--routes", d, "--database-url", URL)
         assert code == 0, (code, out, err)
         assert out == (os.path.join(d, "view.sql") + ":1: note: lookups run one at a time: the batch form does not prepare: "

@@ -63,11 +63,7 @@ TMP = tempfile.mkdtemp(prefix="keel-batch-test-")
 
 def setup():
     global URL
-    kit.pg("start")
-    kit.pg("load")
-    URL = kit.pg("url").strip()
-    kit.psql(URL, SCHEMA)
-    kit.write_routes(os.path.join(TMP, "routes"), ROUTES)
+    URL = kit.pg_with(SCHEMA, ROUTES, os.path.join(TMP, "routes"))
 
 
 def env(**kw):

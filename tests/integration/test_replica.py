@@ -10,10 +10,13 @@ Routes: tests/fixtures/scale/routes, each answering the server's port and
 pg_is_in_recovery(). Subjects are client addresses sent through X-Forwarded-For
 (KEEL_TRUSTED_PROXIES=127.0.0.1). The replica is stopped at the end.
 """
+import contextlib
 import json
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +80,27 @@ def wait_in_rotation(k):
     while served_by(k, "/sc/live/%d" % BASE) != RPORT:
         assert time.monotonic() < deadline, "the replica never came into rotation: " + k.stderr()[-2000:]
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def own_keel_on_a_copy(extra_routes=None, **settings):
+    """own_keel on a copy of this test's routes plus extra_routes ({file name: text}), once
+    the replica is in rotation; yields (keel, its routes folder). Afterwards the replica must
+    still serve, keel stops cleanly (ASan) and the copy is removed."""
+    d = tempfile.mkdtemp(prefix="keel-replica-")
+    routes, k = os.path.join(d, "routes"), None
+    try:
+        shutil.copytree(os.path.join(MINE, "routes"), routes)
+        kit.write_routes(routes, extra_routes or {})
+        k = own_keel(routes, **settings)
+        wait_in_rotation(k)
+        yield k, routes
+        assert [served_by(k, "/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
+    finally:
+        if k:
+            problem = k.stop_checked()
+            assert not problem, problem
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def setup():
@@ -181,19 +205,11 @@ def test_a_route_added_by_reload_reads_from_the_replica():
     # A reload appends statements after the pools' whole list (the routes' and the lag
     # probes'): the new route is prepared on the replica pools too, and the probes keep
     # their places, so the replica stays in rotation.
-    import shutil
     import signal
-    import tempfile
-    d = tempfile.mkdtemp(prefix="keel-replica-reload-")
-    k = None
-    try:
-        shutil.copytree(os.path.join(MINE, "routes"), os.path.join(d, "routes"))
-        k = own_keel(os.path.join(d, "routes"), KEEL_SHARDS="2")
-        wait_in_rotation(k)
-        with open(os.path.join(d, "routes", "kv_added.sql"), "w") as f:
-            f.write("-- @route GET /sc/added/{id:int}\n-- @returns one\n"
-                    "SELECT json_build_object('id', id, 'port', current_setting('port')::int)\n"
-                    "FROM keel_scale.kv WHERE id = :id::bigint;\n")
+    with own_keel_on_a_copy(KEEL_SHARDS="2") as (k, routes):
+        kit.write_routes(routes, {"kv_added.sql": "-- @route GET /sc/added/{id:int}\n-- @returns one\n"
+                                  "SELECT json_build_object('id', id, 'port', current_setting('port')::int)\n"
+                                  "FROM keel_scale.kv WHERE id = :id::bigint;\n"})
         mark = len(k.stderr())
         k.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 15 * SLACK
@@ -204,35 +220,22 @@ def test_a_route_added_by_reload_reads_from_the_replica():
         # every shard (2 x 2 fresh connections) answers the new route from the replica
         ports = [served_by(k, "/sc/added/%d" % (BASE + i)) for i in range(8)]
         assert ports == [RPORT] * 8, ports
-        # the lag probes still run: 3 s later (3 x the max lag) the replica is still in rotation
+        # the lag probes still run: 3 s later (3 x the max lag) the replica is still in
+        # rotation (checked on leaving the with)
         time.sleep(3 * SLACK)
-        assert [served_by(k, "/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
-    finally:
-        if k:
-            problem = k.stop_checked()
-            assert not problem, problem
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_keel_shedding_its_reads_leaves_the_replica_in_rotation():
     # keel's own overload (its replica pool shedding reads and refusing them for a full
     # queue) is not the replica failing: the lag probes wait at the head of the queue and
     # are never shed, so the replica stays in rotation while keel sheds, and serves after.
-    import shutil
-    import tempfile
     import threading
-    d = tempfile.mkdtemp(prefix="keel-replica-shed-")
-    k = None
-    try:
-        shutil.copytree(os.path.join(MINE, "routes"), os.path.join(d, "routes"))
-        with open(os.path.join(d, "routes", "kv_slow.sql"), "w") as f:
-            f.write("-- @route GET /sc/slow/{ms:int}\n-- @returns one\n"
-                    "SELECT json_build_object('port', current_setting('port')::int)\n"
-                    "FROM pg_sleep(:ms::int / 1000.0);\n")
-        # one connection of depth 2 per pool, 4 may queue, shedding past 5 ms of waiting
-        k = own_keel(os.path.join(d, "routes"), KEEL_SHARDS="1", KEEL_DB_CONNS_PER_SHARD="1",
-                     KEEL_DB_PIPELINE_DEPTH="2", KEEL_DB_QUEUE="4", KEEL_DB_QUEUE_TARGET="5ms")
-        wait_in_rotation(k)
+    slow = {"kv_slow.sql": "-- @route GET /sc/slow/{ms:int}\n-- @returns one\n"
+                           "SELECT json_build_object('port', current_setting('port')::int)\n"
+                           "FROM pg_sleep(:ms::int / 1000.0);\n"}
+    # one connection of depth 2 per pool, 4 may queue, shedding past 5 ms of waiting
+    with own_keel_on_a_copy(slow, KEEL_SHARDS="1", KEEL_DB_CONNS_PER_SHARD="1", KEEL_DB_PIPELINE_DEPTH="2",
+                            KEEL_DB_QUEUE="4", KEEL_DB_QUEUE_TARGET="5ms") as (k, _):
         mark = len(k.stderr())
         # 16 keep-alive clients on a 50 ms read for 3 s (at most 200 requests each): about
         # 40 reads/s fit, so the queue fills and waits pass the target
@@ -264,12 +267,7 @@ def test_keel_shedding_its_reads_leaves_the_replica_in_rotation():
         assert set(statuses) <= {200, 503}, statuses
         assert RPORT in ports, "no slow read reached the replica: %s" % ports
         assert "out of rotation" not in log, log[-3000:]
-        assert [served_by(k, "/sc/live/%d" % BASE) for _ in range(4)] == [RPORT] * 4, k.stderr()[-2000:]
-    finally:
-        if k:
-            problem = k.stop_checked()
-            assert not problem, problem
-        shutil.rmtree(d, ignore_errors=True)
+        # and the replica serves after it (checked on leaving the with)
 
 
 def test_no_healthy_replica_means_the_primary():
