@@ -1,9 +1,9 @@
 /* cache.c - the shard response cache. Three structures point at the same entries:
- *   - the key table: open addressing, linear probing, power-of-two capacity, at most 3/4
- *     full, deletion by backward shift (no tombstones, so probe chains never rot). A slot
- *     is just the item pointer (8 bytes): probes compare the item's own key, and the
- *     hash is recomputed when an item moves or leaves (memory per entry counts more than
- *     the rare rehash: the reference app caches 100,000 entries per shard);
+ *   - the key table: open addressing, linear probing in Robin Hood order, power-of-two
+ *     capacity, at most 7/8 full, deletion by backward shift (no tombstones, so probe chains
+ *     never rot). A slot is 8 bytes (the item's address, 8 hash bits and its distance from
+ *     home; see slot_t): the hash is recomputed only when the table grows (memory per entry
+ *     counts more than the rare rehash: the reference app caches 100,000 entries per shard);
  *   - the LRU list: c->lru.next is the least recently used, c->lru.prev the most;
  *   - the tag index: a second table of the same kind whose items are tag links. Every
  *     link of one tag is on one ring, and the table holds one of them (its name is the
@@ -23,8 +23,32 @@
 
 _Static_assert(KL_CACHE_MAX_TAGS <= UINT8_MAX && KL_CACHE_CTYPES <= UINT8_MAX, "counts fit the entry's bytes");
 
-/* A slot: NULL when empty; otherwise an item (an entry, or a tag link). */
-typedef void *slot_t;
+/* A slot is 8 bytes: the item's address in the low 48 bits (user-space addresses on the
+ * 64-bit Linux targets keel builds for fit there; kl_cache_put refuses an entry that would
+ * not), then 8 more bits of its hash, then its distance from its home slot. 0 is empty.
+ * Slots are what the tables cost per entry (8 bytes / load), so they carry no full hash:
+ * the distance keeps Robin Hood order (a probe stops at the first item nearer its home than
+ * the probe is to its own, and a deletion shifts the run back without rehashing), and the
+ * hash bits let a probe skip the items that share its home but not its key without reading
+ * them. */
+typedef uint64_t slot_t;
+#define SLOT_PTR_MASK ((UINT64_C(1) << 48) - 1)
+#define SLOT_DIST_ONE (UINT64_C(1) << 56)
+/* how far from home an item may sit (a slot keeps 8 bits); a unit test sets it lower */
+#ifndef KL_CACHE_DIST_MAX
+#define KL_CACHE_DIST_MAX 255u
+#endif
+
+static inline void *slot_item(slot_t s) { return (void *)(uintptr_t)(s & SLOT_PTR_MASK); }
+static inline unsigned slot_dist(slot_t s) { return (unsigned)(s >> 56); }
+/* the hash bits a slot keeps: above any home index bits of a table below 2^40 slots */
+static inline slot_t slot_frag(uint64_t h) { return (slot_t)((h >> 40) & 0xff) << 48; }
+#define SLOT_FRAG_MASK (UINT64_C(0xff) << 48)
+
+/* The item's bytes lie below 2^48, so its address fits a slot. */
+static inline bool fits_slot(const void *item, size_t size) {
+    return (uintptr_t)item <= SLOT_PTR_MASK && size <= SLOT_PTR_MASK - (uintptr_t)item;
+}
 
 typedef struct {
     slot_t *slots;
@@ -79,59 +103,85 @@ static inline uint64_t item_hash(const table_t *t, const void *item) {
     return kl_hash64(k.base, k.len, t->seed);
 }
 
-/* The slot holding key, or SIZE_MAX. The table is never full, so the probe ends. */
+static inline void *table_item(const table_t *t, size_t i) { return slot_item(t->slots[i]); }
+
+/* The slot holding key, or SIZE_MAX. Distances never exceed KL_CACHE_DIST_MAX, so the probe ends. */
 static size_t table_find(const table_t *t, uint64_t h, const void *key, size_t len) {
-    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        const void *item = t->slots[i];
-        if (!item) return SIZE_MAX;
-        if (same_key(t, item, key, len)) return i;
+    slot_t frag = slot_frag(h);
+    for (size_t i = h & t->mask, d = 0;; i = (i + 1) & t->mask, d++) {
+        slot_t s = t->slots[i];
+        if (!s || slot_dist(s) < d) return SIZE_MAX;
+        if (slot_dist(s) == d && (s & SLOT_FRAG_MASK) == frag && same_key(t, slot_item(s), key, len)) return i;
     }
 }
 
 /* The slot holding exactly this item (it must be present). */
 static size_t table_find_item(const table_t *t, const void *item) {
     size_t i = item_hash(t, item) & t->mask;
-    while (t->slots[i] != item) i = (i + 1) & t->mask;
+    while (table_item(t, i) != item) i = (i + 1) & t->mask;
     return i;
 }
 
-static void table_place(table_t *t, uint64_t h, void *item) {
-    size_t i = h & t->mask;
-    while (t->slots[i]) i = (i + 1) & t->mask;
-    t->slots[i] = item;
+/* Puts item in Robin Hood order: it takes the slot of the first item nearer its home than
+ * it is, which moves on in its place. Returns NULL, or the item that would have gone
+ * further than KL_CACHE_DIST_MAX from home (left out of the table: the caller grows it). */
+static void *table_place(table_t *t, uint64_t h, void *item) {
+    slot_t cur = (slot_t)(uintptr_t)item | slot_frag(h);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        slot_t s = t->slots[i];
+        if (!s) {
+            t->slots[i] = cur;
+            return NULL;
+        }
+        if (slot_dist(s) < slot_dist(cur)) {
+            t->slots[i] = cur;
+            cur = s;
+        }
+        if (slot_dist(cur) == KL_CACHE_DIST_MAX) return slot_item(cur);
+        cur += SLOT_DIST_ONE;
+    }
 }
 
-/* Adds an item whose key is not in the table, doubling the table at 3/4 load. */
-static void table_insert(table_t *t, uint64_t h, void *item) {
-    size_t cap = t->mask + 1;
-    if ((t->count + 1) * 4 > cap * 3) {
-        slot_t *old = t->slots;
-        t->slots = kl_calloc(2 * cap * sizeof(slot_t));
-        t->mask = 2 * cap - 1;
-        for (size_t i = 0; i < cap; i++)
-            if (old[i]) table_place(t, item_hash(t, old[i]), old[i]);
-        kl_free(old);
+/* Moves every item to a table of at least cap slots (more when some item would land
+ * further than KL_CACHE_DIST_MAX from home: with a seeded hash that takes a run no real load makes). */
+static void table_grow(table_t *t, size_t cap) {
+    slot_t *old = t->slots;
+    size_t old_cap = t->mask + 1;
+    for (;; cap *= 2) {
+        t->slots = kl_calloc(cap * sizeof(slot_t));
+        t->mask = cap - 1;
+        size_t i = 0;
+        for (; i < old_cap; i++) {
+            void *item = slot_item(old[i]);
+            if (item && table_place(t, item_hash(t, item), item)) break;
+        }
+        if (i == old_cap) break;
+        kl_free(t->slots);
     }
-    table_place(t, h, item);
+    kl_free(old);
+}
+
+/* Adds an item whose key is not in the table, doubling the table at 7/8 load. */
+static void table_insert(table_t *t, uint64_t h, void *item) {
+    if ((t->count + 1) * 8 > (t->mask + 1) * 7) table_grow(t, 2 * (t->mask + 1));
+    while ((item = table_place(t, h, item)) != NULL) {
+        table_grow(t, 2 * (t->mask + 1));
+        h = item_hash(t, item);
+    }
     t->count++;
 }
 
-/* Empties slot i and shifts later members of its probe run back into the hole, so every
- * item stays reachable from its home slot without tombstones. */
+/* Empties slot i and moves the rest of its run one slot back, nearer home. */
 static void table_remove_at(table_t *t, size_t i) {
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & t->mask;
-        if (!t->slots[j]) break;
-        size_t home = item_hash(t, t->slots[j]) & t->mask;
-        /* the item at j may fill the hole at i iff i lies on its probe path home..j */
-        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
-            t->slots[i] = t->slots[j];
-            i = j;
-        }
-    }
-    t->slots[i] = NULL;
+    for (size_t j = (i + 1) & t->mask; t->slots[j] && slot_dist(t->slots[j]) > 0; i = j, j = (j + 1) & t->mask)
+        t->slots[i] = t->slots[j] - SLOT_DIST_ONE;
+    t->slots[i] = 0;
     t->count--;
+}
+
+/* Puts another item with the same key (so the same hash) in slot i. */
+static inline void table_replace_at(table_t *t, size_t i, void *item) {
+    t->slots[i] = (t->slots[i] & ~SLOT_PTR_MASK) | (slot_t)(uintptr_t)item;
 }
 
 kl_cache_t *kl_cache_new(size_t budget_bytes) {
@@ -164,9 +214,9 @@ static void unlink_tags(kl_cache_t *c, kl_cache_entry_t *e) {
         kl_cache_taglink_t *l = &links[i];
         kl_str_t name = link_name(l);
         size_t slot = table_find(&c->tags, item_hash(&c->tags, l), name.base, name.len);
-        if (c->tags.slots[slot] == l) {
+        if (table_item(&c->tags, slot) == l) {
             if (kl_list_empty(&l->_ring)) table_remove_at(&c->tags, slot);
-            else c->tags.slots[slot] = kl_container_of(l->_ring.next, kl_cache_taglink_t, _ring);
+            else table_replace_at(&c->tags, slot, kl_container_of(l->_ring.next, kl_cache_taglink_t, _ring));
         }
         kl_list_remove(&l->_ring);
     }
@@ -199,7 +249,7 @@ static kl_cache_entry_t *find(const kl_cache_t *c, const void *key, size_t len, 
     uint64_t h = kl_hash64(key, len, c->seed);
     if (hash) *hash = h;
     size_t i = table_find(&c->keys, h, key, len);
-    return i == SIZE_MAX ? NULL : c->keys.slots[i];
+    return i == SIZE_MAX ? NULL : table_item(&c->keys, i);
 }
 
 static inline void touch(kl_cache_t *c, kl_cache_entry_t *e) {
@@ -306,8 +356,10 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     make_room(c, charged, NULL);
 
     size_t links = nuniq * sizeof(kl_cache_taglink_t);
-    kl_cache_entry_t *e = kl_trymalloc(sizeof *e + links + in->body_len + key_len + names);
-    if (!e) { /* out of memory: the answer still goes out, it is just not kept */
+    size_t size = sizeof(kl_cache_entry_t) + links + in->body_len + key_len + names;
+    kl_cache_entry_t *e = kl_trymalloc(size);
+    if (!e || !fits_slot(e, size)) { /* out of memory: the answer still goes out, it is just not kept */
+        kl_free(e);
         c->stats.refused++;
         return -ENOMEM;
     }
@@ -341,7 +393,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
         kl_list_init(&l->_ring);
         uint64_t th = kl_hash64(name.base, name.len, c->seed);
         size_t slot = table_find(&c->tags, th, name.base, name.len);
-        if (slot != SIZE_MAX) kl_list_push(&((kl_cache_taglink_t *)c->tags.slots[slot])->_ring, &l->_ring);
+        if (slot != SIZE_MAX) kl_list_push(&((kl_cache_taglink_t *)table_item(&c->tags, slot))->_ring, &l->_ring);
         else table_insert(&c->tags, th, l);
     }
     e->ntags = (uint8_t)nuniq;
@@ -390,7 +442,7 @@ size_t kl_cache_invalidate_tag(kl_cache_t *c, kl_str_t tag) {
     /* Each drop takes one link of the tag off its ring (tags are unique per entry) and the
      * slot passes to the next link, until the last one empties it. */
     while ((slot = table_find(&c->tags, th, tag.base, tag.len)) != SIZE_MAX) {
-        drop(c, link_entry(c->tags.slots[slot]));
+        drop(c, link_entry(table_item(&c->tags, slot)));
         n++;
     }
     c->stats.invalidations += n;

@@ -138,8 +138,9 @@ typedef struct {
 } kl_cache_stats_t;
 
 /** Fixed charge per entry on top of its key and body bytes: the entry struct, its index slot
- * (8 bytes at a load between 3/8 and 3/4) and allocator rounding, as measured by
- * bench/micro/bench_cache_mem.c; each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
+ * (8 bytes at a load between 7/16 and 7/8) and allocator rounding (mimalloc's size classes
+ * are up to 25% apart), an upper estimate of what bench/micro/bench_cache_mem.c measures;
+ * each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
 #define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
 /** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and
  * its share of allocator rounding. */
