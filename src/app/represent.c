@@ -1,9 +1,9 @@
 #include "app/represent.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "app/respond.h"
+#include "core/sbuf.h"
 #include "proto/accept_encoding.h"
 
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
@@ -28,18 +28,31 @@ void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
 void kl_rep_send(kl_request_t *r, const kl_rep_t *rep) {
     const char *etag = rep->use_gzip ? rep->etag_gzip : rep->etag;
     char hdr[512];
-    size_t n = (size_t)snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
+    kl_sbuf_t h = kl_sbuf(hdr, sizeof(hdr) - 1); /* extra headers go on as a C string */
+    KL_SBUF_LIT(&h, "ETag: ");
+    kl_sbuf_str(&h, etag);
+    KL_SBUF_LIT(&h, "\r\n");
     /* Vary whenever the encoding could have differed for another client. */
-    if (rep->body.len >= KL_GZIP_MIN_BYTES) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Vary: Accept-Encoding\r\n");
-    if (rep->cache_control) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Cache-Control: %s\r\n", rep->cache_control);
-    if (rep->age_s >= 0) n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Age: %lld\r\n", (long long)rep->age_s);
+    if (rep->body.len >= KL_GZIP_MIN_BYTES) KL_SBUF_LIT(&h, "Vary: Accept-Encoding\r\n");
+    if (rep->cache_control) {
+        KL_SBUF_LIT(&h, "Cache-Control: ");
+        kl_sbuf_str(&h, rep->cache_control);
+        KL_SBUF_LIT(&h, "\r\n");
+    }
+    if (rep->age_s >= 0) {
+        KL_SBUF_LIT(&h, "Age: ");
+        kl_sbuf_u64(&h, (uint64_t)rep->age_s);
+        KL_SBUF_LIT(&h, "\r\n");
+    }
+    hdr[kl_sbuf_len(&h)] = '\0';
     kl_str_t inm = kl_request_header_list(r, "if-none-match");
     if (inm.len && kl_etag_match(inm, (kl_str_t){etag, strlen(etag)})) {
         kl_respond(r, 304, NULL, hdr, NULL, 0);
         return;
     }
     if (rep->use_gzip) {
-        snprintf(hdr + n, sizeof(hdr) - n, "Content-Encoding: gzip\r\n");
+        KL_SBUF_LIT(&h, "Content-Encoding: gzip\r\n");
+        hdr[kl_sbuf_len(&h)] = '\0';
         kl_respond(r, rep->status, "application/json", hdr, rep->gzip.base, rep->gzip.len);
     } else {
         kl_respond(r, rep->status, "application/json", hdr, rep->body.base, rep->body.len);

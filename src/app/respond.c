@@ -8,6 +8,7 @@
 #include "app/access_log.h"
 #include "app/admin.h"
 #include "core/clock.h"
+#include "core/sbuf.h"
 #include "proto/json.h"
 
 static bool id_char(char ch) {
@@ -22,45 +23,26 @@ void kl_respond_set_request_id(kl_app_shard_t *as, kl_request_t *r, kl_str_t giv
         memcpy(r->request_id, given.base, given.len);
         r->request_id[given.len] = '\0';
     } else {
-        snprintf(r->request_id, sizeof(r->request_id), "%s%llx", as->id_prefix, (unsigned long long)++as->next_req_id);
+        kl_sbuf_t b = kl_sbuf(r->request_id, sizeof(r->request_id) - 1);
+        kl_sbuf_str(&b, as->id_prefix);
+        kl_sbuf_hex(&b, ++as->next_req_id);
+        r->request_id[kl_sbuf_len(&b)] = '\0';
     }
 }
 
 /* pino's levels: info (30) for answers, warn (40) for client errors, error (50) for ours. */
 static int log_level(int status) { return status >= 500 ? 50 : status >= 400 ? 40 : 30; }
 
-/* The access-log line is built by hand: snprintf of a dozen fields (two of them doubles)
- * cost about as much as answering a cached request. */
-typedef struct {
-    char *p, *end;
-} line_t;
-
-static void put(line_t *l, const char *s, size_t n) {
-    if ((size_t)(l->end - l->p) < n) n = (size_t)(l->end - l->p);
-    memcpy(l->p, s, n);
-    l->p += n;
-}
-
-#define PUT_LIT(l, lit) put((l), (lit), sizeof(lit) - 1)
-
-static void put_u64(line_t *l, uint64_t v) {
-    char d[20];
-    size_t n = 0;
-    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    put(l, d + sizeof(d) - n, n);
-}
-
 /* ns as milliseconds with three decimals ("1.234"). */
-static void put_ms(line_t *l, uint64_t ns) {
+static void put_ms(kl_sbuf_t *l, uint64_t ns) {
     uint64_t us = ns / 1000;
     char frac[4] = {(char)('.'), (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
-    put_u64(l, us / 1000);
-    put(l, frac, 4);
+    kl_sbuf_u64(l, us / 1000);
+    kl_sbuf_put(l, frac, 4);
 }
 
 /* s[0..n) escaped for a JSON string, at most max input bytes of it. */
-static void put_esc(line_t *l, const char *s, size_t n, size_t max) {
+static void put_esc(kl_sbuf_t *l, const char *s, size_t n, size_t max) {
     size_t room = (size_t)(l->end - l->p);
     if (!room) return;
     size_t w = kl_json_escape(l->p, room, s ? s : "", n > max ? max : n);
@@ -70,52 +52,52 @@ static void put_esc(line_t *l, const char *s, size_t n, size_t max) {
 static void access_log(kl_app_shard_t *as, const kl_request_t *r, int status, uint64_t ns) {
     kl_alog_t *log = as->alog;
     char buf[8192], addr[INET6_ADDRSTRLEN] = "";
-    line_t l = {buf, buf + sizeof(buf) - 2};
+    kl_sbuf_t l = kl_sbuf(buf, sizeof(buf) - 2);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    PUT_LIT(&l, "{\"level\":");
-    put_u64(&l, (uint64_t)log_level(status));
-    PUT_LIT(&l, ",\"time\":");
-    put_u64(&l, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-    put(&l, log->prefix, log->prefix_len); /* ,"pid":N,"hostname":"..." */
-    PUT_LIT(&l, ",\"reqId\":\"");
-    put(&l, r->request_id, strlen(r->request_id)); /* safe characters only (respond.h) */
-    PUT_LIT(&l, "\",\"req\":{\"method\":\"");
+    KL_SBUF_LIT(&l, "{\"level\":");
+    kl_sbuf_u64(&l, (uint64_t)log_level(status));
+    KL_SBUF_LIT(&l, ",\"time\":");
+    kl_sbuf_u64(&l, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+    kl_sbuf_put(&l, log->prefix, log->prefix_len); /* ,"pid":N,"hostname":"..." */
+    KL_SBUF_LIT(&l, ",\"reqId\":\"");
+    kl_sbuf_put(&l, r->request_id, strlen(r->request_id)); /* safe characters only (respond.h) */
+    KL_SBUF_LIT(&l, "\",\"req\":{\"method\":\"");
     put_esc(&l, r->method.base, r->method.len, 16);
-    PUT_LIT(&l, "\",\"url\":\"");
+    KL_SBUF_LIT(&l, "\",\"url\":\"");
     put_esc(&l, r->target.base, r->target.len, 1024);
-    PUT_LIT(&l, "\",\"remoteAddress\":\"");
+    KL_SBUF_LIT(&l, "\",\"remoteAddress\":\"");
     static const uint8_t zero[16];
     if (memcmp(r->peer.b, zero, 16) != 0) {
         if (kl_ip_is_v4(&r->peer)) inet_ntop(AF_INET, &r->peer.b[12], addr, sizeof(addr));
         else inet_ntop(AF_INET6, r->peer.b, addr, sizeof(addr));
     }
-    put(&l, addr, strlen(addr));
-    PUT_LIT(&l, "\"},\"res\":{\"statusCode\":");
-    put_u64(&l, (uint64_t)status);
-    PUT_LIT(&l, "},\"responseTime\":");
+    kl_sbuf_put(&l, addr, strlen(addr));
+    KL_SBUF_LIT(&l, "\"},\"res\":{\"statusCode\":");
+    kl_sbuf_u64(&l, (uint64_t)status);
+    KL_SBUF_LIT(&l, "},\"responseTime\":");
     put_ms(&l, ns);
-    PUT_LIT(&l, ",\"route\":\"");
+    KL_SBUF_LIT(&l, ",\"route\":\"");
     const char *route = kl_admin_slot_name(as, r->mx_slot);
     put_esc(&l, route, strlen(route), 1024);
-    PUT_LIT(&l, "\",\"cache\":");
+    KL_SBUF_LIT(&l, "\",\"cache\":");
     if (r->cache) {
         const char *c = kl_mx_cache_name((kl_mx_cache_t)r->cache);
-        PUT_LIT(&l, "\"");
-        put(&l, c, strlen(c));
-        PUT_LIT(&l, "\"");
+        KL_SBUF_LIT(&l, "\"");
+        kl_sbuf_put(&l, c, strlen(c));
+        KL_SBUF_LIT(&l, "\"");
     } else {
-        PUT_LIT(&l, "null");
+        KL_SBUF_LIT(&l, "null");
     }
-    PUT_LIT(&l, ",\"dbMs\":");
+    KL_SBUF_LIT(&l, ",\"dbMs\":");
     if (r->db_us) put_ms(&l, r->db_us * 1000);
-    else PUT_LIT(&l, "null");
-    PUT_LIT(&l, ",\"shard\":");
-    put_u64(&l, (uint64_t)as->shard->id);
-    PUT_LIT(&l, ",\"msg\":\"request completed\"}");
+    else KL_SBUF_LIT(&l, "null");
+    KL_SBUF_LIT(&l, ",\"shard\":");
+    kl_sbuf_u64(&l, (uint64_t)as->shard->id);
+    KL_SBUF_LIT(&l, ",\"msg\":\"request completed\"}");
     l.end += 2; /* room kept for the end: the line is always whole */
-    PUT_LIT(&l, "\n");
-    if (!kl_alog_push(log, (unsigned)as->shard->id, buf, (size_t)(l.p - buf))) kl_mx_add(&as->mx.alog_dropped, 1);
+    KL_SBUF_LIT(&l, "\n");
+    if (!kl_alog_push(log, (unsigned)as->shard->id, buf, kl_sbuf_len(&l))) kl_mx_add(&as->mx.alog_dropped, 1);
 }
 
 void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
@@ -131,14 +113,29 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     bool keep = r->ops->keep_alive(r);
     bool no_body = status < 200 || status == 204 || status == 304;
     char head[1024];
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%.*s", status, kl_http1_reason(status),
-                     (int)as->date_len, as->date);
-    if (content_type && !no_body) n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\n", content_type);
-    if (!no_body) n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
-    n += snprintf(head + n, sizeof(head) - (size_t)n, "X-Request-Id: %s\r\n%s", r->request_id,
-                  !keep ? "Connection: close\r\n" : r->minor_version == 0 ? "Connection: keep-alive\r\n" : "");
-    if (n >= (int)sizeof(head)) n = (int)sizeof(head) - 1;
-    r->ops->write(r, head, (size_t)n);
+    kl_sbuf_t h = kl_sbuf(head, sizeof(head));
+    KL_SBUF_LIT(&h, "HTTP/1.1 ");
+    kl_sbuf_u64(&h, (uint64_t)status);
+    KL_SBUF_LIT(&h, " ");
+    kl_sbuf_str(&h, kl_http1_reason(status));
+    KL_SBUF_LIT(&h, "\r\n");
+    kl_sbuf_put(&h, as->date, as->date_len);
+    if (content_type && !no_body) {
+        KL_SBUF_LIT(&h, "Content-Type: ");
+        kl_sbuf_str(&h, content_type);
+        KL_SBUF_LIT(&h, "\r\n");
+    }
+    if (!no_body) {
+        KL_SBUF_LIT(&h, "Content-Length: ");
+        kl_sbuf_u64(&h, len);
+        KL_SBUF_LIT(&h, "\r\n");
+    }
+    KL_SBUF_LIT(&h, "X-Request-Id: ");
+    kl_sbuf_str(&h, r->request_id);
+    KL_SBUF_LIT(&h, "\r\n");
+    if (!keep) KL_SBUF_LIT(&h, "Connection: close\r\n");
+    else if (r->minor_version == 0) KL_SBUF_LIT(&h, "Connection: keep-alive\r\n");
+    r->ops->write(r, head, kl_sbuf_len(&h));
     if (extra_headers) r->ops->write(r, extra_headers, strlen(extra_headers));
     if (r->resp_headers) r->ops->write(r, r->resp_headers, strlen(r->resp_headers));
     r->ops->write(r, "\r\n", 2);

@@ -3,7 +3,6 @@
 #include "app/sql_cache.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "app/cache_key.h"
@@ -15,6 +14,7 @@
 #include "app/tags.h"
 #include "core/alloc.h"
 #include "core/rand.h"
+#include "core/sbuf.h"
 #include "proto/hash.h"
 
 typedef struct kl_fetch kl_fetch_t;
@@ -73,8 +73,10 @@ static void serve_entry(kl_request_t *r, kl_app_shard_t *as, kl_cache_entry_t *e
     kl_cache_etag(e, false, rep.etag);
     kl_cache_etag(e, true, rep.etag_gzip);
     char cc[64];
-    snprintf(cc, sizeof(cc), "%s, max-age=%llu", e->is_private ? "private" : "public",
-             (unsigned long long)kl_cache_max_age_s(e, now));
+    kl_sbuf_t b = kl_sbuf(cc, sizeof(cc) - 1);
+    kl_sbuf_str(&b, e->is_private ? "private, max-age=" : "public, max-age=");
+    kl_sbuf_u64(&b, kl_cache_max_age_s(e, now));
+    cc[kl_sbuf_len(&b)] = '\0';
     rep.cache_control = cc;
     kl_rep_prepare(r, &rep, as->gzip);
     /* The gzip variant is computed once per entry, on the first client that accepts it. */
