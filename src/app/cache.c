@@ -9,7 +9,7 @@
  *     link of one tag is on one ring, and the table holds one of them (its name is the
  *     tag's key); when that link leaves, the next on the ring takes its slot. So a tag
  *     carried by a single entry (bounty:{id}) costs its link and a slot, no record.
- * An entry is one allocation: the struct, its tag links, its body, its key, its tag names.
+ * An entry is one allocation: the struct, its tag links, its key, its body, its tag names.
  * The gzip variant arrives later and is a second allocation. */
 #include "app/cache.h"
 
@@ -365,9 +365,9 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     }
     memset(e, 0, sizeof *e);
     e->_nlinks = (uint8_t)nuniq;
-    char *bp = (char *)(e + 1) + links;
-    char *kp = bp + in->body_len;
-    char *np = kp + key_len;
+    char *kp = (char *)(e + 1) + links;
+    char *bp = kp + key_len;
+    char *np = bp + in->body_len;
     if (in->body_len) memcpy(bp, in->body, in->body_len);
     if (key_len) memcpy(kp, key, key_len);
     e->key_len = (uint32_t)key_len;

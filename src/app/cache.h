@@ -63,8 +63,9 @@ typedef struct kl_cache_taglink {
 } kl_cache_taglink_t;
 
 /** One cached response. Every public field is read-only for the caller. Memory: the struct,
- * its tag links, body, key and tag names are one allocation (the gzip variant, which
- * arrives later, a second); the struct is kept small because the reference app caches
+ * its tag links, key, body and tag names are one allocation, in that order (a lookup compares
+ * the key, then reads the struct: neighbours, so one fetch from memory serves both); the gzip
+ * variant, which arrives later, is a second; the struct is kept small because the reference app caches
  * 100,000 of them (bench/micro/bench_cache_mem.c); what it is charged against the budget
  * is computed (kl_cache_entry_charged), not stored. */
 typedef struct kl_cache_entry {
@@ -91,14 +92,14 @@ typedef struct kl_cache_entry {
  * more: it stays fresh (or servable) for as long as it is kept. */
 #define KL_CACHE_FOREVER UINT32_MAX
 
-/** The identity body of e (body_len bytes), valid as long as e is. */
-static inline const char *kl_cache_entry_body(const kl_cache_entry_t *e) {
-    return (const char *)((const kl_cache_taglink_t *)(e + 1) + e->_nlinks);
-}
-
 /** The key of e (it may hold NULs), valid as long as e is. */
 static inline kl_str_t kl_cache_entry_key(const kl_cache_entry_t *e) {
-    return (kl_str_t){kl_cache_entry_body(e) + e->body_len, e->key_len};
+    return (kl_str_t){(const char *)((const kl_cache_taglink_t *)(e + 1) + e->_nlinks), e->key_len};
+}
+
+/** The identity body of e (body_len bytes), valid as long as e is. */
+static inline const char *kl_cache_entry_body(const kl_cache_entry_t *e) {
+    return kl_cache_entry_key(e).base + e->key_len;
 }
 
 /** stored_at + ttl: FRESH before this (UINT64_MAX: always). */
