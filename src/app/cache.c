@@ -358,7 +358,8 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     size_t links = nuniq * sizeof(kl_cache_taglink_t);
     size_t size = sizeof(kl_cache_entry_t) + links + in->body_len + key_len + names;
     kl_cache_entry_t *e = kl_trymalloc(size);
-    if (!e || !fits_slot(e, size)) { /* out of memory: the answer still goes out, it is just not kept */
+    /* out of memory (or an address no slot holds): the answer still goes out, it is just not kept */
+    if (!e || !fits_slot(e, size)) {
         kl_free(e);
         c->stats.refused++;
         return -ENOMEM;

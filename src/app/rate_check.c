@@ -10,6 +10,7 @@
 #include "app/respond.h"
 #include "core/alloc.h"
 #include "core/rand.h"
+#include "core/sbuf.h"
 #include "proto/hash.h"
 
 _Static_assert(KL_ROUTE_MAX_RATE <= KL_RATELIMIT_MAX_LIMIT, "@rate N fits a window's count");
@@ -62,63 +63,41 @@ typedef struct {
 
 static uint64_t secs_up(uint64_t ms) { return (ms + 999) / 1000; }
 
-/* The headers are written on every request of a limited route: plain appends, no printf. */
-typedef struct {
-    char *p, *end;
-} out_t;
-
-static void put(out_t *o, const char *s) {
-    size_t n = strlen(s);
-    if (n > (size_t)(o->end - o->p)) n = (size_t)(o->end - o->p);
-    memcpy(o->p, s, n);
-    o->p += n;
-}
-
-static void put_u(out_t *o, uint64_t v) {
-    char d[20];
-    size_t i = sizeof(d);
-    do d[--i] = (char)('0' + v % 10); while ((v /= 10) != 0);
-    size_t n = sizeof(d) - i;
-    if (n > (size_t)(o->end - o->p)) n = (size_t)(o->end - o->p);
-    memcpy(o->p, d + i, n);
-    o->p += n;
-}
-
 static uint32_t left_of(const policy_t *p) { return p->verdict == KL_RATELIMIT_OK ? p->limit - p->hit.count : 0; }
 
 /* RateLimit-Policy for every policy p[0..n) (the field stays the same from response to
  * response), RateLimit for those of p[from..to), then the x-ratelimit-* of the one of those
- * with the least left. */
-static void write_headers(out_t *o, const policy_t *p, size_t n, size_t from, size_t to) {
-    put(o, "RateLimit-Policy: ");
+ * with the least left. Written on every request of a limited route: no printf. */
+static void write_headers(kl_sbuf_t *o, const policy_t *p, size_t n, size_t from, size_t to) {
+    kl_sbuf_str(o, "RateLimit-Policy: ");
     for (size_t i = 0; i < n; i++) {
-        put(o, i ? ", \"" : "\"");
-        put(o, p[i].name);
-        put(o, "\";q=");
-        put_u(o, p[i].limit);
+        kl_sbuf_str(o, i ? ", \"" : "\"");
+        kl_sbuf_str(o, p[i].name);
+        kl_sbuf_str(o, "\";q=");
+        kl_sbuf_u64(o, p[i].limit);
         if (p[i].window_ms % 1000 == 0) {
-            put(o, ";w=");
-            put_u(o, p[i].window_ms / 1000);
+            kl_sbuf_str(o, ";w=");
+            kl_sbuf_u64(o, p[i].window_ms / 1000);
         }
     }
-    put(o, "\r\nRateLimit: ");
+    kl_sbuf_str(o, "\r\nRateLimit: ");
     size_t least = from;
     for (size_t i = from; i < to; i++) {
         if (left_of(&p[i]) < left_of(&p[least])) least = i;
-        put(o, i > from ? ", \"" : "\"");
-        put(o, p[i].name);
-        put(o, "\";r=");
-        put_u(o, left_of(&p[i]));
-        put(o, ";t=");
-        put_u(o, secs_up(p[i].hit.reset_ms));
+        kl_sbuf_str(o, i > from ? ", \"" : "\"");
+        kl_sbuf_str(o, p[i].name);
+        kl_sbuf_str(o, "\";r=");
+        kl_sbuf_u64(o, left_of(&p[i]));
+        kl_sbuf_str(o, ";t=");
+        kl_sbuf_u64(o, secs_up(p[i].hit.reset_ms));
     }
-    put(o, "\r\nx-ratelimit-limit: ");
-    put_u(o, p[least].limit);
-    put(o, "\r\nx-ratelimit-remaining: ");
-    put_u(o, left_of(&p[least]));
-    put(o, "\r\nx-ratelimit-reset: ");
-    put_u(o, secs_up(p[least].hit.reset_ms));
-    put(o, "\r\n");
+    kl_sbuf_str(o, "\r\nx-ratelimit-limit: ");
+    kl_sbuf_u64(o, p[least].limit);
+    kl_sbuf_str(o, "\r\nx-ratelimit-remaining: ");
+    kl_sbuf_u64(o, left_of(&p[least]));
+    kl_sbuf_str(o, "\r\nx-ratelimit-reset: ");
+    kl_sbuf_u64(o, secs_up(p[least].hit.reset_ms));
+    kl_sbuf_str(o, "\r\n");
 }
 
 bool kl_rate_check(kl_request_t *req, const kl_route_t *rt, const kl_jwt_claims_t *claims) {
@@ -166,19 +145,19 @@ bool kl_rate_check(kl_request_t *req, const kl_route_t *rt, const kl_jwt_claims_
     }
     /* two policies' worth is under 300 bytes: 512 never truncates */
     char *hdr = kl_arena_alloc(req->arena, 512);
-    out_t o = {hdr, hdr + 511};
+    kl_sbuf_t o = kl_sbuf(hdr, 511);
     if (!refused) {
         write_headers(&o, p, n, 0, n);
-        *o.p = '\0';
+        hdr[kl_sbuf_len(&o)] = '\0';
         req->resp_headers = hdr;
         return true;
     }
     write_headers(&o, p, n, (size_t)(refused - p), (size_t)(refused - p) + 1);
     uint64_t retry = secs_up(refused->hit.reset_ms);
-    put(&o, "Retry-After: ");
-    put_u(&o, retry);
-    put(&o, "\r\n");
-    *o.p = '\0';
+    kl_sbuf_str(&o, "Retry-After: ");
+    kl_sbuf_u64(&o, retry);
+    kl_sbuf_str(&o, "\r\n");
+    hdr[kl_sbuf_len(&o)] = '\0';
     char msg[160];
     if (refused->verdict == KL_RATELIMIT_FULL) {
         as->stats.rate_full++;

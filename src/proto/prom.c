@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/sbuf.h"
+
 const double kl_prom_buckets[KL_PROM_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 /* Their le="..." texts, as fmt_f64 writes them (the unit test checks they agree): a scrape
@@ -121,14 +123,11 @@ static void fmt_f64(char *buf, size_t cap, double v) {
     }
 }
 
-/* Decimal text of v into buf (>= 21 bytes). */
+/* Decimal text of v into buf (>= 21 bytes), NUL-terminated. */
 static void fmt_u64(char *buf, uint64_t v) {
-    char d[20];
-    size_t n = 0;
-    do d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    memcpy(buf, d + sizeof(d) - n, n);
-    buf[n] = '\0';
+    kl_sbuf_t b = kl_sbuf(buf, 20);
+    kl_sbuf_u64(&b, v);
+    buf[kl_sbuf_len(&b)] = '\0';
 }
 
 void kl_prom_u64(kl_prom_out_t *o, const char *name, const kl_prom_labels_t *labels, uint64_t v) {
