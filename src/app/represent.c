@@ -1,13 +1,14 @@
 #include "app/represent.h"
 
-#include <string.h>
-
 #include "app/respond.h"
 #include "core/sbuf.h"
 #include "proto/accept_encoding.h"
 
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
-    if (!rep->etag[0]) kl_etag_make(rep->body.base, rep->body.len, false, rep->etag);
+    if (!rep->etag_known) {
+        rep->etag_hash = kl_etag_hash(rep->body.base, rep->body.len);
+        rep->etag_known = true;
+    }
     rep->use_gzip =
         rep->body.len >= KL_GZIP_MIN_BYTES && kl_accept_gzip(kl_request_header_list(r, "accept-encoding"));
     if (!rep->use_gzip) return;
@@ -22,11 +23,11 @@ void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz) {
         }
         rep->gzip = (kl_str_t){out, (size_t)n};
     }
-    if (!rep->etag_gzip[0]) kl_etag_make(rep->body.base, rep->body.len, true, rep->etag_gzip);
 }
 
 void kl_rep_send(kl_request_t *r, const kl_rep_t *rep) {
-    const char *etag = rep->use_gzip ? rep->etag_gzip : rep->etag;
+    char etag[KL_ETAG_MAX];
+    size_t etag_len = kl_etag_format(rep->etag_hash, rep->use_gzip, etag);
     char hdr[512];
     kl_sbuf_t h = kl_sbuf(hdr, sizeof(hdr) - 1); /* extra headers go on as a C string */
     KL_SBUF_LIT(&h, "ETag: ");
@@ -46,7 +47,7 @@ void kl_rep_send(kl_request_t *r, const kl_rep_t *rep) {
     }
     hdr[kl_sbuf_len(&h)] = '\0';
     kl_str_t inm = kl_request_header_list(r, "if-none-match");
-    if (inm.len && kl_etag_match(inm, (kl_str_t){etag, strlen(etag)})) {
+    if (inm.len && kl_etag_match(inm, (kl_str_t){etag, etag_len})) {
         kl_respond(r, 304, NULL, hdr, NULL, 0);
         return;
     }

@@ -16,8 +16,8 @@ typedef struct {
     int status;                    /**< 200 (or a route's success status) */
     kl_str_t body;                 /**< identity body */
     kl_str_t gzip;                 /**< gzip variant; len 0 until compressed */
-    char etag[KL_ETAG_MAX];        /**< identity ETag; "" = compute from body */
-    char etag_gzip[KL_ETAG_MAX];   /**< gzip ETag; "" = compute */
+    uint64_t etag_hash;            /**< kl_etag_hash of the identity body, when etag_known */
+    bool etag_known;               /**< false: kl_rep_prepare hashes the body */
     const char *cache_control;     /**< Cache-Control value, NULL = none */
     int64_t age_s;                 /**< Age header, -1 = none */
     bool use_gzip;                 /**< set by kl_rep_prepare */
@@ -25,7 +25,8 @@ typedef struct {
 
 /** Decides the representation for r and compresses with gz into r's arena when gzip is
  * chosen and rep has no gzip variant yet (rep->gzip then points at it, so a cache may keep
- * a copy before kl_rep_send). Fills missing ETags. gz may be NULL only for bodies under
+ * a copy before kl_rep_send). Hashes the body when the digest is not known yet (both ETags
+ * come from it; only the one sent is ever formatted). gz may be NULL only for bodies under
  * KL_GZIP_MIN_BYTES, which are never compressed. */
 void kl_rep_prepare(kl_request_t *r, kl_rep_t *rep, kl_gzip_t *gz);
 /** Answers r with the prepared rep: 304 when If-None-Match matches, else the body. */

@@ -68,10 +68,10 @@ static void serve_entry(kl_request_t *r, kl_app_shard_t *as, kl_cache_entry_t *e
         .status = e->status,
         .body = {kl_cache_entry_body(e), e->body_len},
         .gzip = {e->gzip, e->gzip_len},
+        .etag_hash = e->etag_hash,
+        .etag_known = true,
         .age_s = (int64_t)kl_cache_age_s(e, now),
     };
-    kl_cache_etag(e, false, rep.etag);
-    kl_cache_etag(e, true, rep.etag_gzip);
     char cc[64];
     kl_sbuf_t b = kl_sbuf(cc, sizeof(cc) - 1);
     kl_sbuf_str(&b, e->is_private ? "private, max-age=" : "public, max-age=");
