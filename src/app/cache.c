@@ -6,10 +6,11 @@
  *     counts more than the rare rehash: the reference app caches 100,000 entries per shard);
  *   - the LRU list: c->lru.next is the least recently used, c->lru.prev the most;
  *   - the tag index: a second table of the same kind whose items are tag links. Every
- *     link of one tag is on one ring, and the table holds one of them (its name is the
- *     tag's key); when that link leaves, the next on the ring takes its slot. So a tag
- *     carried by a single entry (bounty:{id}) costs its link and a slot, no record.
- * An entry is one allocation: the struct, its tag links, its key, its body, its tag names.
+ *     link of one tag is on one ring, and the table holds one of them (the tag's hash in
+ *     it is the key); when that link leaves, the next on the ring takes its slot. So a tag
+ *     carried by a single entry (bounty:{id}) costs its link and a slot, no record and no
+ *     copy of its bytes.
+ * An entry is one allocation: the struct, its tag links, its key, its body.
  * The gzip variant arrives later and is a second allocation. */
 #include "app/cache.h"
 
@@ -22,6 +23,15 @@
 #include "proto/hash.h"
 
 _Static_assert(KL_CACHE_MAX_TAGS <= UINT8_MAX && KL_CACHE_CTYPES <= UINT8_MAX, "counts fit the entry's bytes");
+_Static_assert(KL_CACHE_MAX_TAGS <= 16, "a link's index fits the top 4 bits of _tag");
+
+/* A tag's identity: 60 bits of its hash (the top 4 of a link's _tag hold the link's index);
+ * a unit test keeps fewer, so that distinct tags collide. */
+#ifndef KL_CACHE_TAG_BITS
+#define KL_CACHE_TAG_BITS 60
+#endif
+_Static_assert(KL_CACHE_TAG_BITS <= 60, "the link's index needs the top 4 bits");
+#define TAG_HASH_MASK ((UINT64_C(1) << KL_CACHE_TAG_BITS) - 1)
 
 /* A slot is 8 bytes: the item's address in the low 48 bits (user-space addresses on the
  * 64-bit Linux targets keel builds for fit there; kl_cache_put refuses an entry that would
@@ -55,7 +65,7 @@ typedef struct {
     size_t mask; /* capacity - 1 */
     size_t count;
     uint64_t seed;
-    bool entries; /* items are entries (key: kl_cache_entry_key), else links (key: link_name) */
+    bool entries; /* items are entries (key: kl_cache_entry_key), else links (key: the tag's hash) */
 } table_t;
 
 struct kl_cache {
@@ -80,38 +90,39 @@ static void table_init(table_t *t, uint64_t seed, bool entries) {
     t->slots = kl_calloc(TABLE_MIN * sizeof(slot_t));
 }
 
-/* A link's entry: links are laid out right after their entry's struct, in _index order. */
+static inline uint64_t tag_hash(const kl_cache_t *c, kl_str_t tag) {
+    return kl_hash64(tag.base, tag.len, c->seed) & TAG_HASH_MASK;
+}
+
+static inline uint64_t link_hash(const kl_cache_taglink_t *l) { return l->_tag & TAG_HASH_MASK; }
+
+/* A link's entry: links are laid out right after their entry's struct, in index order. */
 static inline kl_cache_entry_t *link_entry(const kl_cache_taglink_t *l) {
-    return (kl_cache_entry_t *)(l - l->_index) - 1;
+    return (kl_cache_entry_t *)(l - (l->_tag >> 60)) - 1;
 }
 
-static inline kl_str_t link_name(const kl_cache_taglink_t *l) {
-    return (kl_str_t){(const char *)link_entry(l) + l->_name_at, l->_name_len};
-}
-
-static inline kl_str_t item_key(const table_t *t, const void *item) {
-    return t->entries ? kl_cache_entry_key(item) : link_name(item);
-}
-
-static inline bool same_key(const table_t *t, const void *item, const void *key, size_t len) {
-    kl_str_t k = item_key(t, item);
+/* Entries match on their key's bytes; links on the tag's hash, h (key is unused then). */
+static inline bool same_key(const table_t *t, const void *item, uint64_t h, const void *key, size_t len) {
+    if (!t->entries) return link_hash(item) == h;
+    kl_str_t k = kl_cache_entry_key(item);
     return k.len == len && (len == 0 || memcmp(k.base, key, len) == 0);
 }
 
 static inline uint64_t item_hash(const table_t *t, const void *item) {
-    kl_str_t k = item_key(t, item);
+    if (!t->entries) return link_hash(item);
+    kl_str_t k = kl_cache_entry_key(item);
     return kl_hash64(k.base, k.len, t->seed);
 }
 
 static inline void *table_item(const table_t *t, size_t i) { return slot_item(t->slots[i]); }
 
-/* The slot holding key, or SIZE_MAX. Distances never exceed KL_CACHE_DIST_MAX, so the probe ends. */
+/* The slot holding key (a tag: its hash h alone), or SIZE_MAX. Distances never exceed KL_CACHE_DIST_MAX, so the probe ends. */
 static size_t table_find(const table_t *t, uint64_t h, const void *key, size_t len) {
     slot_t frag = slot_frag(h);
     for (size_t i = h & t->mask, d = 0;; i = (i + 1) & t->mask, d++) {
         slot_t s = t->slots[i];
         if (!s || slot_dist(s) < d) return SIZE_MAX;
-        if (slot_dist(s) == d && (s & SLOT_FRAG_MASK) == frag && same_key(t, slot_item(s), key, len)) return i;
+        if (slot_dist(s) == d && (s & SLOT_FRAG_MASK) == frag && same_key(t, slot_item(s), h, key, len)) return i;
     }
 }
 
@@ -212,8 +223,7 @@ static void unlink_tags(kl_cache_t *c, kl_cache_entry_t *e) {
     kl_cache_taglink_t *links = links_of(e);
     for (size_t i = 0; i < e->ntags; i++) {
         kl_cache_taglink_t *l = &links[i];
-        kl_str_t name = link_name(l);
-        size_t slot = table_find(&c->tags, item_hash(&c->tags, l), name.base, name.len);
+        size_t slot = table_find(&c->tags, link_hash(l), NULL, 0);
         if (table_item(&c->tags, slot) == l) {
             if (kl_list_empty(&l->_ring)) table_remove_at(&c->tags, slot);
             else table_replace_at(&c->tags, slot, kl_container_of(l->_ring.next, kl_cache_taglink_t, _ring));
@@ -224,10 +234,8 @@ static void unlink_tags(kl_cache_t *c, kl_cache_entry_t *e) {
 }
 
 size_t kl_cache_entry_charged(const kl_cache_entry_t *e) {
-    const kl_cache_taglink_t *links = (const kl_cache_taglink_t *)(e + 1);
-    size_t n = KL_CACHE_ENTRY_OVERHEAD + (size_t)e->key_len + e->body_len + e->gzip_len;
-    for (size_t i = 0; i < e->_nlinks; i++) n += links[i]._name_len + KL_CACHE_TAG_OVERHEAD;
-    return n;
+    return KL_CACHE_ENTRY_OVERHEAD + (size_t)e->key_len + e->body_len + e->gzip_len +
+           (size_t)e->_nlinks * KL_CACHE_TAG_OVERHEAD;
 }
 
 /* Takes e out of every structure and the counters; frees it unless it is held. */
@@ -321,7 +329,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
 
     /* Keep the first occurrence of each tag: a link per (entry, tag) pair lets
      * invalidation remove exactly one link per dropped entry. */
-    size_t uniq[KL_CACHE_MAX_TAGS], nuniq = 0, names = 0;
+    size_t uniq[KL_CACHE_MAX_TAGS], nuniq = 0;
     size_t charged = KL_CACHE_ENTRY_OVERHEAD;
     for (size_t i = 0; i < in->ntags; i++) {
         kl_str_t t = in->tags[i];
@@ -333,8 +341,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
         }
         if (dup) continue;
         uniq[nuniq++] = i;
-        names += t.len;
-        charged += t.len + KL_CACHE_TAG_OVERHEAD;
+        charged += KL_CACHE_TAG_OVERHEAD;
     }
     /* Saturating: a body near SIZE_MAX must be refused, not wrap into a small charge. */
     size_t data = key_len + in->body_len;
@@ -356,7 +363,7 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     make_room(c, charged, NULL);
 
     size_t links = nuniq * sizeof(kl_cache_taglink_t);
-    size_t size = sizeof(kl_cache_entry_t) + links + in->body_len + key_len + names;
+    size_t size = sizeof(kl_cache_entry_t) + links + in->body_len + key_len;
     kl_cache_entry_t *e = kl_trymalloc(size);
     /* out of memory (or an address no slot holds): the answer still goes out, it is just not kept */
     if (!e || !fits_slot(e, size)) {
@@ -368,7 +375,6 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
     e->_nlinks = (uint8_t)nuniq;
     char *kp = (char *)(e + 1) + links;
     char *bp = kp + key_len;
-    char *np = bp + in->body_len;
     if (in->body_len) memcpy(bp, in->body, in->body_len);
     if (key_len) memcpy(kp, key, key_len);
     e->key_len = (uint32_t)key_len;
@@ -384,16 +390,11 @@ int kl_cache_put(kl_cache_t *c, const void *key, size_t key_len, const kl_cache_
 
     kl_cache_taglink_t *lk = links_of(e);
     for (size_t i = 0; i < nuniq; i++) {
-        kl_str_t name = in->tags[uniq[i]];
         kl_cache_taglink_t *l = &lk[i];
-        memcpy(np, name.base, name.len);
-        l->_name_at = (uint32_t)(np - (char *)e);
-        l->_name_len = (uint16_t)name.len;
-        l->_index = (uint8_t)i;
-        np += name.len;
+        uint64_t th = tag_hash(c, in->tags[uniq[i]]);
+        l->_tag = th | (uint64_t)i << 60;
         kl_list_init(&l->_ring);
-        uint64_t th = kl_hash64(name.base, name.len, c->seed);
-        size_t slot = table_find(&c->tags, th, name.base, name.len);
+        size_t slot = table_find(&c->tags, th, NULL, 0);
         if (slot != SIZE_MAX) kl_list_push(&((kl_cache_taglink_t *)table_item(&c->tags, slot))->_ring, &l->_ring);
         else table_insert(&c->tags, th, l);
     }
@@ -438,11 +439,11 @@ bool kl_cache_remove(kl_cache_t *c, const void *key, size_t key_len) {
 }
 
 size_t kl_cache_invalidate_tag(kl_cache_t *c, kl_str_t tag) {
-    uint64_t th = kl_hash64(tag.base, tag.len, c->seed);
+    uint64_t th = tag_hash(c, tag);
     size_t n = 0, slot;
     /* Each drop takes one link of the tag off its ring (tags are unique per entry) and the
      * slot passes to the next link, until the last one empties it. */
-    while ((slot = table_find(&c->tags, th, tag.base, tag.len)) != SIZE_MAX) {
+    while ((slot = table_find(&c->tags, th, NULL, 0)) != SIZE_MAX) {
         drop(c, link_entry(table_item(&c->tags, slot)));
         n++;
     }
@@ -479,10 +480,6 @@ void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e) {
         kl_list_remove(&e->_lru);
         free_entry(e);
     }
-}
-
-kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i) {
-    return link_name((const kl_cache_taglink_t *)(e + 1) + i);
 }
 
 const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e) { return c->ctypes[e->_ctype]; }

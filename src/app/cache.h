@@ -10,8 +10,8 @@
  * Content types are kept once per cache: at most KL_CACHE_CTYPES distinct ones (callers use a
  * handful), each until kl_cache_free.
  *
- * Budget: every entry is charged key + body + gzip + per tag (tag bytes +
- * KL_CACHE_TAG_OVERHEAD) + KL_CACHE_ENTRY_OVERHEAD, and the sum of charges (stats.bytes) never exceeds the budget.
+ * Budget: every entry is charged key + body + gzip + KL_CACHE_TAG_OVERHEAD per tag +
+ * KL_CACHE_ENTRY_OVERHEAD (a tag's bytes are not kept, only its hash: see kl_cache_taglink_t), and the sum of charges (stats.bytes) never exceeds the budget.
  * An entry whose charge exceeds budget/8 is refused, so one big body cannot flush the LRU.
  *
  * Pointer lifetime (exactly): a kl_cache_entry_t * returned by kl_cache_lookup or
@@ -40,7 +40,7 @@
 #define KL_CACHE_CTYPES 255
 /** Most tags one entry may carry. */
 #define KL_CACHE_MAX_TAGS 16
-/** Longest tag (a longer one is refused, -EINVAL; kl_tags_expand makes at most KL_TAGS_MAX). */
+/** Longest tag accepted (a longer one is refused, -EINVAL; kl_tags_expand makes at most KL_TAGS_MAX). */
 #define KL_CACHE_TAG_MAX 65535
 
 typedef enum {
@@ -53,17 +53,19 @@ typedef struct kl_cache kl_cache_t;
 
 /* One (entry, tag) pair; an entry's links sit right after its struct. Private to cache.c,
  * declared here so that kl_cache_entry_body can be inline. Every link of one tag is on one
- * ring; the tag index points at one of them, whose name is the tag's key. 24 bytes: the
- * name and the owning entry are found from offsets (the entry sits _index links before). */
+ * ring; the tag index points at one of them. A link keeps the tag's hash, not its bytes:
+ * the low 60 bits of kl_hash64(tag) under the cache's random seed are the tag's identity
+ * in the cache. Two tags whose 60 bits agree are one tag to it: invalidating either drops
+ * the entries of both, an extra miss, never a stale answer (odds about n^2 / 2^61 for n
+ * distinct tags, and a client cannot aim at them without the seed). 24 bytes; the owning
+ * entry sits _index links before. */
 typedef struct kl_cache_taglink {
-    kl_list_t _ring;   /* the other links carrying the same tag */
-    uint32_t _name_at; /* the tag's bytes start this far from the entry's first byte */
-    uint16_t _name_len;
-    uint8_t _index;    /* this is link _index of its entry */
+    kl_list_t _ring; /* the other links carrying the same tag */
+    uint64_t _tag;   /* the tag's 60 hash bits, and this link's index in its entry in the top 4 */
 } kl_cache_taglink_t;
 
 /** One cached response. Every public field is read-only for the caller. Memory: the struct,
- * its tag links, key, body and tag names are one allocation, in that order (a lookup compares
+ * its tag links, key and body are one allocation, in that order (a lookup compares
  * the key, then reads the struct: neighbours, so one fetch from memory serves both); the gzip
  * variant, which arrives later, is a second; the struct is kept small because the reference app caches
  * 100,000 of them (bench/micro/bench_cache_mem.c); what it is charged against the budget
@@ -141,10 +143,10 @@ typedef struct {
 /** Fixed charge per entry on top of its key and body bytes: the entry struct, its index slot
  * (8 bytes at a load between 7/16 and 7/8) and allocator rounding (mimalloc's size classes
  * are up to 25% apart), an upper estimate of what bench/micro/bench_cache_mem.c measures;
- * each tag adds its name and KL_CACHE_TAG_OVERHEAD. */
+ * each tag adds KL_CACHE_TAG_OVERHEAD. */
 #define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
-/** Charge per tag an entry carries, on top of the tag's bytes: its link, its index slot and
- * its share of allocator rounding. */
+/** Charge per tag an entry carries: its link, its index slot and its share of allocator
+ * rounding. */
 #define KL_CACHE_TAG_OVERHEAD (sizeof(kl_cache_taglink_t) + 24)
 
 /** A new empty cache that holds at most budget_bytes of charged entries (0: stores nothing).
@@ -202,11 +204,8 @@ void kl_cache_release(kl_cache_t *c, kl_cache_entry_t *e);
 const char *kl_cache_entry_ctype(const kl_cache_t *c, const kl_cache_entry_t *e);
 
 /** The bytes e counts against the budget: KL_CACHE_ENTRY_OVERHEAD + key + body + gzip,
- * plus each tag's name and KL_CACHE_TAG_OVERHEAD. Constant while e is detached. */
+ * plus KL_CACHE_TAG_OVERHEAD per tag. Constant while e is detached. */
 size_t kl_cache_entry_charged(const kl_cache_entry_t *e);
-
-/** The i-th tag of e (i < e->ntags), valid as long as e is. */
-kl_str_t kl_cache_entry_tag(const kl_cache_entry_t *e, size_t i);
 
 /** Writes e's strong ETag, quoted and NUL-terminated, for the identity body (gzip false) or
  * the gzip variant ("...-gz"); returns its length. */
