@@ -38,6 +38,8 @@
 #define KL_CACHE_CTYPE_MAX 64
 /** Most distinct content types one cache keeps (a put with one more is refused, -ENOMEM). */
 #define KL_CACHE_CTYPES 255
+/** Longest key an entry may have (a put with a longer one is refused, -EFBIG). */
+#define KL_CACHE_KEY_MAX UINT16_MAX
 /** Most tags one entry may carry. */
 #define KL_CACHE_MAX_TAGS 16
 /** Longest tag accepted (a longer one is refused, -EINVAL; kl_tags_expand makes at most KL_TAGS_MAX). */
@@ -77,18 +79,24 @@ typedef struct kl_cache_entry {
     uint64_t etag_hash;        /**< digest of the identity body; kl_cache_etag formats both ETags */
     uint32_t _fresh_ms;        /* fresh for this long after stored_at (KL_CACHE_FOREVER: never stale) */
     uint32_t _stale_ms;        /* gone this long after stored_at (KL_CACHE_FOREVER: never) */
-    uint32_t key_len;          /**< key length (the key: kl_cache_entry_key) */
     uint32_t body_len;         /**< identity body length (the body: kl_cache_entry_body) */
     uint32_t gzip_len;         /**< gzip length, 0 while gzip is NULL */
-    uint32_t _holds;           /* kl_cache_hold count */
+    uint16_t key_len;          /**< key length, at most KL_CACHE_KEY_MAX (the key: kl_cache_entry_key) */
     uint16_t status;           /**< HTTP status code */
-    uint8_t ntags;             /**< tags carried (duplicates dropped); 0 once detached */
-    uint8_t _nlinks;           /* links allocated after the struct (ntags until detached) */
+    uint16_t _holds;           /* kl_cache_hold count: holds nest around one serve, two deep at most */
     uint8_t _ctype;            /* index of its content type in the cache (kl_cache_entry_ctype) */
-    bool is_private;           /**< the route is @cache private: send Cache-Control: private */
-    bool refreshing;           /**< a background refresh is running (kl_cache_try_refresh) */
-    bool _detached;            /* left the cache while held */
+    uint8_t _nlinks : 5;       /* tags carried, duplicates dropped: links after the struct */
+    bool is_private : 1;       /**< the route is @cache private: send Cache-Control: private */
+    bool refreshing : 1;       /**< a background refresh is running (kl_cache_try_refresh) */
+    bool _detached : 1;        /* left the cache while held */
 } kl_cache_entry_t;
+
+/* 64 bytes: with the slab's 8-byte rounding every byte here is a byte per entry. */
+_Static_assert(sizeof(kl_cache_entry_t) == 64, "a cache entry's struct is 64 bytes");
+_Static_assert(KL_CACHE_MAX_TAGS < 32, "_nlinks holds up to KL_CACHE_MAX_TAGS");
+
+/** Tags e carries (duplicates dropped), 0 once it has left the cache. */
+static inline size_t kl_cache_entry_ntags(const kl_cache_entry_t *e) { return e->_detached ? 0 : e->_nlinks; }
 
 /** _fresh_ms / _stale_ms of an entry whose TTL (or TTL + swr) is 2^32-1 ms (49.7 days) or
  * more: it stays fresh (or servable) for as long as it is kept. */
@@ -141,9 +149,9 @@ typedef struct {
 } kl_cache_stats_t;
 
 /** Fixed charge per entry on top of its key and body bytes: the entry struct, its index slot
- * (8 bytes at a load between 7/16 and 7/8) and allocator rounding (mimalloc's size classes
- * are up to 25% apart), an upper estimate of what bench/micro/bench_cache_mem.c measures;
- * each tag adds KL_CACHE_TAG_OVERHEAD. */
+ * (8 bytes at a load between 7/16 and 7/8), slab rounding (up to 7 bytes, and its share of
+ * a page's header and tail) and the pages a class is still filling, an upper estimate of
+ * what bench/micro/bench_cache_mem.c measures; each tag adds KL_CACHE_TAG_OVERHEAD. */
 #define KL_CACHE_ENTRY_OVERHEAD (sizeof(kl_cache_entry_t) + 64)
 /** Charge per tag an entry carries: its link, its index slot and its share of allocator
  * rounding. */
@@ -166,7 +174,8 @@ kl_cache_state_t kl_cache_lookup(kl_cache_t *c, const void *key, size_t key_len,
 /** Stores a response under key at time now_ms, replacing any entry for that key (a held
  * one is detached), evicting least-recently-used entries until it fits, and computing both
  * ETags; *out (may be NULL) gets the new most-recently-used entry. Returns 0; -EFBIG when
- * the entry would be charged more than budget/8 or 4 GiB (not stored, and any old entry for the key
+ * the key is longer than KL_CACHE_KEY_MAX or the entry would be charged more than budget/8
+ * or 4 GiB (not stored, and any old entry for the key
  * is removed: it is superseded); -ENOMEM when memory ran out (not stored, old entry
  * removed); -EINVAL for a too-long content type, too many tags, an empty tag or one longer
  * than KL_CACHE_TAG_MAX (nothing changes). */

@@ -49,7 +49,7 @@ static void put_and_lookup(void) {
     KT_CHECK(f->is_private);
     KT_CHECK(strcmp(kl_cache_entry_ctype(c, f), "application/json") == 0);
     KT_CHECK(f->gzip == NULL && f->gzip_len == 0);
-    KT_EQ(f->ntags, 2);
+    KT_EQ(kl_cache_entry_ntags(f), 2);
     char want[KL_ETAG_MAX];
     size_t n = kl_etag_make("{\"id\":7}", 8, false, want);
     char got[KL_ETAG_MAX];
@@ -285,7 +285,7 @@ static void invalid_puts(void) {
     KT_EQ(kl_cache_put(c, "k", 1, &in, 0, NULL), -EINVAL);
     too_long[1].len = KL_CACHE_TAG_MAX;
     KT_EQ(kl_cache_put(c, "k5", 2, &in, 0, &e), 0);
-    KT_EQ(e->ntags, 2);
+    KT_EQ(kl_cache_entry_ntags(e), 2);
     longest[KL_CACHE_TAG_MAX - 1] = 'M'; /* a tag one byte away from it is another tag */
     KT_EQ(kl_cache_invalidate_tag(c, (kl_str_t){longest, KL_CACHE_TAG_MAX}), 0);
     longest[KL_CACHE_TAG_MAX - 1] = 'L';
@@ -298,8 +298,29 @@ static void invalid_puts(void) {
     in.tags = many;
     in.ntags = KL_CACHE_MAX_TAGS;
     KT_EQ(kl_cache_put(c, "k4", 2, &in, 0, &e), 0);
-    KT_EQ(e->ntags, 1);
+    KT_EQ(kl_cache_entry_ntags(e), 1);
     KT_EQ(kl_cache_invalidate_tag(c, KL_STR("t")), 1);
+    kl_cache_free(c);
+}
+
+/* A key keeps its length in 16 bits: the longest is kept and found, one byte more is
+ * refused (the answer still goes out, uncached) and no shorter key is mistaken for it. */
+static void longest_key(void) {
+    kl_cache_t *c = kl_cache_new(4 << 20);
+    static char key[KL_CACHE_KEY_MAX + 1];
+    memset(key, 'k', sizeof key);
+    kl_cache_put_t in = body_of("{}", 1000, 0);
+    kl_cache_entry_t *e;
+    KT_EQ(kl_cache_put(c, key, KL_CACHE_KEY_MAX + 1, &in, 0, &e), -EFBIG);
+    KT_CHECK(e == NULL);
+    KT_EQ(kl_cache_lookup(c, key, KL_CACHE_KEY_MAX + 1, 0, &e), KL_CACHE_MISS);
+    KT_EQ(kl_cache_put(c, key, KL_CACHE_KEY_MAX, &in, 0, &e), 0);
+    KT_EQ(kl_cache_lookup(c, key, KL_CACHE_KEY_MAX, 0, &e), KL_CACHE_FRESH);
+    KT_EQ(e->key_len, KL_CACHE_KEY_MAX);
+    KT_STREQ(kl_cache_entry_body(e), e->body_len, "{}");
+    KT_EQ(kl_cache_lookup(c, key, KL_CACHE_KEY_MAX + 1, 0, &e), KL_CACHE_MISS);
+    KT_EQ(kl_cache_lookup(c, key, KL_CACHE_KEY_MAX - 1, 0, &e), KL_CACHE_MISS);
+    KT_EQ(kl_cache_stats(c)->entries, 1);
     kl_cache_free(c);
 }
 
@@ -503,7 +524,7 @@ static void hold_keeps_bytes(void) {
     KT_EQ(kl_cache_stats(c)->bytes, 0);
     KT_EQ(get_s(c, "k", 1, &f), KL_CACHE_MISS);
     KT_STREQ(kl_cache_entry_body(e), e->body_len, "held body"); /* still readable: ASan would flag a free */
-    KT_EQ(e->ntags, 0);
+    KT_EQ(kl_cache_entry_ntags(e), 0);
     KT_EQ(kl_cache_set_gzip(c, e, "gz", 2), -ESTALE);
     kl_cache_release(c, e); /* freed here */
 
@@ -626,7 +647,7 @@ static void model_random(void) {
             } else {
                 model_make_room(m, budget, kl_cache_entry_charged(e), -1);
                 m[i] = (model_t){true, kl_cache_entry_charged(e), now + in.ttl_ms, now + in.ttl_ms + in.swr_ms, ++stamp, mask, seed, bl, false};
-                if (e->ntags != (size_t)__builtin_popcount(mask)) mismatches++;
+                if (kl_cache_entry_ntags(e) != (size_t)__builtin_popcount(mask)) mismatches++;
             }
         } else if (r < 80) { /* lookup, sometimes attach gzip */
             kl_cache_entry_t *e;
@@ -704,6 +725,7 @@ int main(void) {
     KT_RUN(replace_key);
     KT_RUN(oversize_refused);
     KT_RUN(invalid_puts);
+    KT_RUN(longest_key);
     KT_RUN(tag_invalidation);
     KT_RUN(nul_keys);
     KT_RUN(table_growth);
