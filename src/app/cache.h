@@ -11,7 +11,8 @@
  * handful), each until kl_cache_free.
  *
  * Budget: every entry is charged key + body + gzip + KL_CACHE_TAG_OVERHEAD per tag +
- * KL_CACHE_ENTRY_OVERHEAD (a tag's bytes are not kept, only its hash: see kl_cache_taglink_t), and the sum of charges (stats.bytes) never exceeds the budget.
+ * KL_CACHE_ENTRY_OVERHEAD (a tag's bytes are not kept, only its hash: see
+ * kl_cache_taglink_t), and the sum of charges (stats.bytes) never exceeds the budget.
  * An entry whose charge exceeds budget/8 is refused, so one big body cannot flush the LRU.
  *
  * Pointer lifetime (exactly): a kl_cache_entry_t * returned by kl_cache_lookup or
@@ -60,7 +61,7 @@ typedef struct kl_cache kl_cache_t;
  * in the cache. Two tags whose 60 bits agree are one tag to it: invalidating either drops
  * the entries of both, an extra miss, never a stale answer (odds about n^2 / 2^61 for n
  * distinct tags, and a client cannot aim at them without the seed). 24 bytes; the owning
- * entry sits _index links before. */
+ * entry sits as many links before as the index in _tag's top 4 bits says. */
 typedef struct kl_cache_taglink {
     kl_list_t _ring; /* the other links carrying the same tag */
     uint64_t _tag;   /* the tag's 60 hash bits, and this link's index in its entry in the top 4 */
@@ -83,7 +84,7 @@ typedef struct kl_cache_entry {
     uint32_t gzip_len;         /**< gzip length, 0 while gzip is NULL */
     uint16_t key_len;          /**< key length, at most KL_CACHE_KEY_MAX (the key: kl_cache_entry_key) */
     uint16_t status;           /**< HTTP status code */
-    uint16_t _holds;           /* kl_cache_hold count: holds nest around one serve, two deep at most */
+    uint16_t _holds;           /* kl_cache_hold count: a hold lasts one serve, a few nest at most */
     uint8_t _ctype;            /* index of its content type in the cache (kl_cache_entry_ctype) */
     uint8_t _nlinks : 5;       /* tags carried, duplicates dropped: links after the struct */
     bool is_private : 1;       /**< the route is @cache private: send Cache-Control: private */

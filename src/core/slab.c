@@ -27,8 +27,8 @@
 #define PAGES_PER_CHUNK (CHUNK / KL_SLAB_PAGE)
 
 /* At the start of every page; its slots follow. A page is on its class's partial list
- * while it has a free slot, on no list when full (link unlinked), in s->empty when it has
- * no object (then size is 0). */
+ * while it has a free slot, on no list when full (link unlinked), in s->spare or s->empty
+ * when it has no object (then size is 0). */
 struct kl_slab_page {
     kl_list_t link;
     void *free;    /* freed slots, each holding the next in its first 8 bytes */
