@@ -470,8 +470,8 @@ bool kl_cache_remove(kl_cache_t *c, const void *key, size_t key_len) {
 size_t kl_cache_invalidate_tag(kl_cache_t *c, kl_str_t tag) {
     uint64_t th = tag_hash(c, tag);
     size_t n = 0, slot;
-    /* Each drop takes one link of the tag off its ring (tags are unique per entry) and the
-     * slot passes to the next link, until the last one empties it. */
+    /* Each drop takes the entry's links of the tag off its ring (one, or more when two of its
+     * tags share a hash) and the slot passes to the next link, until the last one empties it. */
     while ((slot = table_find(&c->tags, th, NULL, 0)) != SIZE_MAX) {
         drop(c, link_entry(table_item(&c->tags, slot)));
         n++;
