@@ -34,6 +34,7 @@ drivers=(
   "http1_chunked 7 4096 fuzz/http.dict"
   "accept_encoding 6 4096 fuzz/accept_encoding.dict"
   "ipaddr 6 1024 fuzz/ipaddr.dict"
+  "cache 6 4096 -"
 )
 if [ -n "${ONLY:-}" ]; then
   kept=()
