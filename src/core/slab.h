@@ -10,9 +10,9 @@
  * and a page goes back only when its last object is freed. Then it serves any class; the
  * last KL_SLAB_SPARE pages emptied stay as they are (an invalidation that empties pages
  * and the puts that refill them cost no system call), older ones are given back to the
- * kernel (madvise) until reused. Larger objects go to
- * kl_trymalloc/kl_free. Under AddressSanitizer free slots and unused page space are
- * poisoned, and each object is unpoisoned for exactly its bytes. */
+ * kernel (madvise) until reused. Larger objects go to kl_trymalloc/kl_free. Under
+ * AddressSanitizer free slots and unused page space are poisoned, and each object is
+ * unpoisoned for exactly its bytes. */
 #ifndef KL_SLAB_H
 #define KL_SLAB_H
 
