@@ -35,6 +35,7 @@ drivers=(
   "accept_encoding 6 4096 fuzz/accept_encoding.dict"
   "ipaddr 6 1024 fuzz/ipaddr.dict"
   "cache 6 4096 -"
+  "pg_json 4 1024 -"
 )
 if [ -n "${ONLY:-}" ]; then
   kept=()
