@@ -1,5 +1,6 @@
 #include "app/check.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,12 +22,15 @@ static const char usage[] =
     "  unreachable database.\n";
 
 /* Runs sql (one command) in a savepoint, so that a failure leaves the transaction usable.
- * Returns the failed result (the caller PQclear()s it) or NULL on success. */
-static PGresult *try_exec(PGconn *pg, const char *sql, bool prepare, int nparams) {
+ * Returns the failed result (the caller PQclear()s it) or NULL on success; then, when desc is
+ * not NULL, *desc is the prepared statement's description (the caller PQclear()s it: it is
+ * taken here because the next simple query drops the unnamed statement). */
+static PGresult *try_exec(PGconn *pg, const char *sql, bool prepare, int nparams, PGresult **desc) {
     PQclear(PQexec(pg, "SAVEPOINT keel_check"));
     PGresult *r = prepare ? PQprepare(pg, "", sql, nparams, NULL) : PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (desc) *desc = PQdescribePrepared(pg, "");
         PQclear(r);
         PQclear(PQexec(pg, "RELEASE SAVEPOINT keel_check"));
         return NULL;
@@ -47,12 +51,23 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
     const kl_route_def_t *d = &rt->def;
     char msg[1024];
     int problems = 0;
-    PGresult *r = try_exec(pg, d->sql, true, (int)d->n_params);
+    PGresult *desc = NULL, *r = try_exec(pg, d->sql, true, (int)d->n_params, &desc);
     if (r) {
         const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
         printf("%s:%d: SQL does not prepare: %s\n", d->file, kl_routefile_sql_line(d, pos ? atol(pos) : 0),
                primary(r, pg, msg, sizeof(msg)));
         PQclear(r);
+        return 1;
+    }
+    int rc = -EINVAL;
+    if (PQresultStatus(desc) == PGRES_COMMAND_OK)
+        rc = kl_routes_check_columns(d, desc, PQparameterStatus(pg, "DateStyle"), msg, sizeof(msg));
+    else
+        snprintf(msg, sizeof(msg), "%s: cannot describe the statement: %s", d->file, PQerrorMessage(pg));
+    PQclear(desc);
+    if (rc < 0) {
+        msg[strcspn(msg, "\n")] = '\0';
+        printf("%s\n", msg);
         return 1;
     }
     if (d->idempotent == KL_ROUTE_IDEMPOTENT_NO) return 0;
@@ -65,7 +80,7 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
         char *body = kl_malloc(len + 1);
         memcpy(body, sql, len);
         body[len] = '\0';
-        r = try_exec(pg, body, false, 0);
+        r = try_exec(pg, body, false, 0, NULL);
         kl_free(body);
         *idem_schema_ok = r == NULL;
         if (r) {
@@ -77,7 +92,7 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
     }
     if (!*idem_schema_ok) return 0; /* reported once, at the first @idempotent file */
     char *wrapped = kl_idem_wrap_sql(d);
-    r = try_exec(pg, wrapped, true, (int)d->n_params + 3);
+    r = try_exec(pg, wrapped, true, (int)d->n_params + 3, NULL);
     kl_free(wrapped);
     if (r) {
         printf("%s:%d: @idempotent: the statement cannot store its response (a SELECT, or INSERT/UPDATE/DELETE "
@@ -94,7 +109,7 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
 static bool check_batch(PGconn *pg, const kl_route_t *rt) {
     char *sql = kl_sql_batch_sql(&rt->def), msg[1024];
     if (!sql) return false;
-    PGresult *r = try_exec(pg, sql, true, (int)rt->def.n_params);
+    PGresult *r = try_exec(pg, sql, true, (int)rt->def.n_params, NULL);
     kl_free(sql);
     if (!r) return true;
     printf("%s:%d: note: lookups run one at a time: the batch form does not prepare: %s\n", rt->def.file,

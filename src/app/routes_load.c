@@ -12,6 +12,7 @@
 #include "app/sql_batch.h"
 #include "core/alloc.h"
 #include "proto/hash.h"
+#include "proto/pg_json.h"
 
 /* Appends a statement (sql already allocated, taken over); returns its index. */
 static int add_stmt(kl_route_table_t *t, const char *name, char *sql, int nparams, const char *label) {
@@ -153,6 +154,36 @@ out:
     return r;
 }
 
+int kl_routes_check_columns(const kl_route_def_t *d, const PGresult *desc, const char *datestyle, char *err,
+                            size_t errlen) {
+    int n = PQnfields(desc), line = d->ann_line[KL_ROUTE_ANN_RETURNS] ? d->ann_line[KL_ROUTE_ANN_RETURNS]
+                                                                      : kl_routefile_sql_line(d, 0);
+    if (n < 2 || d->returns == KL_ROUTE_RETURNS_NONE) return 0;
+    if (d->idempotent != KL_ROUTE_IDEMPOTENT_NO) {
+        snprintf(err, errlen, "%s:%d: @idempotent stores one column of the answer and the statement returns %d: "
+                 "return row_to_json(...) of them", d->file, d->ann_line[KL_ROUTE_ANN_IDEMPOTENT], n);
+        return -EINVAL;
+    }
+    for (int c = 0; c < n; c++) {
+        kl_pgjson_kind_t k = kl_pgjson_kind(PQftype(desc, c));
+        if (k == KL_PGJSON_OTHER) {
+            snprintf(err, errlen, "%s:%d: column \"%s\" (type oid %u) is an array, a record or a type of the "
+                     "database's own, which keel does not write as JSON: select to_json(...) or a cast to text "
+                     "for it, or return row_to_json(...) as one column", d->file, line, PQfname(desc, c),
+                     (unsigned)PQftype(desc, c));
+            return -EINVAL;
+        }
+        if (kl_pgjson_kind_dated(k) && (!datestyle || strncmp(datestyle, "ISO", 3) != 0)) {
+            snprintf(err, errlen, "%s:%d: column \"%s\" is a date or time, which keel writes as row_to_json does "
+                     "only under DateStyle ISO, and the connection's is %s: set it to ISO (ALTER DATABASE ... SET "
+                     "DateStyle = 'ISO, MDY') or return row_to_json(...) as one column", d->file, line,
+                     PQfname(desc, c), datestyle ? datestyle : "unknown");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t errlen) {
     int r = 0;
     if (t->stmt_idem_claim >= 0) { /* keel's own table, before the statements that use it */
@@ -192,6 +223,16 @@ int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t
             goto out;
         }
         PQclear(res);
+        res = PQdescribePrepared(pg, s->name);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "%s: cannot describe the statement: %s", rt->def.file, PQerrorMessage(pg));
+            err[strcspn(err, "\n")] = '\0';
+            r = -EINVAL;
+        } else {
+            r = kl_routes_check_columns(&rt->def, res, PQparameterStatus(pg, "DateStyle"), err, errlen);
+        }
+        PQclear(res);
+        if (r < 0) goto out;
         if (rt->stmt_idem < 0) continue;
         s = &t->stmts[rt->stmt_idem];
         res = PQprepare(pg, s->name, s->sql, s->nparams, NULL);

@@ -30,4 +30,12 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
  * err = "file:line: SQL does not prepare: <PostgreSQL's message>". */
 int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t errlen);
 
+/** Checks the result columns of route d's prepared statement (desc: PQdescribePrepared's
+ * result) for an answer built by keel: with several columns, every column must be of a
+ * type keel writes as row_to_json does, dates and times need datestyle (the session's
+ * DateStyle) to be ISO, and @idempotent (which stores one column) is refused. Returns 0, or
+ * -EINVAL with err = "file:line: reason". */
+int kl_routes_check_columns(const kl_route_def_t *d, const PGresult *desc, const char *datestyle, char *err,
+                            size_t errlen);
+
 #endif

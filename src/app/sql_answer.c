@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "proto/json.h"
 #include "proto/json_read.h"
+#include "proto/pg_json.h"
 
 /* What a client is told about a database error it caused: the class of problem and the
  * SQLSTATE. PostgreSQL's own text names constraints, columns and stored values, so it
@@ -46,33 +47,110 @@ void kl_sql_answer_error(kl_request_t *r, const kl_route_t *rt, const kl_db_quer
     kl_respond_error(r, q->status, msg, extra);
 }
 
+/* A result's columns, looked at once for all its rows: each key as written ("name":) and
+ * how the column's values are written. */
+typedef struct {
+    kl_str_t key;
+    kl_pgjson_kind_t kind;
+} column_t;
+
+/* The first cols columns of res, in arena a; NULL when out of memory. */
+static column_t *columns(kl_arena_t *a, const PGresult *res, int cols) {
+    column_t *cv = kl_arena_tryalloc(a, (size_t)cols * sizeof(*cv));
+    for (int c = 0; cv && c < cols; c++) {
+        const char *name = PQfname(res, c);
+        size_t nl = strlen(name), kl = kl_pgjson_string(NULL, name, nl) + 1;
+        char *k = kl_arena_tryalloc(a, kl);
+        if (!k) return NULL;
+        kl_pgjson_string(k, name, nl);
+        k[kl - 1] = ':';
+        cv[c] = (column_t){{k, kl}, kl_pgjson_kind(PQftype(res, c))};
+    }
+    return cv;
+}
+
+/* Row row's values into vals (base NULL for NULL); returns the length of its object. */
+static size_t row_values(const PGresult *res, int row, const column_t *cv, int cols, kl_str_t *vals) {
+    size_t n = (size_t)cols + 1; /* the braces and the commas between members */
+    for (int c = 0; c < cols; c++) {
+        if (PQgetisnull(res, row, c)) {
+            vals[c] = (kl_str_t){NULL, 0};
+            n += cv[c].key.len + 4;
+            continue;
+        }
+        vals[c] = (kl_str_t){PQgetvalue(res, row, c), (size_t)PQgetlength(res, row, c)};
+        n += cv[c].key.len + kl_pgjson_value(NULL, cv[c].kind, vals[c].base, vals[c].len);
+    }
+    return n;
+}
+
+/* Writes the object of a row's vals (row_values) at p, as row_to_json writes a record of the
+ * same columns; returns the end. */
+static char *row_write(char *p, const column_t *cv, int cols, const kl_str_t *vals) {
+    for (int c = 0; c < cols; c++) {
+        *p++ = c ? ',' : '{';
+        memcpy(p, cv[c].key.base, cv[c].key.len);
+        p += cv[c].key.len;
+        if (vals[c].base) {
+            p += kl_pgjson_value(p, cv[c].kind, vals[c].base, vals[c].len);
+        } else {
+            memcpy(p, "null", 4);
+            p += 4;
+        }
+    }
+    *p++ = '}';
+    return p;
+}
+
 int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, const kl_db_query_t *q, kl_str_t *out) {
     const PGresult *res = q->res;
     int r0 = q->row0, rows = q->rows, cols = q->cols;
-    switch (d->returns) {
-    case KL_ROUTE_RETURNS_NONE:
+    if (d->returns == KL_ROUTE_RETURNS_NONE) {
         *out = (kl_str_t){"", 0};
         return 0;
-    case KL_ROUTE_RETURNS_ONE:
-        if (rows == 0 || cols == 0 || PQgetisnull(res, r0, 0)) return -ENOENT;
+    }
+    if (d->returns == KL_ROUTE_RETURNS_ONE && (rows == 0 || cols == 0 || (cols == 1 && PQgetisnull(res, r0, 0))))
+        return -ENOENT;
+    if (d->returns == KL_ROUTE_RETURNS_ONE && cols == 1) { /* libpq's own bytes: nothing to copy */
         *out = (kl_str_t){PQgetvalue(res, r0, 0), (size_t)PQgetlength(res, r0, 0)};
         return 0;
-    case KL_ROUTE_RETURNS_MANY:
-        break;
     }
-    /* One pass to size, one to copy: the array is built once, straight from libpq's rows. */
+    column_t *cv = NULL;
+    kl_str_t *vals = NULL;
+    if (cols > 1) { /* a row of several columns is an object that keel writes */
+        cv = columns(a, res, cols);
+        vals = kl_arena_tryalloc(a, (size_t)cols * sizeof(*vals));
+        if (!cv || !vals) return -ENOMEM;
+    }
+    if (d->returns == KL_ROUTE_RETURNS_ONE) {
+        size_t len = row_values(res, r0, cv, cols, vals);
+        char *b = kl_arena_tryalloc(a, len);
+        if (!b) return -ENOMEM;
+        row_write(b, cv, cols, vals);
+        *out = (kl_str_t){b, len};
+        return 0;
+    }
+    /* many: one pass to size, one to write, straight from libpq's rows. A one-column row
+     * whose value is NULL is left out. */
     size_t len = 2;
-    for (int i = r0; i < r0 + rows && cols > 0; i++)
-        if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
+    for (int i = r0; i < r0 + rows && cols > 0; i++) {
+        if (cols > 1) len += row_values(res, i, cv, cols, vals) + 1;
+        else if (!PQgetisnull(res, i, 0)) len += (size_t)PQgetlength(res, i, 0) + 1;
+    }
     char *b = kl_arena_tryalloc(a, len), *p = b;
     if (!b) return -ENOMEM;
     *p++ = '[';
     for (int i = r0; i < r0 + rows && cols > 0; i++) {
-        if (PQgetisnull(res, i, 0)) continue;
+        if (cols == 1 && PQgetisnull(res, i, 0)) continue;
         if (p > b + 1) *p++ = ',';
-        size_t l = (size_t)PQgetlength(res, i, 0);
-        memcpy(p, PQgetvalue(res, i, 0), l);
-        p += l;
+        if (cols > 1) {
+            row_values(res, i, cv, cols, vals);
+            p = row_write(p, cv, cols, vals);
+        } else {
+            size_t l = (size_t)PQgetlength(res, i, 0);
+            memcpy(p, PQgetvalue(res, i, 0), l);
+            p += l;
+        }
     }
     *p++ = ']';
     *out = (kl_str_t){b, (size_t)(p - b)};

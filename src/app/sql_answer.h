@@ -11,8 +11,9 @@
 #include "app/router.h"
 
 /** The JSON body of successful query q per @returns, in arena a, from q's rows of q->res:
- * one -> the first row's first column, many -> an array of the rows' first columns, none ->
- * empty. Returns 0, -ENOENT for one without a row (404), -ENOMEM when the array does not fit
+ * one -> the first row, many -> an array of the rows, none -> empty; a row of one column is
+ * that column's text (NULL: 404, or left out of the array), a row of several is the object
+ * row_to_json would write for them (proto/pg_json.h). Returns 0, -ENOENT for one without a row (404), -ENOMEM when the array does not fit
  * in memory (503). */
 int kl_sql_answer_body(kl_arena_t *a, const kl_route_def_t *d, const kl_db_query_t *q, kl_str_t *out);
 /** Answers r for a kl_sql_answer_body failure rc: 404 or 503. */
