@@ -56,7 +56,7 @@ wrk_run() { # conns -> "rps p50_ms p99_ms errors"
 "$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
 cat > "$tmp/route.sql" <<'SQL'
 \set id random(1, 100000)
-SELECT row_to_json(b) FROM (SELECT id, user_id, title, description, amount_cents, location, status, views, created_at FROM bounties WHERE id = :id) AS b;
+SELECT id, user_id, title, description, amount_cents, location, status, views, created_at FROM bounties WHERE id = :id;
 SQL
 pgb() { # label clients pgbench-args... -> tps
   local label=$1 clients=$2; shift 2

@@ -8,10 +8,9 @@
 -- @returns many
 -- @cache   60s
 -- @tags    bounties
-SELECT row_to_json(b)
-FROM (SELECT id, user_id, title, amount_cents, location, status, created_at
-      FROM bounties
-      WHERE status = :status
-        AND id < coalesce(nullif(:before::bigint, 0), 9223372036854775807)
-      ORDER BY id DESC
-      LIMIT :limit::int) AS b;
+SELECT id, user_id, title, amount_cents, location, status, created_at
+FROM bounties
+WHERE status = :status
+  AND id < coalesce(nullif(:before::bigint, 0), 9223372036854775807)
+ORDER BY id DESC
+LIMIT :limit::int;

@@ -3,7 +3,6 @@
 -- @returns one
 -- @cache   300s
 -- @tags    user:{id}
-SELECT row_to_json(u)
-FROM (SELECT id, handle, display_name, bio, created_at
-      FROM users
-      WHERE id = :id::bigint) AS u;
+SELECT id, handle, display_name, bio, created_at
+FROM users
+WHERE id = :id::bigint;
