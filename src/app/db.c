@@ -360,9 +360,12 @@ static void conn_start(kl_db_conn_t *c) {
     /* TCP keepalives first, so that DATABASE_URL may override them: a server that vanished
      * without a FIN (a partition, a dead host) is noticed within about 25 s even on an idle
      * connection, which then reconnects and evicts (NOTIFY loss, db.h). */
+    /* client_encoding comes after it on purpose: every answer is sent as UTF-8 JSON, so text
+     * must reach keel in UTF-8 whatever the database's encoding or the URL says (PostgreSQL
+     * converts; a SQL_ASCII database's bytes pass as they are stored). */
     const char *kw[] = {"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname",
-                        "fallback_application_name", NULL};
-    const char *val[] = {"10", "5", "3", db->cfg.conninfo, "keel", NULL};
+                        "fallback_application_name", "client_encoding", NULL};
+    const char *val[] = {"10", "5", "3", db->cfg.conninfo, "keel", "UTF8", NULL};
     /* Non-blocking from here on, except that a host *name* is resolved synchronously by
      * libpq: use an address or a unix socket directory in DATABASE_URL. */
     c->pg = PQconnectStartParams(kw, val, 1);
@@ -954,8 +957,8 @@ void kl_db_flush(kl_db_t *db) {
 PGconn *kl_db_connect_blocking(const char *conninfo, int timeout_s, char *err, size_t errlen) {
     char to[16];
     snprintf(to, sizeof(to), "%d", timeout_s);
-    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", NULL};
-    const char *val[] = {conninfo, to, "keel-startup", NULL};
+    const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL};
+    const char *val[] = {conninfo, to, "keel-startup", "UTF8", NULL};
     PGconn *pg = PQconnectdbParams(kw, val, 1);
     if (PQstatus(pg) == CONNECTION_OK) return pg;
     snprintf(err, errlen, "%s", PQerrorMessage(pg));

@@ -205,6 +205,25 @@ def test_dates_need_datestyle_iso():
         assert get(k, "/s/1") == (200, '{"id":1,"d":"2024-05-01"}')
 
 
+def test_text_of_a_latin1_database_reaches_clients_as_utf8():
+    # Answers say charset=utf-8; keel asks PostgreSQL to convert, whatever the database's
+    # encoding (and whatever the URL says), so "café" stored in LATIN1 is sent as UTF-8.
+    if kit.psql(URL, "SELECT count(*) FROM pg_database WHERE datname = 'keel_latin1_tests'") == "0":
+        kit.psql(URL, "CREATE DATABASE keel_latin1_tests TEMPLATE template0 ENCODING 'LATIN1' "
+                      "LC_COLLATE 'C' LC_CTYPE 'C'")
+    url = URL.replace("/bounties", "/keel_latin1_tests")
+    # "café ½" in LATIN1 bytes, decoded by PostgreSQL whatever psql's own encoding is
+    kit.psql(url, "DROP TABLE IF EXISTS t; CREATE TABLE t (id int, name text); "
+                  "INSERT INTO t VALUES (1, convert_from('\\x636166e920bd'::bytea, 'LATIN1'))")
+    kit.write_routes(os.path.join(TMP, "latin1"), {
+        "cols.sql": "-- @route   GET /l/cols\n-- @returns one\nSELECT id, name FROM t;\n",
+        "json.sql": "-- @route   GET /l/json\n-- @returns one\nSELECT row_to_json(t) FROM t;\n"})
+    with kit.Keel(env=env(with_options(url, {"client_encoding": "LATIN1"}), routes="latin1")) as k:
+        for path in ("/l/cols", "/l/json"):
+            st, _, body = k.request("GET", path)
+            assert st == 200 and body == '{"id":1,"name":"café ½"}'.encode(), (path, st, body)
+
+
 if __name__ == "__main__":
     try:
         setup()
