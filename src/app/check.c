@@ -1,6 +1,5 @@
 #include "app/check.h"
 
-#include <errno.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,14 +58,9 @@ static int check_sql(PGconn *pg, const kl_route_t *rt, bool *idem_schema_tried, 
         PQclear(r);
         return 1;
     }
-    int rc = -EINVAL;
-    if (PQresultStatus(desc) == PGRES_COMMAND_OK)
-        rc = kl_routes_check_columns(d, desc, PQparameterStatus(pg, "DateStyle"), msg, sizeof(msg));
-    else
-        snprintf(msg, sizeof(msg), "%s: cannot describe the statement: %s", d->file, PQerrorMessage(pg));
+    int rc = kl_routes_check_columns(d, desc, PQparameterStatus(pg, "DateStyle"), msg, sizeof(msg));
     PQclear(desc);
     if (rc < 0) {
-        msg[strcspn(msg, "\n")] = '\0';
         printf("%s\n", msg);
         return 1;
     }

@@ -156,6 +156,12 @@ out:
 
 int kl_routes_check_columns(const kl_route_def_t *d, const PGresult *desc, const char *datestyle, char *err,
                             size_t errlen) {
+    if (PQresultStatus(desc) != PGRES_COMMAND_OK) { /* NULL included: libpq ran out of memory */
+        snprintf(err, errlen, "%s: cannot describe the statement: %s", d->file,
+                 desc ? PQresultErrorMessage(desc) : "out of memory");
+        err[strcspn(err, "\n")] = '\0';
+        return -EINVAL;
+    }
     int n = PQnfields(desc), line = d->ann_line[KL_ROUTE_ANN_RETURNS] ? d->ann_line[KL_ROUTE_ANN_RETURNS]
                                                                       : kl_routefile_sql_line(d, 0);
     if (n < 2 || d->returns == KL_ROUTE_RETURNS_NONE) return 0;
@@ -224,13 +230,7 @@ int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t
         }
         PQclear(res);
         res = PQdescribePrepared(pg, s->name);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "%s: cannot describe the statement: %s", rt->def.file, PQerrorMessage(pg));
-            err[strcspn(err, "\n")] = '\0';
-            r = -EINVAL;
-        } else {
-            r = kl_routes_check_columns(&rt->def, res, PQparameterStatus(pg, "DateStyle"), err, errlen);
-        }
+        r = kl_routes_check_columns(&rt->def, res, PQparameterStatus(pg, "DateStyle"), err, errlen);
         PQclear(res);
         if (r < 0) goto out;
         if (rt->stmt_idem < 0) continue;

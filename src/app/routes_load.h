@@ -31,7 +31,7 @@ int kl_routes_load(const char *dir, bool have_jwt_keys, kl_route_table_t *t, cha
 int kl_routes_check_sql(const kl_route_table_t *t, PGconn *pg, char *err, size_t errlen);
 
 /** Checks the result columns of route d's prepared statement (desc: PQdescribePrepared's
- * result) for an answer built by keel: with several columns, every column must be of a
+ * result, which may have failed or be NULL: then err says so) for an answer built by keel: with several columns, every column must be of a
  * type keel writes as row_to_json does, dates and times need datestyle (the session's
  * DateStyle) to be ISO, and @idempotent (which stores one column) is refused. Returns 0, or
  * -EINVAL with err = "file:line: reason". */
