@@ -90,6 +90,7 @@ void kl_admin_tick(kl_app_shard_t *as) {
     }
     m->_pub_ms = sh->now_ms;
     atomic_store_explicit(&m->conns, sh->conns, memory_order_relaxed);
+    atomic_store_explicit(&m->gathered, sh->gathered_waits, memory_order_relaxed);
     if (as->db) {
         int busy, idle, connecting, queued;
         kl_db_pool_counts(as->db, &busy, &idle, &connecting, &queued);
@@ -375,6 +376,13 @@ static void render_process(kl_app_shard_t *as, kl_prom_out_t *o) {
         kl_prom_labels_add(&l, "shard", id, strlen(id));
         kl_prom_f64(o, "keel_shard_loop_lag_seconds", &l,
                     (double)atomic_load_explicit(&as->peers[i].mx.loop_lag_ns, memory_order_relaxed) / 1e9);
+    }
+    kl_prom_family(o, "keel_shard_gathered_waits_total", "counter",
+                   "Per shard, event-loop waits that gathered completions for KEEL_GATHER_US: the shard was busy with many connections and awaited no database answer.");
+    for (unsigned i = 0; i < as->npeers; i++) {
+        snprintf(id, sizeof(id), "%u", i);
+        u64_labelled(o, "keel_shard_gathered_waits_total", "shard", id,
+                     atomic_load_explicit(&as->peers[i].mx.gathered, memory_order_relaxed));
     }
     uint64_t dropped = 0, alog = 0;
     for (unsigned i = 0; i < as->npeers; i++) {

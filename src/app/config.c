@@ -39,6 +39,7 @@ static const opt_t opts[] = {
     {"max-headers", "KEEL_MAX_HEADERS", T_INT, O(max_headers), "100", 1, 1000, "most header fields in a request (431 beyond)"},
     {"max-body", "KEEL_MAX_BODY", T_SIZE, O(max_body), "1m", 0, 1ll << 32, "largest request body (413 beyond)"},
     {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "64k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
+    {"gather-us", "KEEL_GATHER_US", T_INT, O(gather_us), "15", 0, 1000, "while 64+ of a shard's connections are active and it awaits no database answer, each wait gathers completions this long (Linux 6.12+); 0 = off"},
     {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},
     {"recv-buffer-size", "KEEL_RECV_BUFFER_SIZE", T_SIZE, O(recv_buffer_size), "4k", 1024, 1 << 20, "bytes per receive buffer"},
     {"access-log", "KEEL_ACCESS_LOG", T_BOOL, O(access_log), "false", 0, 1, "write one pino-compatible JSON line per request to stdout"},

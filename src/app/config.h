@@ -21,6 +21,7 @@ typedef struct {
     int64_t header_timeout_ms; /**< whole request head must arrive within (KEEL_HEADER_TIMEOUT) */
     int64_t body_timeout_ms;   /**< longest silence while a body arrives (KEEL_BODY_TIMEOUT) */
     int64_t keepalive_ms;      /**< idle keep-alive connections close after (KEEL_KEEPALIVE_TIMEOUT) */
+    int64_t gather_us;         /**< a busy shard's wait gathers completions this long (KEEL_GATHER_US; shard.c) */
     int64_t send_timeout_ms;   /**< a peer taking none of our output this long is closed (KEEL_SEND_TIMEOUT) */
     int64_t shutdown_ms;       /**< graceful shutdown deadline (KEEL_SHUTDOWN_TIMEOUT) */
     int64_t max_request_line;  /**< bytes, else 414 (KEEL_MAX_REQUEST_LINE) */

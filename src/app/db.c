@@ -1038,6 +1038,12 @@ int kl_db_live(const kl_db_t *db) {
 
 const kl_db_stats_t *kl_db_stats(const kl_db_t *db) { return &db->stats; }
 
+bool kl_db_awaiting(const kl_db_t *db) {
+    for (int i = 0; db && i < db->cfg.conns; i++)
+        if (db->conns[i].depth > 0) return true;
+    return false;
+}
+
 void kl_db_pool_counts(const kl_db_t *db, int *busy, int *idle, int *connecting, int *queued) {
     *busy = *idle = *connecting = 0;
     for (int i = 0; i < db->cfg.conns; i++) {

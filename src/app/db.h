@@ -227,6 +227,8 @@ int kl_db_live(const kl_db_t *db);
 /** The pool's connections by state (busy: ready with queries in flight; idle: ready without;
  * connecting: connecting or preparing) and the queries waiting for one. Shard thread only. */
 void kl_db_pool_counts(const kl_db_t *db, int *busy, int *idle, int *connecting, int *queued);
+/** True while a query is sent and its answer not yet in (db may be NULL). Shard thread only. */
+bool kl_db_awaiting(const kl_db_t *db);
 /** Counters for metrics, owned by the shard. */
 typedef struct {
     uint64_t queries, errors, timeouts_acquire, rejected_queue_full, reconnects, slow;

@@ -86,6 +86,7 @@ typedef struct kl_metrics {
     uint64_t _pub_ms;               /* shard-private: when pub was last refreshed */
     _Atomic uint64_t loop_lag_ns;   /**< longest loop turn of the last second */
     _Atomic uint32_t conns;         /**< open connections, published once per loop turn */
+    _Atomic uint64_t gathered;      /**< the shard's gathered waits, published with conns */
     uint64_t _turn_max_ns, _turn_start_ns; /* shard-private: this second's longest turn */
 } kl_metrics_t;
 

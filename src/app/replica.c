@@ -247,6 +247,12 @@ void kl_replica_flush(kl_replica_shard_t *s) {
         if (s->pools[i]) kl_db_flush(s->pools[i]);
 }
 
+bool kl_replica_awaiting(const kl_replica_shard_t *s) {
+    for (int i = 0; s && i < s->rs->n; i++)
+        if (kl_db_awaiting(s->pools[i])) return true;
+    return false;
+}
+
 void kl_replica_shard_stop(kl_replica_shard_t *s) {
     if (!s) return;
     for (int i = 0; i < s->rs->n; i++) {

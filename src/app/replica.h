@@ -67,6 +67,8 @@ void kl_replica_set_stmts(kl_replica_shard_t *s, const kl_db_stmt_t *stmts, int 
 void kl_replica_tick(kl_replica_shard_t *s);
 /** Sends what this loop iteration queued on the replica pools (call once per tick). */
 void kl_replica_flush(kl_replica_shard_t *s);
+/** True while a read sent to a replica pool awaits its answer (s may be NULL). */
+bool kl_replica_awaiting(const kl_replica_shard_t *s);
 /** Fails what is pending on the replica pools and closes them (before the primary pool
  * stops: reads on them belong to requests). */
 void kl_replica_shard_stop(kl_replica_shard_t *s);

@@ -144,6 +144,9 @@ static void on_tick(kl_shard_t *sh) {
     if (as->db) kl_db_flush(as->db);
     atomic_store_explicit(&as->db_live, kl_db_live(as->db), memory_order_relaxed);
     kl_replica_flush(as->replica);
+    /* A database answer is taken as soon as it arrives: requests wait on it, and holding the
+     * shard's wait open would idle PostgreSQL's side of the pipeline as well (shard.h). */
+    sh->prompt_wait = kl_db_awaiting(as->db) || kl_replica_awaiting(as->replica);
     kl_admin_tick(as);
     if (as->auth) kl_auth_tick(as->auth); /* between requests: no key set held (keyring.h) */
     unsigned stall = atomic_exchange_explicit(&as->test_stall_ms, 0, memory_order_relaxed);
@@ -310,6 +313,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         .max_wait_ms = 100,
         .send_timeout_ms = (unsigned)cfg->send_timeout_ms,
         .recv_burst = RECV_BURST,
+        .gather_us = (unsigned)cfg->gather_us,
     };
     /* Which route slot (metrics.h) each statement's time counts under: shared, read-only. */
     size_t nstmts = routes ? routes->nstmts : 0, nslots = KL_MX_SLOT_ROUTES + (routes ? routes->n : 0);

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +24,13 @@
 #define LOAD_CAP 3000u
 /* How long kl_shard_start waits for a shard to set up (its ring, buffers, on_start). */
 #define START_DEADLINE_MS 10000
+/* A shard gathers (below) only while at least this many of its streams received bytes in
+ * the last load period: with fewer, each connection's next request is what the wait would
+ * hold back, and gathering only idles the core. */
+#define GATHER_MIN_ACTIVE 64
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15) /* Linux 6.12; liburing 2.3's header predates it */
+#endif
 
 static int setup_ring(kl_shard_t *sh) {
     struct io_uring_params p;
@@ -40,6 +49,7 @@ static int setup_ring(kl_shard_t *sh) {
         r = io_uring_queue_init_params(sh->cfg.entries, &sh->ring, &p);
         if (r == 0) {
             sh->ring_flags = p.flags;
+            sh->gather_ok = (p.features & IORING_FEAT_MIN_TIMEOUT) && (p.features & IORING_FEAT_EXT_ARG);
             return 0;
         }
         if (r != -EINVAL) break;
@@ -87,9 +97,16 @@ static uint64_t sched_ns(kl_shard_t *sh) {
 /* Publishes load_permille for the last period: how much of it the thread ran or waited to
  * run. A shard pinned to a core that a load generator or PostgreSQL also wants shows above
  * 1000 while starved, which a busy-loop measure (time between waits) could not tell from
- * work. */
+ * work. Also closes the period's count of active streams. */
 static void publish_load(kl_shard_t *sh) {
-    if (sh->_schedstat_fd < 0 || sh->now_ms - sh->_load_at_ms < LOAD_PERIOD_MS) return;
+    if (sh->now_ms - sh->_load_at_ms < LOAD_PERIOD_MS) return;
+    sh->active_streams = sh->_active_now;
+    sh->_active_now = 0;
+    sh->_period++;
+    if (sh->_schedstat_fd < 0) {
+        sh->_load_at_ms = sh->now_ms;
+        return;
+    }
     uint64_t ns = sched_ns(sh), wall_ms = sh->now_ms - sh->_load_at_ms;
     uint64_t permille = ns > sh->_sched_ns ? (ns - sh->_sched_ns) / 1000 / wall_ms : 0;
     if (permille > 100000) permille = 100000;
@@ -134,11 +151,38 @@ static void dispatch(kl_shard_t *sh, const struct io_uring_cqe *cqe) {
     if (io) io->cb(sh, io, cqe);
 }
 
+/* Submits the queued SQEs and waits up to *ts for completions, but once one is there keeps
+ * gathering for up to gather_us (the kernel's minimum wait, Linux 6.12+). Why: two shards
+ * and a load generator or PostgreSQL are three busy threads on two cores. A shard that
+ * always finds a completion waiting never sleeps, so the scheduler takes its core away only
+ * at a tick (4 ms at 250 Hz), and every connection it holds waits that long; a shard that
+ * sleeps a few microseconds per turn hands the core over at points of its own. liburing 2.3
+ * (Debian 12) has no call that sets the minimum wait, so this flushes its SQ ring as
+ * io_uring_submit does (the SQ array is filled once at setup) and enters the kernel itself. */
+static int submit_and_gather(kl_shard_t *sh, struct __kernel_timespec *ts) {
+    struct io_uring_sq *sq = &sh->ring.sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail); /* SQE contents before the tail */
+    }
+    struct io_uring_getevents_arg arg = {
+        .sigmask_sz = _NSIG / 8,
+        .pad = sh->cfg.gather_us, /* min_wait_usec since Linux 6.12 */
+        .ts = (uint64_t)(uintptr_t)ts,
+    };
+    /* Any count above what a turn sees: the minimum wait, not the count, ends the gathering. */
+    unsigned wait_nr = sh->cfg.entries * 4;
+    long r = syscall(__NR_io_uring_enter, sh->ring.ring_fd, tail - *sq->khead, wait_nr,
+                     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+    return r < 0 ? -errno : 0;
+}
+
 /* One wait for completions (at most wait_ms) and their dispatch. */
-static int turn(kl_shard_t *sh, uint64_t wait_ms) {
+static int turn(kl_shard_t *sh, uint64_t wait_ms, bool gather) {
     struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000), .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
-    int r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+    int r = gather ? submit_and_gather(sh, &ts) : io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
     sh->now_ms = kl_clock_ms();
     unsigned head, n = 0;
     io_uring_for_each_cqe(&sh->ring, head, cqe) {
@@ -151,7 +195,7 @@ static int turn(kl_shard_t *sh, uint64_t wait_ms) {
 
 void kl_shard_settle(kl_shard_t *sh, uint64_t ms) {
     uint64_t until = kl_clock_ms() + ms;
-    while (sh->conns > 0 && kl_clock_ms() < until) turn(sh, 10);
+    while (sh->conns > 0 && kl_clock_ms() < until) turn(sh, 10, false);
 }
 
 /* The loop calls into stream.c (flush, rearm, resume) and stream.c calls back into the
@@ -166,7 +210,7 @@ static void loop(kl_shard_t *sh) {
             /* Connections the acceptor handed over before the drain was asked for may
              * still be in our completion queue: take them now, or a loop with no
              * connection left would end with their fds unanswered. */
-            turn(sh, 0);
+            turn(sh, 0, false);
             sh->draining = true;
             sh->drain_deadline = sh->now_ms + sh->drain_ms;
             if (sh->hooks->on_drain) sh->hooks->on_drain(sh);
@@ -179,8 +223,11 @@ static void loop(kl_shard_t *sh) {
 
         uint64_t wait = kl_wheel_timeout(&sh->wheel, sh->cfg.max_wait_ms);
         if (kl_stream__work_pending(sh)) wait = 0;
+        bool gather = wait > 0 && sh->gather_ok && sh->cfg.gather_us && !sh->prompt_wait &&
+                      sh->active_streams >= GATHER_MIN_ACTIVE;
+        sh->gathered_waits += gather;
         sh->turn_ns = kl_clock_ns() - sh->_woke_ns;
-        int r = turn(sh, wait);
+        int r = turn(sh, wait, gather);
         sh->_woke_ns = kl_clock_ns();
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
             fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
@@ -214,6 +261,7 @@ static void *thread_main(void *arg) {
     sh->now_ms = kl_clock_ms();
     sh->_schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     sh->_load_at_ms = sh->now_ms;
+    sh->_period = 1;
     sh->_sched_ns = sched_ns(sh);
     kl_wheel_init(&sh->wheel, sh->now_ms);
     kl_recycler_init(&sh->recycler, CHUNK_SIZE, CHUNK_SPARES);

@@ -49,6 +49,7 @@ typedef struct {
     unsigned max_wait_ms; /**< longest sleep in the loop (bounds drain-notice latency) */
     unsigned send_timeout_ms; /**< a stream whose output makes no progress this long is closed; 0 = never */
     unsigned recv_burst;  /**< bytes one armed receive may deliver before it is re-armed; 0 = no cap */
+    unsigned gather_us;   /**< a busy shard's wait gathers completions this long (shard.c); 0 = never */
 } kl_shard_config_t;
 
 struct kl_shard {
@@ -74,6 +75,14 @@ struct kl_shard {
     kl_io_t accept_io;         /**< MSG_RING target: res carries the new fd */
     kl_io_t admin_accept_io;   /**< MSG_RING target for the admin listener's connections */
     uint64_t turn_ns;          /**< how long the last loop turn's work took (wait return to next wait) */
+    bool prompt_wait;          /**< set by the upper layer (on_tick): a completion it awaits should
+                                    be taken at once (a database answer), so this turn's wait
+                                    does not gather */
+    bool gather_ok;            /**< the kernel has io_uring's minimum wait (Linux 6.12+) */
+    uint64_t gathered_waits;   /**< waits that gathered (shard-local count) */
+    unsigned active_streams;   /**< streams that received bytes in the last full load period */
+    unsigned _active_now;      /* streams that received bytes in the current period */
+    uint32_t _period;          /* load periods so far: a stream counts once per period */
     uint64_t _woke_ns;         /* when the last wait returned */
     bool draining;             /**< shard-local copy of the drain request */
     uint64_t drain_deadline;   /**< now_ms by which the loop ends regardless */

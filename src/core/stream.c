@@ -138,6 +138,10 @@ static void recv_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         /* The kernel filled buffer bid: user space owns it until the put below. */
         kl_bufring_take(&sh->bufs, bid);
+        if (s->_period != sh->_period) { /* periods start at 1: a new stream's 0 is none */
+            s->_period = sh->_period;
+            sh->_active_now++;
+        }
         if (!s->_closing && !s->_lingering) deliver(s, kl_bufring_buf(&sh->bufs, bid), (size_t)res);
         kl_bufring_put(&sh->bufs, bid);
     } else if (res == 0) {

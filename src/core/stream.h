@@ -57,6 +57,7 @@ struct kl_stream {
     kl_list_t _flush_link, _resume_link, _rearm_link;
     kl_io_t _recv_io, _send_io;
     unsigned _refs;             /**< SQEs in flight + callbacks running */
+    uint32_t _period;           /* the shard's load period in which it last received bytes */
     bool _reading;              /**< the owner wants input */
     bool _recv_armed;           /**< a multishot recv is in the kernel */
     bool _eof;                  /**< the peer sent FIN */

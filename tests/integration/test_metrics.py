@@ -39,6 +39,7 @@ FAMILIES = {
     "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge", "process_max_fds": "gauge", "process_start_time_seconds": "gauge",
     "keel_build_info": "gauge", "keel_shard_connections": "gauge", "keel_shard_loop_lag_seconds": "gauge",
+    "keel_shard_gathered_waits_total": "counter",
 }
 
 
