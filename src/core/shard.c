@@ -182,7 +182,10 @@ static int submit_and_gather(kl_shard_t *sh, struct __kernel_timespec *ts) {
 static int turn(kl_shard_t *sh, uint64_t wait_ms, bool gather) {
     struct __kernel_timespec ts = {.tv_sec = (long long)(wait_ms / 1000), .tv_nsec = (long long)(wait_ms % 1000) * 1000000};
     struct io_uring_cqe *cqe;
-    int r = gather ? submit_and_gather(sh, &ts) : io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
+    int r = gather ? submit_and_gather(sh, &ts) : 0;
+    if (gather && r == -EINVAL) /* a kernel that refused the minimum wait after all: never again */
+        sh->gather_ok = gather = false;
+    if (!gather) r = io_uring_submit_and_wait_timeout(&sh->ring, &cqe, 1, &ts, NULL);
     sh->now_ms = kl_clock_ms();
     unsigned head, n = 0;
     io_uring_for_each_cqe(&sh->ring, head, cqe) {
