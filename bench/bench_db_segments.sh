@@ -4,9 +4,12 @@
 # clients running full-text searches (uncached, a word of a list each: 30-190 ms in
 # PostgreSQL) against by-id alone, for this build and, when KEEL_BEFORE names another keel
 # binary (e.g. one built from the parent commit in a worktree of its own), for that one too,
-# alternating in the same run. Also `pgbench -S -M prepared` with as many PostgreSQL
-# connections as keel holds, for reference (bench_db.sh has the full comparison). Prints
-# figures; asserts nothing. Every load is bounded by its duration (keel-bench -d, pgbench -T).
+# alternating in the same run. Also by-id at 50 connections on a keel that first served
+# LIGHT_DUR (8 s) of light traffic (6 connections: batches of 2 or 3, which is what used to
+# keep PostgreSQL re-planning every batch; db.c, prime_batch_plan), and `pgbench -S -M
+# prepared` with as many PostgreSQL connections as keel holds, for reference (bench_db.sh
+# has the full comparison). Prints figures; asserts nothing. Every load is bounded by its
+# duration (keel-bench -d, pgbench -T).
 # usage: KEEL_BEFORE=/tmp/perf-before/zig-out/bin/keel bench/bench_db_segments.sh [duration, default 10s]
 set -euo pipefail
 # several keels may run at once here: the admin listener (default 127.0.0.1:9180) is off
@@ -58,8 +61,8 @@ except Exception as e:
     print("0 0 0 unreadable(%s)" % e)
 PY
 }
-kb() { # name port threads conns scenario -> json in $tmp/name.json
-  timeout 120 "$BENCH" -q -t "$3" -c "$4" -d "$DUR" -s "$5" --json "$tmp/$1.json" "http://127.0.0.1:$2" >/dev/null 2>&1 || true
+kb() { # name port threads conns scenario [duration] -> json in $tmp/name.json
+  timeout 120 "$BENCH" -q -t "$3" -c "$4" -d "${6:-$DUR}" -s "$5" --json "$tmp/$1.json" "http://127.0.0.1:$2" >/dev/null 2>&1 || true
 }
 
 bins="after"
@@ -77,11 +80,12 @@ one() { # name build what: one measured run on a fresh keel, its figures into $t
   # rps p50 p99 errors, then keel's and its PostgreSQL backends' CPU per response (us)
   local name=$1 b=$2 what=$3 pids k0 p0
   start_keel "${BIN[$b]}"
+  [ "$what" = light_first ] && kb "$name.light" "$port" 1 6 "$tmp/byid.scenario" "${LIGHT_DUR:-8s}"
   pids=$(pg_pids)
   k0=$(ticks "$kpid")
   p0=$(ticks $pids)
   case $what in
-    t1c50) kb "$name" "$port" 1 50 "$tmp/byid.scenario" ;;
+    t1c50 | light_first) kb "$name" "$port" 1 50 "$tmp/byid.scenario" ;;
     t1c200) kb "$name" "$port" 1 200 "$tmp/byid.scenario" ;;
     t2c50) kb "$name" "$port" 2 50 "$tmp/byid.scenario" ;;
     t2c200) kb "$name" "$port" 2 200 "$tmp/byid.scenario" ;;
@@ -114,7 +118,7 @@ row() { # what build -> "rps p50 p99 errors" medians over rounds, and every roun
   echo "$(med 0 "${f[@]}") | $(med 1 "${f[@]}") | $(med 2 "${f[@]}") | $(med 4 "${f[@]}") | $(med 5 "${f[@]}") | $(cat "${f[@]}" | awk '{printf "%s/%s ", $1, $3}')"
 }
 
-whats="t1c50 t1c200 t2c50 t2c200 searches mix95"
+whats="t1c50 t1c200 t2c50 t2c200 light_first searches mix95"
 for r in $(seq "$ROUNDS"); do # alternating: every build once per round, for each load
   for w in $whats; do
     for b in $bins; do one "$w-$b-$r" "$b" "$w"; done
@@ -129,6 +133,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for w in t1c50 t1c200 t2c50 t2c200; do
   for b in $bins; do echo "| keel-bench -t${w:1:1} -c${w#*c} | $b | $(row "$w" "$b") |"; done
 done
+for b in $bins; do echo "| -t1 -c50 after ${LIGHT_DUR:-8s} at 6 connections | $b | $(row light_first "$b") |"; done
 echo
 echo "by-id (50 users, one thread) alone, beside uncached full-text searches at $SEARCH_RATE/s (open model), and a closed 95% by-id / 5% search mix (figures over both)"
 echo
