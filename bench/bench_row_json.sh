@@ -19,14 +19,12 @@ ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-3}
 KEEL_BIN=${KEEL_BIN:-$root/zig-out/bin/keel}
 KB=${KEEL_BENCH_BIN:-$root/zig-out/bin/keel-bench}
-for tool in python3 curl "$KEEL_BIN" "$KB"; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench_row_json: $tool not found (scripts/setup.sh; scripts/zig build)" >&2; exit 2; }
-done
+. "$root/bench/lib.sh"
+need_tools bench_row_json python3 curl "$KEEL_BIN" "$KB"
 ulimit -n 65536 2>/dev/null || true
 bash scripts/pg.sh start
 bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url unix)
-. "$root/bench/lib.sh"
 
 tmp=$(mktemp -d /tmp/keel-bench-row-json.XXXXXX)
 pids=()

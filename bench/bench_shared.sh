@@ -33,14 +33,12 @@ KB=${KEEL_BENCH_BIN:-$root/zig-out/bin/keel-bench}
 PGBENCH=${PGBENCH:-/usr/lib/postgresql/15/bin/pgbench}
 CACHE_MB=${KEEL_CACHE_MB:-}
 unset KEEL_CACHE_MB
-for tool in nginx python3 "$KEEL_BIN" "$KB" "$PGBENCH"; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench_shared: $tool not found (scripts/setup.sh; scripts/zig build)" >&2; exit 2; }
-done
+. "$root/bench/lib.sh"
+need_tools bench_shared nginx python3 "$KEEL_BIN" "$KB" "$PGBENCH"
 ulimit -n 65536 2>/dev/null || true
 bash scripts/pg.sh start
 bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url unix)
-. "$root/bench/lib.sh"
 psql_() { bash scripts/pg.sh psql -qAtX -c "$1"; }
 
 tmp=$(mktemp -d /tmp/keel-bench-shared.XXXXXX)

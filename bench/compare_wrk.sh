@@ -19,6 +19,8 @@
 # Bounded: each tool runs under `timeout`, nginx is started here and stopped by its PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. bench/lib.sh
 KB=${KEEL_BENCH_BIN:-$root/zig-out/bin/keel-bench}
 CONNS=${CONNS:-50}
 DURATION=${DURATION:-3}
@@ -27,9 +29,7 @@ THREADS=${THREADS:-$(nproc)}
 TOLERANCE=${TOLERANCE:-0.15}
 WORKERS=${WORKERS:-$(nproc)}
 
-for tool in nginx wrk python3 "$KB"; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "compare_wrk: $tool not found (scripts/setup.sh; scripts/zig build)" >&2; exit 2; }
-done
+need_tools compare_wrk nginx wrk python3 "$KB"
 
 tmp=$(mktemp -d /tmp/keel-compare-wrk.XXXXXX)
 nginx_pid=""

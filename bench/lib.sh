@@ -6,6 +6,15 @@
 # the repository's root.
 export KEEL_JWT_SECRET="${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)}"
 
+# Exits 2 naming the first TOOL (a command or a path) that is missing, and what provides it.
+need_tools() { # script-name tool...
+  local who=$1 t
+  shift
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || { echo "$who: $t not found (scripts/setup.sh; scripts/zig build)" >&2; exit 2; }
+  done
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

@@ -682,9 +682,12 @@ def test_full_queue_is_503_at_once():
         for st, took, h, body in res:
             if st == 503 and "waiting" in assert_503(h, body):
                 full.append(took)
-        # 1 running + 2 queued: everything else is refused without waiting for the deadline
+        # 1 running + 2 queued: everything else is refused without waiting for the deadline.
+        # The message says which rule refused it; the time says it did not wait: one that
+        # waited for the 300 ms acquire deadline could not answer sooner (bound chosen so that
+        # a loaded CI machine's thread start-up is not mistaken for waiting)
         assert len(full) >= n - 6, (len(full), sts)
-        fast = [t for t in full if t < 0.2]
+        fast = [t for t in full if t < 0.3]
         assert len(fast) >= len(full) // 2, sorted(full)
 
 
