@@ -386,11 +386,12 @@ static void conn_start(kl_db_conn_t *c) {
  * traffic: 2 or 3 lookups) re-plans every batch for good: 62 us of planning per batch, and
  * by-id at 50 connections after 8 s of such traffic ran at 0.77x (bench_db_segments.sh,
  * light_first). Planning it five times for PRIME_ELEMS elements, with EXPLAIN EXECUTE (which
- * plans and does not run), settles it on the generic plan at the sixth execution. Nothing is
+ * plans and does not run), settles it on the generic plan at the sixth execution. Little is
  * lost by that: the elements reach the statement as a column of unnest, never as constants,
- * so a custom plan can differ from the generic one only by the element count it assumes. */
-#define PRIME_PLANS 5
-#define PRIME_ELEMS KL_DB_BATCH_MAX
+ * so a custom plan differs from the generic one only in the element count it assumes (the
+ * batch's 2 to 64 against 10). */
+#define PRIME_PLANS 5               /* PostgreSQL's count of custom plans before it compares */
+#define PRIME_ELEMS KL_DB_BATCH_MAX /* any count well above the generic plan's 10 would do */
 
 static void prime_batch_plan(kl_db_conn_t *c, const kl_db_stmt_t *s) {
     char arg[48];
