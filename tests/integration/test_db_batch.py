@@ -79,12 +79,18 @@ def env(**kw):
     return e
 
 
-def batch_stats(marker):
-    """(calls, rows) of the batch forms whose SQL holds marker, so far."""
-    sql = ("SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(rows), 0) FROM pg_stat_statements "
-           "WHERE query LIKE '%%keel_ord%%' AND query LIKE '%%%s%%'" % marker)
-    calls, rows = kit.psql(URL, sql).split()
-    return int(calls), int(rows)
+# PostgreSQL counts as calls (with 0 rows), and as plans, the PRIME_PLANS (5) plannings by
+# which each keel connection settles a batch form on its generic plan (db.c, prime_batch_plan).
+PRIMES = 5
+
+
+def batch_stats(marker, column="rows"):
+    """(calls, column) of the batch forms whose SQL holds marker, so far: column is rows, or
+    plans, which PostgreSQL counts only in sessions with pg_stat_statements.track_planning on."""
+    sql = ("SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(%s), 0) FROM pg_stat_statements "
+           "WHERE query LIKE '%%keel_ord%%' AND query LIKE '%%%s%%'" % (column, marker))
+    calls, n = kit.psql(URL, sql).split()
+    return int(calls), int(n)
 
 
 def keel_batches(k, at_least):
@@ -107,10 +113,8 @@ def test_concurrent_lookups_run_batched_and_each_gets_its_row():
     with kit.Keel(env=env(), admin=True) as k:
         conns = [["/b/%d" % (1 + c + 32 * j) for j in range(20)] for c in range(32)]
         got = kit.pipelined(k.port, conns, 8)
-        # PostgreSQL also counts as calls the PRIME_PLANS (5) plannings by which keel's one
-        # connection settles the batch form on its generic plan (db.c, prime_batch_plan)
         c1, r1 = batch_stats("keel_batch_tests.items")
-        c1 -= 5
+        c1 -= PRIMES  # keel's one connection primed the batch form
         mx = keel_batches(k, c1 - c0)  # keel counts the batches PostgreSQL ran
         assert mx.get("db_batches_total") == c1 - c0, (mx, c1 - c0)
         # every row PostgreSQL returned answered one lookup; lookups of absent ids got none
@@ -185,31 +189,21 @@ def test_a_batch_form_that_does_not_prepare_leaves_its_route_working():
     assert "statement failed to prepare" not in log
 
 
-def plan_stats(marker):
-    """(calls, plans) of the batch forms whose SQL holds marker, so far. PostgreSQL counts
-    plans only in sessions with pg_stat_statements.track_planning on (set through
-    DATABASE_URL's options below)."""
-    sql = ("SELECT coalesce(sum(calls), 0) || ' ' || coalesce(sum(plans), 0) FROM pg_stat_statements "
-           "WHERE query LIKE '%%keel_ord%%' AND query LIKE '%%%s%%'" % marker)
-    calls, plans = kit.psql(URL, sql).split()
-    return int(calls), int(plans)
-
-
 def test_small_batches_still_settle_on_the_generic_plan():
     # PostgreSQL re-plans a prepared statement at each execution while its custom plans look
     # cheaper than its generic one; a batch form's generic plan assumes 10 elements, so a
     # connection whose first batches are small would re-plan every batch (db.c,
     # prime_batch_plan). 6 connections, one lookup at a time each: batches of 2 to 6 from
-    # the very first. keel's session counts its plans.
+    # the very first. keel's session counts its plans (track_planning, through DATABASE_URL).
     opts = "options=" + urllib.parse.quote("-c pg_stat_statements.track_planning=on")
     url = URL + ("&" if "?" in URL else "?") + opts
-    c0, p0 = plan_stats("public.bounties")
+    c0, p0 = batch_stats("public.bounties", "plans")
     with kit.Keel(env=env(DATABASE_URL=url)) as k:
         paths = [["/b/bounty/%d" % (1 + c + 6 * j) for j in range(80)] for c in range(6)]
         got = kit.pipelined(k.port, paths, 1)
-    c1, p1 = plan_stats("public.bounties")
+    c1, p1 = batch_stats("public.bounties", "plans")
     assert all(got["/b/bounty/%d" % i] == (200, {"id": i}) for i in range(1, 481))
-    calls, plans = c1 - c0 - 5, p1 - p0 - 5  # less the 5 primes, which PostgreSQL counts too
+    calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
     print("  480 lookups over 6 connections: %d batch executions, %d plans" % (calls, plans))
     assert calls >= 10, (calls, plans)  # batches formed
     assert plans <= 2, (calls, plans)   # the generic plan, built once, served them all
