@@ -9,6 +9,7 @@ their own schema keel_batch_tests of the bounties database, created here.
 """
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -30,6 +31,19 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'KH409', MESSAGE = 'item ' || i || ' is refused';
     END IF;
     RETURN json_build_object('id', i);
+END $$;
+-- Folded by the planner (immutable, no arguments), so it runs at every planning of a
+-- statement that calls it: it raises when the sequence's next value is 1, which
+-- test_a_batch_form_whose_priming_fails_leaves_its_route_working arranges (a sequence,
+-- because its count survives the failed transaction). Past 1 from the start here.
+CREATE SEQUENCE IF NOT EXISTS keel_batch_tests.plannings;
+SELECT setval('keel_batch_tests.plannings', 100);
+CREATE OR REPLACE FUNCTION keel_batch_tests.plan_guard() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF nextval('keel_batch_tests.plannings') = 1 THEN
+        RAISE EXCEPTION 'the first planning fails';
+    END IF;
+    RETURN 0;
 END $$;
 """
 
@@ -53,6 +67,10 @@ SELECT keel_batch_tests.maybe(:id::int);
     "bounty.sql": """-- @route   GET /b/bounty/{id:int}
 -- @returns one
 SELECT json_build_object('id', id) FROM public.bounties WHERE id = :id::bigint;
+""",
+    "guard.sql": """-- @route   GET /b/guard/{id:int}
+-- @returns one
+SELECT json_build_object('id', :id::int) WHERE keel_batch_tests.plan_guard() = 0;
 """,
     # A read that writes (a data-modifying WITH) cannot sit inside the batch form's LATERAL:
     # its batch form fails to prepare, and the route must still work, one query at a time.
@@ -184,9 +202,51 @@ def test_a_batch_form_that_does_not_prepare_leaves_its_route_working():
             for p in c:
                 assert got[p] == (200, {"id": int(p.rsplit("/", 1)[1])}), (p, got[p])
         log = k.stderr()
-    warnings = [ln for ln in log.splitlines() if "batch form failed to prepare" in ln]
-    assert len(warnings) == 1 and "view.sql" in warnings[0], warnings or log[-2000:]
+    warnings = [ln for ln in log.splitlines() if "batch form failed to prepare" in ln and "view.sql" in ln]
+    assert len(warnings) == 1, warnings or log[-2000:]
     assert "statement failed to prepare" not in log
+
+
+def test_a_batch_form_whose_priming_fails_leaves_its_route_working():
+    # The priming (EXPLAIN EXECUTE, db.c prime_batch_plan) shares the batch form's segment, so
+    # its failure counts as the batch form's: keel says so once, runs guard.sql query by
+    # query, and the connection goes on serving, other routes batched. guard.sql's statement
+    # calls plan_guard(), which fails the first planning after the setval below: on keel's one
+    # connection, that is the priming (a Prepare plans nothing).
+    kit.psql(URL, "SELECT setval('keel_batch_tests.plannings', 1, false)")
+    g0, _ = batch_stats("plan_guard")
+    i0, _ = batch_stats("keel_batch_tests.items")
+    with kit.Keel(env=env(), ready_path="/ready") as k:
+        guard = [["/b/guard/%d" % (1 + c + 16 * j) for j in range(8)] for c in range(16)]
+        items = [["/b/%d" % (1 + c + 16 * j) for j in range(8)] for c in range(16)]
+        got = kit.pipelined(k.port, guard + items, 4)
+        st, _, _ = k.request(path="/ready")
+        log = k.stderr()
+    g1, _ = batch_stats("plan_guard")
+    i1, _ = batch_stats("keel_batch_tests.items")
+    assert st == 200
+    for p in [p for c in guard + items for p in c]:
+        i = int(p.rsplit("/", 1)[1])
+        want = {"id": i} if "guard" in p else {"id": i, "name": "item %d" % i}
+        assert got[p] == (200, want), (p, got[p])
+    warnings = [ln for ln in log.splitlines() if "batch form failed to prepare" in ln and "guard.sql" in ln]
+    assert len(warnings) == 1 and "the first planning fails" in warnings[0], warnings or log[-2000:]
+    assert g1 == g0, "guard.sql ran %d batches after its priming failed" % (g1 - g0)
+    assert i1 - i0 > PRIMES, "the other route ran no batch on that connection"
+
+
+def planning_url():
+    """DATABASE_URL with pg_stat_statements.track_planning on for keel's sessions only."""
+    opts = "options=" + urllib.parse.quote("-c pg_stat_statements.track_planning=on")
+    return URL + ("&" if "?" in URL else "?") + opts
+
+
+def one_at_a_time(k, prefix):
+    """480 lookups of bounties 1..480 at PREFIX/{id} over 6 connections, one request at a
+    time on each: batches of 2 to 6. Asserts every answer."""
+    paths = [["%s/%d" % (prefix, 1 + c + 6 * j) for j in range(80)] for c in range(6)]
+    got = kit.pipelined(k.port, paths, 1)
+    assert all(got["%s/%d" % (prefix, i)] == (200, {"id": i}) for i in range(1, 481))
 
 
 def test_small_batches_still_settle_on_the_generic_plan():
@@ -195,18 +255,36 @@ def test_small_batches_still_settle_on_the_generic_plan():
     # connection whose first batches are small would re-plan every batch (db.c,
     # prime_batch_plan). 6 connections, one lookup at a time each: batches of 2 to 6 from
     # the very first. keel's session counts its plans (track_planning, through DATABASE_URL).
-    opts = "options=" + urllib.parse.quote("-c pg_stat_statements.track_planning=on")
-    url = URL + ("&" if "?" in URL else "?") + opts
     c0, p0 = batch_stats("public.bounties", "plans")
-    with kit.Keel(env=env(DATABASE_URL=url)) as k:
-        paths = [["/b/bounty/%d" % (1 + c + 6 * j) for j in range(80)] for c in range(6)]
-        got = kit.pipelined(k.port, paths, 1)
+    with kit.Keel(env=env(DATABASE_URL=planning_url())) as k:
+        one_at_a_time(k, "/b/bounty")
     c1, p1 = batch_stats("public.bounties", "plans")
-    assert all(got["/b/bounty/%d" % i] == (200, {"id": i}) for i in range(1, 481))
     calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
     print("  480 lookups over 6 connections: %d batch executions, %d plans" % (calls, plans))
     assert calls >= 10, (calls, plans)  # batches formed
     assert plans <= 2, (calls, plans)   # the generic plan, built once, served them all
+
+
+def test_a_route_added_by_reload_settles_on_the_generic_plan_too():
+    # A reload's new statements are prepared on the live connections (db.c, catch_up), and a
+    # batch form among them is primed there as at connect.
+    d = tempfile.mkdtemp(prefix="keel-batch-reload-", dir=TMP)
+    shutil.copy(os.path.join(TMP, "routes", "item.sql"), d)
+    c0, p0 = batch_stats("public.bounties", "plans")
+    with kit.Keel(env=env(DATABASE_URL=planning_url(), KEEL_ROUTES=d)) as k:
+        mark = len(k.stderr())
+        shutil.copy(os.path.join(TMP, "routes", "bounty.sql"), d)
+        k.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while "routes reloaded" not in k.stderr()[mark:] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "routes reloaded" in k.stderr()[mark:], k.stderr()[-2000:]
+        one_at_a_time(k, "/b/bounty")
+    c1, p1 = batch_stats("public.bounties", "plans")
+    calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
+    print("  after the reload, 480 lookups over 6 connections: %d batch executions, %d plans" % (calls, plans))
+    assert calls >= 10, (calls, plans)
+    assert plans <= 2, (calls, plans)
 
 
 def test_batching_can_be_turned_off():
