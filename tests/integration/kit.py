@@ -109,6 +109,20 @@ def free_port():
     return port
 
 
+def written(f):
+    """What a child process wrote so far to f, a file it holds as its stdout or stderr,
+    decoded. Read with pread: the child writes through the same open file, so a seek here
+    would move its next write back over what it wrote before (a log line lost to a test
+    watching for it)."""
+    chunks, off = [], 0
+    while True:
+        b = os.pread(f.fileno(), 1 << 20, off)
+        if not b:
+            return b"".join(chunks).decode(errors="replace")
+        chunks.append(b)
+        off += len(b)
+
+
 class Keel:
     """One keel process. Use as a context manager; stop() returns its exit code.
     Tests run many at once, so the admin listener (default 127.0.0.1:9180) is off unless
@@ -163,12 +177,10 @@ class Keel:
         return self.proc.wait(timeout)
 
     def stdout(self):
-        self.out.seek(0)
-        return self.out.read().decode(errors="replace")
+        return written(self.out)
 
     def stderr(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
+        return written(self.err)
 
     def connect(self, timeout=10):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -211,8 +211,7 @@ def test_socket_activation():
             raise AssertionError("keel bound PORT although it was handed a socket")
         except ConnectionRefusedError:
             pass
-        err.seek(0)
-        log = err.read().decode(errors="replace")
+        log = kit.written(err)
         assert '"socket":"systemd"' in log and '"address":"127.0.0.1:%d"' % port in log, log
         assert '"msg":"ignoring a socket-activated fd keel has no use for","fd":3,"name":"admin-or-so"' in log, log
     finally:
