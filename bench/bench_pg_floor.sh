@@ -57,7 +57,8 @@ shards=$(ls /proc/$kpid/task | while read -r t; do cat /proc/$kpid/task/$t/comm;
 dbconns=$((shards * ${KEEL_DB_CONNS_PER_SHARD:-2}))
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"
 
-# CPU ticks (utime + stime) of the backends serving application name = or <> $1.
+# The pids of the client backends whose application_name is as $1 says ("= 'pgbench'"), and
+# the CPU ticks (utime + stime) of a list of pids.
 backends() { psql_ "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name $1"; }
 ticks() { local s=0 p v; for p in $1; do v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0); s=$((s + v)); done; echo "$s"; }
 # "rows calls" of the statements whose text matches $1 (pg_stat_statements, since its reset)
@@ -101,7 +102,7 @@ window() { # label script|-S [beside]
 
 echo "bench_pg_floor: $(nproc) CPUs, $dbconns PostgreSQL connections, ${DUR}s windows" >&2
 window "pgbench -S -M prepared (pgbench_accounts)" -S
-for n in 1 10 64; do window "by-id batch form, $n ids per execution" "$tmp/batch$n.sql"; done
+for n in 1 10 64; do window "by-id batch form, ids per execution: $n" "$tmp/batch$n.sql"; done
 window "by-id batch form, 10 ids, beside uncached keel (keel-bench -t1 -c50)" "$tmp/batch10.sql" beside
 
 python3 - "$tmp/rows" "$DUR" "$hz" <<'PY'
