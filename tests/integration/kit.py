@@ -5,6 +5,7 @@ them in order, prints "ok NAME" / "FAIL NAME" / "skip NAME: why" and exits 1 whe
 failed. A test skips itself by raising kit.Skip("why") (what it needs is not there);
 tests/run.py counts it as skipped, neither passed nor failed.
 """
+import json
 import os
 import resource
 import signal
@@ -181,6 +182,17 @@ class Keel:
 
     def stderr(self):
         return written(self.err)
+
+    def wait_log(self, msg, after, timeout):
+        """Waits up to timeout seconds for a JSON log line whose msg starts with msg in
+        keel's stderr past offset after; returns it parsed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stderr()[after:].splitlines():
+                if line.startswith("{") and json.loads(line).get("msg", "").startswith(msg):
+                    return json.loads(line)
+            time.sleep(0.05)
+        raise AssertionError("no log line %r; stderr tail: %s" % (msg, self.stderr()[-2000:]))
 
     def connect(self, timeout=10):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

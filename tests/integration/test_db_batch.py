@@ -249,6 +249,17 @@ def one_at_a_time(k, prefix):
     assert all(got["%s/%d" % (prefix, i)] == (200, {"id": i}) for i in range(1, 481))
 
 
+def assert_planned_once(c0, p0, what):
+    """The bounty route's batch form since (c0 calls, p0 plans), less the primes: batches
+    formed (at least 10), and the generic plan, built once, served them all (at most 2
+    plans)."""
+    c1, p1 = batch_stats("public.bounties", "plans")
+    calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
+    print("  %s: %d batch executions, %d plans" % (what, calls, plans))
+    assert calls >= 10, (calls, plans)
+    assert plans <= 2, (calls, plans)
+
+
 def test_small_batches_still_settle_on_the_generic_plan():
     # PostgreSQL re-plans a prepared statement at each execution while its custom plans look
     # cheaper than its generic one; a batch form's generic plan assumes 10 elements, so a
@@ -258,11 +269,7 @@ def test_small_batches_still_settle_on_the_generic_plan():
     c0, p0 = batch_stats("public.bounties", "plans")
     with kit.Keel(env=env(DATABASE_URL=planning_url())) as k:
         one_at_a_time(k, "/b/bounty")
-    c1, p1 = batch_stats("public.bounties", "plans")
-    calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
-    print("  480 lookups over 6 connections: %d batch executions, %d plans" % (calls, plans))
-    assert calls >= 10, (calls, plans)  # batches formed
-    assert plans <= 2, (calls, plans)   # the generic plan, built once, served them all
+    assert_planned_once(c0, p0, "480 lookups over 6 connections")
 
 
 def test_a_route_added_by_reload_settles_on_the_generic_plan_too():
@@ -275,16 +282,9 @@ def test_a_route_added_by_reload_settles_on_the_generic_plan_too():
         mark = len(k.stderr())
         shutil.copy(os.path.join(TMP, "routes", "bounty.sql"), d)
         k.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 15
-        while "routes reloaded" not in k.stderr()[mark:] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "routes reloaded" in k.stderr()[mark:], k.stderr()[-2000:]
+        k.wait_log("routes reloaded", mark, 15)
         one_at_a_time(k, "/b/bounty")
-    c1, p1 = batch_stats("public.bounties", "plans")
-    calls, plans = c1 - c0 - PRIMES, p1 - p0 - PRIMES
-    print("  after the reload, 480 lookups over 6 connections: %d batch executions, %d plans" % (calls, plans))
-    assert calls >= 10, (calls, plans)
-    assert plans <= 2, (calls, plans)
+    assert_planned_once(c0, p0, "after the reload, 480 lookups over 6 connections")
 
 
 def test_batching_can_be_turned_off():

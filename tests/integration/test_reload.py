@@ -77,18 +77,6 @@ def get_json(k, path, method="GET"):
     return st, (json.loads(body) if st in (200, 201) else body)
 
 
-def wait_log(k, msg, after, timeout=15):
-    """Waits for a JSON log line whose msg starts with msg in keel's stderr past offset
-    after; returns it parsed."""
-    deadline = time.monotonic() + timeout * SLACK
-    while time.monotonic() < deadline:
-        for line in k.stderr()[after:].splitlines():
-            if line.startswith("{") and json.loads(line).get("msg", "").startswith(msg):
-                return json.loads(line)
-        time.sleep(0.05)
-    raise AssertionError("no log line %r; stderr tail: %s" % (msg, k.stderr()[-2000:]))
-
-
 def on_every_shard(k, method, path, shards=2):
     """Sends method path on 2 * shards connections open at once (the least-connections
     acceptor spreads them over every shard); returns [(status, json or body)] of a round that
@@ -196,7 +184,7 @@ def test_reload_under_load():
                 os.unlink(os.path.join(d, "slow.sql"))
                 mark = len(k.stderr())
                 k.send_signal(signal.SIGHUP)
-                m = wait_log(k, "routes reloaded", mark)
+                m = k.wait_log("routes reloaded", mark, 15 * SLACK)
                 assert "1 added, 2 changed, 2 removed, 1 unchanged" in m["summary"], m
                 # every shard serves the new table: several fresh connections each
                 assert on_every_shard(k, "POST", "/added") == [(201, {"route": "added"})] * 4
@@ -211,7 +199,7 @@ def test_reload_under_load():
                     write(d, "change.sql", CHANGE_OLD if n % 2 == 0 else CHANGE_NEW)
                     mark = len(k.stderr())
                     k.send_signal(signal.SIGHUP)
-                    wait_log(k, "routes reloaded", mark)
+                    k.wait_log("routes reloaded", mark, 15 * SLACK)
                     v = 1 if n % 2 == 0 else 2
                     assert on_every_shard(k, "GET", "/change") == [(200, {"route": "change", "version": v})] * 4
                 time.sleep(0.5 * SLACK)
@@ -237,7 +225,7 @@ def test_broken_reload_changes_nothing():
                 write(d, "zz_broken.sql", text)
                 mark = len(k.stderr())
                 k.send_signal(signal.SIGHUP)
-                m = wait_log(k, "route reload failed", mark)
+                m = k.wait_log("route reload failed", mark, 15 * SLACK)
                 assert m["error"].startswith("%s:%d: " % (path, line)), m
                 assert reason in m["error"], m
                 assert "routes reloaded" not in k.stderr()[mark:]
@@ -248,7 +236,7 @@ def test_broken_reload_changes_nothing():
             os.unlink(path)
             mark = len(k.stderr())
             k.send_signal(signal.SIGHUP)
-            wait_log(k, "routes reloaded", mark)
+            k.wait_log("routes reloaded", mark, 15 * SLACK)
             assert on_every_shard(k, "GET", "/change") == [(200, {"route": "change", "version": 2})] * 4
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -273,7 +261,7 @@ def test_reload_adds_keel_own_statements():
             write(d, "pay.sql", IDEM)
             mark = len(k.stderr())
             k.send_signal(signal.SIGHUP)
-            wait_log(k, "routes reloaded", mark)
+            k.wait_log("routes reloaded", mark, 15 * SLACK)
             key = "reload-%d-%d" % (os.getpid(), time.time_ns())
             st, h, body = k.request("POST", "/pay", {"Idempotency-Key": key})
             assert st == 201, (st, body)
