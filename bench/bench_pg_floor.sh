@@ -52,7 +52,7 @@ env PORT="$port" KEEL_ROUTES="$tmp/routes" DATABASE_URL="$URL" KEEL_SLOW_QUERY_M
 kpid=$!
 pids+=($kpid)
 wait_ready "http://127.0.0.1:$port/ready" || { cat "$tmp/keel.err" >&2; exit 2; }
-shards=$(ls /proc/$kpid/task | while read -r t; do cat /proc/$kpid/task/$t/comm; done | grep -c '^keel-shard' || true)
+shards=$(shards_of "$kpid")
 [ "$shards" -gt 0 ] || shards=$(nproc)
 dbconns=$((shards * ${KEEL_DB_CONNS_PER_SHARD:-2}))
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"

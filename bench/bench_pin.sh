@@ -53,7 +53,7 @@ start_keel() { # "VAR=value ..." : a fresh keel with those settings
   kpid=$!
   wait_ready "http://127.0.0.1:$port/ready" || { cat "$tmp/keel.err" >&2; exit 2; }
   local shards
-  shards=$(ls /proc/$kpid/task | while read -r t; do cat /proc/$kpid/task/$t/comm; done | grep -c '^keel-shard' || true)
+  shards=$(shards_of "$kpid")
   local bad
   bad=$(warm_walk "$port" "$shards" /cached/bounties)
   [ "$bad" = 0 ] || echo "bench_pin: the warm walk had $bad answers other than 200" >&2

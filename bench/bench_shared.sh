@@ -68,7 +68,7 @@ env PORT="$KU" KEEL_ROUTES="$tmp/uncached" DATABASE_URL="$URL" KEEL_SLOW_QUERY_M
 ku_pid=$!; pids+=($ku_pid)
 wait_ready "http://127.0.0.1:$KC/ready" || { cat "$tmp/kc.err" >&2; exit 2; }
 wait_ready "http://127.0.0.1:$KU/ready" || { cat "$tmp/ku.err" >&2; exit 2; }
-shards=$(ls /proc/$kc_pid/task | while read -r t; do cat /proc/$kc_pid/task/$t/comm; done | grep -c '^keel-shard' || true)
+shards=$(shards_of "$kc_pid")
 [ "$shards" -gt 0 ] || shards=$(nproc)
 dbconns=$((shards * ${KEEL_DB_CONNS_PER_SHARD:-2}))
 

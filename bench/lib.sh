@@ -15,6 +15,11 @@ need_tools() { # script-name tool...
   done
 }
 
+# How many shard threads keel process PID runs (0 if it is gone).
+shards_of() { # pid
+  ls "/proc/$1/task" 2>/dev/null | while read -r t; do cat "/proc/$1/task/$t/comm"; done | grep -c '^keel-shard' || true
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
