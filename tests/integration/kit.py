@@ -183,14 +183,17 @@ class Keel:
     def stderr(self):
         return written(self.err)
 
-    def wait_log(self, msg, after, timeout):
+    def wait_log(self, msg, after, timeout, fail=None):
         """Waits up to timeout seconds for a JSON log line whose msg starts with msg in
-        keel's stderr past offset after; returns it parsed."""
+        keel's stderr past offset after; returns it parsed. A line whose msg starts with fail
+        (the outcome that rules msg out, such as "route reload failed") fails at once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.stderr()[after:].splitlines():
-                if line.startswith("{") and json.loads(line).get("msg", "").startswith(msg):
+                m = json.loads(line).get("msg", "") if line.startswith("{") else ""
+                if m.startswith(msg):
                     return json.loads(line)
+                assert not (fail and m.startswith(fail)), line
             time.sleep(0.05)
         raise AssertionError("no log line %r; stderr tail: %s" % (msg, self.stderr()[-2000:]))
 
