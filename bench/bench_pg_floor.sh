@@ -3,12 +3,13 @@
 # under keel's uncached GET /api/bounties/{id}, whatever keel does. pgbench runs the route's
 # batch form (src/app/sql_batch.h) for N random ids per execution, N = 1, 10 and 64, on the
 # generic plan (keel's primed connections use it), with keel's number of PostgreSQL
-# connections; then the batch of 10 again while an uncached keel serves by-id to keel-bench
-# (-t1, 50 connections) on the same cores, keel's own connections measured in the same
-# window; and `pgbench -S -M prepared` for reference. PostgreSQL's CPU per row is its
+# connections; the batch of 10 selecting the id column only (the difference is what writing
+# the row's columns costs); then the batch of 10 again while an uncached keel serves by-id to
+# keel-bench (-t1, 50 connections) on the same cores, keel's own connections measured in the
+# same window; and `pgbench -S -M prepared` for reference. PostgreSQL's CPU per row is its
 # backends' CPU time (/proc) over the rows pg_stat_statements counted in a window of DUR
 # seconds. Prints figures; asserts nothing.
-#   bench/bench_pg_floor.sh [DUR]     DUR seconds per window (default 5); ~40 s
+#   bench/bench_pg_floor.sh [DUR]     DUR seconds per window (default 5); ~50 s
 # pgbench binds the ids as N parameters (ARRAY[$1, ...]::text[]) where keel binds one text
 # array: the same plan, and array_in was under 0.1 us per row in perf.
 set -euo pipefail
@@ -44,6 +45,10 @@ for n in 1 10 64; do
       "$(seq -s, -f ':a%g' "$n")" "$inner"
   } > "$tmp/batch$n.sql"
 done
+# The batch of 10 returning the id column only: the difference to the full batch of 10 is what
+# writing the row's columns as text costs PostgreSQL (output functions, DataRow).
+sed -E 's/LATERAL \(SELECT [^;]* FROM bounties/LATERAL (SELECT id FROM bounties/' "$tmp/batch10.sql" > "$tmp/batch10id.sql"
+grep -q 'LATERAL (SELECT id FROM bounties' "$tmp/batch10id.sql" || { echo "bench_pg_floor: $route changed shape" >&2; exit 2; }
 "$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
 uncached_routes "$tmp/routes"
 port=$(free_port)
@@ -103,6 +108,7 @@ window() { # label script|-S [beside]
 echo "bench_pg_floor: $(nproc) CPUs, $dbconns PostgreSQL connections, ${DUR}s windows" >&2
 window "pgbench -S -M prepared (pgbench_accounts)" -S
 for n in 1 10 64; do window "by-id batch form, ids per execution: $n" "$tmp/batch$n.sql"; done
+window "by-id batch form, ids per execution: 10, the id column only" "$tmp/batch10id.sql"
 window "by-id batch form, 10 ids, beside uncached keel (keel-bench -t1 -c50)" "$tmp/batch10.sql" beside
 
 python3 - "$tmp/rows" "$DUR" "$hz" <<'PY'
