@@ -189,7 +189,9 @@ class Keel:
         (the outcome that rules msg out, such as "route reload failed") fails at once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in self.stderr()[after:].splitlines():
+            text = self.stderr()[after:]
+            # whole lines only: one that keel is still writing is read on the next pass
+            for line in text[:text.rfind("\n") + 1].splitlines():
                 m = json.loads(line).get("msg", "") if line.startswith("{") else ""
                 if m.startswith(msg):
                     return json.loads(line)
