@@ -199,6 +199,11 @@ class Keel:
             time.sleep(0.05)
         raise AssertionError("no log line %r; stderr tail: %s" % (msg, self.stderr()[-2000:]))
 
+    def wait_reloaded(self, after, timeout):
+        """Waits for the route reload asked for after offset after ("routes reloaded",
+        returned parsed); fails at once when it failed."""
+        return self.wait_log("routes reloaded", after, timeout, fail="route reload failed")
+
     def connect(self, timeout=10):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -282,7 +282,7 @@ def test_a_route_added_by_reload_settles_on_the_generic_plan_too():
         mark = len(k.stderr())
         shutil.copy(os.path.join(TMP, "routes", "bounty.sql"), d)
         k.send_signal(signal.SIGHUP)
-        k.wait_log("routes reloaded", mark, 15, fail="route reload failed")
+        k.wait_reloaded(mark, 15)
         one_at_a_time(k, "/b/bounty")
     assert_planned_once(c0, p0, "after the reload, 480 lookups over 6 connections")
 

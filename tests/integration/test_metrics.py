@@ -230,7 +230,7 @@ def test_metrics_after_a_route_reload():
             mark = len(k.stderr())
             st, _, body = k.admin("POST", "/routes/reload")  # the admin listener's way to SIGHUP
             assert st == 202, (st, body)
-            k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+            k.wait_reloaded(mark, 15 * SLACK)
             load(k, ["/mt/plain", "/mt/added"], n_threads=2, per_thread=10)
             assert get(k, "/mt/items/1")[0] == 404
             samples, _ = parse(scrape(k))

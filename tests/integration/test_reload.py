@@ -184,7 +184,7 @@ def test_reload_under_load():
                 os.unlink(os.path.join(d, "slow.sql"))
                 mark = len(k.stderr())
                 k.send_signal(signal.SIGHUP)
-                m = k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+                m = k.wait_reloaded(mark, 15 * SLACK)
                 assert "1 added, 2 changed, 2 removed, 1 unchanged" in m["summary"], m
                 # every shard serves the new table: several fresh connections each
                 assert on_every_shard(k, "POST", "/added") == [(201, {"route": "added"})] * 4
@@ -199,7 +199,7 @@ def test_reload_under_load():
                     write(d, "change.sql", CHANGE_OLD if n % 2 == 0 else CHANGE_NEW)
                     mark = len(k.stderr())
                     k.send_signal(signal.SIGHUP)
-                    k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+                    k.wait_reloaded(mark, 15 * SLACK)
                     v = 1 if n % 2 == 0 else 2
                     assert on_every_shard(k, "GET", "/change") == [(200, {"route": "change", "version": v})] * 4
                 time.sleep(0.5 * SLACK)
@@ -236,7 +236,7 @@ def test_broken_reload_changes_nothing():
             os.unlink(path)
             mark = len(k.stderr())
             k.send_signal(signal.SIGHUP)
-            k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+            k.wait_reloaded(mark, 15 * SLACK)
             assert on_every_shard(k, "GET", "/change") == [(200, {"route": "change", "version": 2})] * 4
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -261,7 +261,7 @@ def test_reload_adds_keel_own_statements():
             write(d, "pay.sql", IDEM)
             mark = len(k.stderr())
             k.send_signal(signal.SIGHUP)
-            k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+            k.wait_reloaded(mark, 15 * SLACK)
             key = "reload-%d-%d" % (os.getpid(), time.time_ns())
             st, h, body = k.request("POST", "/pay", {"Idempotency-Key": key})
             assert st == 201, (st, body)

@@ -221,7 +221,7 @@ def test_a_route_added_by_reload_reads_from_the_replica():
                                   "FROM keel_scale.kv WHERE id = :id::bigint;\n"})
         mark = len(k.stderr())
         k.send_signal(signal.SIGHUP)
-        k.wait_log("routes reloaded", mark, 15 * SLACK, fail="route reload failed")
+        k.wait_reloaded(mark, 15 * SLACK)
         # every shard (2 x 2 fresh connections) answers the new route from the replica
         ports = [served_by(k, "/sc/added/%d" % (BASE + i)) for i in range(8)]
         assert ports == [RPORT] * 8, ports
