@@ -3,7 +3,7 @@
 # under keel's uncached GET /api/bounties/{id}, whatever keel does. pgbench runs the route's
 # batch form (src/app/sql_batch.h) for N random ids per execution, N = 1, 10 and 64, on the
 # generic plan (keel's primed connections use it), with keel's number of PostgreSQL
-# connections; the batch of 10 selecting the id column only (the difference is what writing
+# connections; the batch of 10 selecting the id column only (the difference is what returning
 # the row's columns costs); then the batch of 10 again while an uncached keel serves by-id to
 # keel-bench (-t1, 50 connections) on the same cores, keel's own connections measured in the
 # same window; and `pgbench -S -M prepared` for reference. PostgreSQL's CPU per row is its
@@ -46,7 +46,7 @@ for n in 1 10 64; do
   } > "$tmp/batch$n.sql"
 done
 # The batch of 10 returning the id column only: the difference to the full batch of 10 is what
-# writing the row's columns as text costs PostgreSQL (output functions, DataRow).
+# returning the row's columns costs PostgreSQL (reading them from the tuple, writing them out).
 sed -E 's/LATERAL \(SELECT [^;]* FROM bounties/LATERAL (SELECT id FROM bounties/' "$tmp/batch10.sql" > "$tmp/batch10id.sql"
 grep -q 'LATERAL (SELECT id FROM bounties' "$tmp/batch10id.sql" || { echo "bench_pg_floor: $route changed shape" >&2; exit 2; }
 "$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
