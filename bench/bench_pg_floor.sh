@@ -38,17 +38,19 @@ trap cleanup EXIT
 route=examples/bounties/routes/bounties_get.sql
 inner=$(grep -v '^--' "$route" | tr '\n' ' ' | sed -e 's/;[[:space:]]*$//' -e 's/:id::bigint/keel_p.keel_a1::bigint/')
 case "$inner" in *keel_p.keel_a1::bigint*) ;; *) echo "bench_pg_floor: $route changed shape" >&2; exit 2 ;; esac
-for n in 1 10 64; do
+# pgbench's script for the batch form of statement $3 with $1 random ids, into file $2.
+batch_script() { # n file inner
   {
-    for i in $(seq "$n"); do echo "\\set a$i random(1, 100000)"; done
+    for i in $(seq "$1"); do echo "\\set a$i random(1, 100000)"; done
     printf 'SELECT keel_q.*, keel_p.keel_ord FROM unnest(ARRAY[%s]::text[]) WITH ORDINALITY AS keel_p(keel_a1, keel_ord) CROSS JOIN LATERAL (%s) AS keel_q ORDER BY keel_p.keel_ord;\n' \
-      "$(seq -s, -f ':a%g' "$n")" "$inner"
-  } > "$tmp/batch$n.sql"
-done
+      "$(seq -s, -f ':a%g' "$1")" "$3"
+  } > "$2"
+}
+for n in 1 10 64; do batch_script "$n" "$tmp/batch$n.sql" "$inner"; done
 # The batch of 10 returning the id column only: the difference to the full batch of 10 is what
 # returning the row's columns costs PostgreSQL (reading them from the tuple, writing them out).
-sed -E 's/LATERAL \(SELECT [^;]* FROM bounties/LATERAL (SELECT id FROM bounties/' "$tmp/batch10.sql" > "$tmp/batch10id.sql"
-grep -q 'LATERAL (SELECT id FROM bounties' "$tmp/batch10id.sql" || { echo "bench_pg_floor: $route changed shape" >&2; exit 2; }
+batch_script 10 "$tmp/batch10id.sql" "$(echo "$inner" | sed -E 's/^ *SELECT .* FROM bounties /SELECT id FROM bounties /')"
+grep -q '(SELECT id FROM bounties WHERE' "$tmp/batch10id.sql" || { echo "bench_pg_floor: $route changed shape" >&2; exit 2; }
 "$PGBENCH" -i -s 1 -q "$URL" >/dev/null 2>&1
 uncached_routes "$tmp/routes"
 port=$(free_port)
