@@ -192,9 +192,10 @@ class Keel:
             text = self.stderr()[after:]
             # whole lines only: one that keel is still writing is read on the next pass
             for line in text[:text.rfind("\n") + 1].splitlines():
-                m = json.loads(line).get("msg", "") if line.startswith("{") else ""
+                rec = json.loads(line) if line.startswith("{") else {}
+                m = rec.get("msg", "")
                 if m.startswith(msg):
-                    return json.loads(line)
+                    return rec
                 assert not (fail and m.startswith(fail)), line
             time.sleep(0.05)
         raise AssertionError("no log line %r; stderr tail: %s" % (msg, self.stderr()[-2000:]))
