@@ -25,7 +25,13 @@ zig-out/bin/keel "$@" &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; }
 trap stop INT TERM
-rc=0
-while kill -0 "$pid" 2>/dev/null; do wait "$pid" || rc=$?; done
+# A trapped signal interrupts `wait` (status 128+n) while keel is still draining: wait again
+# until keel is reaped, so that the script exits with keel's own status. (A zombie still
+# answers kill -0, so an exit during the trap is reaped by the next wait.)
+while :; do
+  rc=0
+  wait "$pid" || rc=$?
+  kill -0 "$pid" 2>/dev/null || break
+done
 [ "$own_pg" = 1 ] && bash scripts/pg.sh stop
 exit "$rc"

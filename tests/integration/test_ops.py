@@ -5,7 +5,8 @@ READY=1 / STATUS= / MAINPID=, RELOADING=1 then READY=1 around a SIGHUP reload, S
 drain, and watchdog pings that stop while a shard's loop is stalled (the
 KEEL_TEST_STALL_SHARD_MS test hook) and resume after; systemd-socket-activate hands keel its
 listener (the fd named "http" of two); systemd-analyze verify passes deploy/keel.service and
-deploy/keel.socket (and complains about a misspelled copy, so it does look); a fatal signal
+deploy/keel.socket (and complains about a misspelled copy, so it does look); scripts/run.sh,
+stopped by Ctrl-C, exits with keel's status 0 after keel drained; a fatal signal
 in the main thread or a shard thread writes one JSON crash line with a backtrace and keel
 dies of that signal.
 
@@ -228,6 +229,43 @@ def test_socket_activation_refuses_a_non_listening_fd():
     e = dict(os.environ, PORT=str(kit.free_port()), KEEL_SHARDS="1", KEEL_ADMIN_LISTEN="off")
     r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "socket-activated fd 3 is not a stream socket" in r.stderr, r.stderr
+
+
+def test_run_sh_ctrl_c_exits_with_keels_status():
+    # The quick start's scripts/run.sh, stopped as a user stops it: Ctrl-C reaches the
+    # script and keel (the terminal's whole process group). keel drains and exits 0, and so
+    # must the script, not with the 130 of the `wait` that the signal interrupted.
+    if kit.ASAN:
+        raise kit.Skip("scripts/run.sh runs zig-out/bin/keel, the normal build")
+    port = kit.free_port()
+    env = dict(os.environ, PORT=str(port), KEEL_LISTEN="127.0.0.1", KEEL_ADMIN_LISTEN="off", KEEL_SHARDS="2",
+               DATABASE_URL=kit.pg("url", "unix").strip())  # set: the script leaves the cluster alone
+    out = tempfile.TemporaryFile()
+    p = subprocess.Popen(["bash", os.path.join(kit.ROOT, "scripts", "run.sh")], env=env, stdout=out, stderr=out,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120  # setup.sh and a build with nothing to do come first
+        status = None
+        while time.monotonic() < deadline and p.poll() is None and status != 200:
+            try:
+                status = http_get(port, "/api/bounties/42")[0]
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200, (status, p.poll(), kit.written(out)[-3000:])
+        os.killpg(p.pid, signal.SIGINT)
+        code = p.wait(30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+    log = kit.written(out)
+    assert '"msg":"draining"' in log and '"msg":"stopped"' in log, log[-3000:]
+    assert code == 0, (code, log[-3000:])
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        raise AssertionError("keel still serves after the script exited")
+    except ConnectionRefusedError:
+        pass
 
 
 def test_unit_files_verify():
