@@ -36,7 +36,14 @@ drivers=(
   "ipaddr 6 1024 fuzz/ipaddr.dict"
   "cache 6 4096 -"
   "pg_json 4 1024 -"
+  "prom_text 4 66000 -"
 )
+# Every driver the build makes has its line above: one added to build.zig and not here would
+# never be fuzzed by a campaign (prom_text was, until this check).
+for exe in zig-out/fuzz/*; do
+  n=$(basename "$exe")
+  printf '%s\n' "${drivers[@]}" | grep -q "^$n " || { echo "campaign.sh: driver $n has no line in drivers=()" >&2; exit 2; }
+done
 if [ -n "${ONLY:-}" ]; then
   kept=()
   for d in "${drivers[@]}"; do set -- $d; [[ " $ONLY " == *" $1 "* ]] && kept+=("$d"); done
