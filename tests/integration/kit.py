@@ -102,6 +102,13 @@ def raise_nofile(n=65536):
     return want
 
 
+def log_records(text):
+    """keel's JSON log lines in text (stderr's log or stdout's access log), parsed: whole
+    lines only, since one that keel is still writing is read on a later pass; lines that are
+    not JSON objects (a sanitizer's report, libpq's notices) are passed over."""
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line.startswith("{")]
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -189,14 +196,11 @@ class Keel:
         (the outcome that rules msg out, such as "route reload failed") fails at once."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.stderr()[after:]
-            # whole lines only: one that keel is still writing is read on the next pass
-            for line in text[:text.rfind("\n") + 1].splitlines():
-                rec = json.loads(line) if line.startswith("{") else {}
+            for rec in log_records(self.stderr()[after:]):
                 m = rec.get("msg", "")
                 if m.startswith(msg):
                     return rec
-                assert not (fail and m.startswith(fail)), line
+                assert not (fail and m.startswith(fail)), rec
             time.sleep(0.05)
         raise AssertionError("no log line %r; stderr tail: %s" % (msg, self.stderr()[-2000:]))
 

@@ -855,11 +855,7 @@ def test_queries_behind_slow_ones_are_not_failed():
 # ---- slow-query log ------------------------------------------------------------------
 
 def slow_lines(k):
-    out = []
-    for line in k.stderr().splitlines():
-        if '"slow query"' in line:
-            out.append(json.loads(line))
-    return out
+    return [r for r in kit.log_records(k.stderr()) if r.get("msg") == "slow query"]
 
 
 def test_slow_query_log():

@@ -349,8 +349,7 @@ def test_connections_spread_evenly_across_shards():
             socks.append(s)
         time.sleep(0.3)  # access-log lines are flushed once per loop turn
         counts = [0] * 4
-        for line in k.stdout().splitlines():
-            rec = json.loads(line)
+        for rec in kit.log_records(k.stdout()):
             if rec["reqId"].startswith("spread-"):
                 counts[rec["shard"]] += 1
         for s in socks:

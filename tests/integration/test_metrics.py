@@ -377,7 +377,7 @@ def test_access_log_pino_lines():
         deadline = time.monotonic() + 3
         while k.stdout().count("/ready") + 5 > k.stdout().count("\n") and time.monotonic() < deadline:
             time.sleep(0.02)
-        lines = [json.loads(l) for l in k.stdout().splitlines()]
+        lines = kit.log_records(k.stdout())
         lines = [r for r in lines if r["req"]["url"] != "/ready"]  # the kit's readiness polls
         assert len(lines) == 5, lines
         for rec in lines:

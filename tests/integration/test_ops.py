@@ -14,7 +14,6 @@ Needs systemd-socket-activate and systemd-analyze (Debian package systemd, scrip
 missing, the tests fail.
 """
 import ctypes
-import json
 import os
 import re
 import shutil
@@ -297,11 +296,7 @@ def test_unit_files_verify():
 
 
 def crash_lines(text):
-    out = []
-    for line in text.splitlines():
-        if '"msg":"fatal signal"' in line:
-            out.append(json.loads(line))
-    return out
+    return [r for r in kit.log_records(text) if r.get("msg") == "fatal signal"]
 
 
 # ASan takes SIGSEGV/SIGABRT for its own reports: under it, keel's handler is the one
