@@ -45,6 +45,7 @@ struct kl_keyring {
     uint8_t *secret;
     size_t secret_len;
     bool is_url;
+    CURLM *multi; /* a URL's transfers, run so that kl_keyring_free can wake a hanging one */
     /* published state */
     _Atomic(kl_jws_keys_t *) current;
     _Atomic uint64_t epoch;
@@ -54,6 +55,7 @@ struct kl_keyring {
     retired_t *retired;
     uint8_t digest[32]; /* of the last JWKS document published */
     bool have_digest;
+    bool have_jwks; /* a JWKS document was published: there are last good keys to keep */
     uint64_t next_fetch_ms, last_attempt_ms;
     unsigned failures;
     /* the thread and what other threads ask of it */
@@ -182,6 +184,7 @@ static int take_document(kl_keyring_t *k, const char *doc, size_t len, bool at_s
     kl_jws_keys_t *ks = build(k, doc, len, &rep, err, errlen);
     if (!ks) return -EINVAL;
     publish(k, ks);
+    k->have_jwks = true;
     if (dl) memcpy(k->digest, d, 32);
     k->have_digest = dl != 0;
     log_event(rep.refused ? KL_LOG_WARN : KL_LOG_INFO, k, at_start ? "JWKS loaded" : "JWKS changed: new keys published",
@@ -254,10 +257,39 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
+/* Runs transfer c to its end (its own timeouts bound it), or until kl_keyring_free asks the
+ * thread to stop: a JWKS server that never answers must not hold keel's exit for the fetch
+ * timeout. curl_multi_wakeup is the one call another thread may make on the multi handle,
+ * and it also wakes a poll that has not begun yet, so no stop is missed. */
+static CURLcode perform(kl_keyring_t *k, CURL *c) {
+    CURLcode cr = CURLE_ABORTED_BY_CALLBACK;
+    if (curl_multi_add_handle(k->multi, c) != CURLM_OK) return CURLE_FAILED_INIT;
+    for (;;) {
+        int running = 0, left = 0;
+        if (curl_multi_perform(k->multi, &running) != CURLM_OK) {
+            cr = CURLE_FAILED_INIT;
+            break;
+        }
+        if (!running) {
+            CURLMsg *m = curl_multi_info_read(k->multi, &left);
+            cr = m && m->msg == CURLMSG_DONE ? m->data.result : CURLE_FAILED_INIT;
+            break;
+        }
+        if (atomic_load(&k->stop)) break;
+        if (curl_multi_poll(k->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+            cr = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    curl_multi_remove_handle(k->multi, c);
+    return cr;
+}
+
 /* One fetch of the URL; on success publishes (when changed) and schedules the next. */
 static int fetch(kl_keyring_t *k, bool at_start) {
     char err[512] = "";
     fetch_t f = {.cc = -1};
+    CURLcode cr = CURLE_FAILED_INIT;
     int r = -EINVAL;
     uint64_t now = kl_clock_ms();
     k->last_attempt_ms = now;
@@ -285,11 +317,13 @@ static int fetch(kl_keyring_t *k, bool at_start) {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &f);
-    CURLcode cr = curl_easy_perform(c);
+    cr = perform(k, c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
-    if (f.too_big) snprintf(err, sizeof(err), "the JWK Set is larger than %d bytes", KL_JWKS_MAX_BYTES);
+    /* too big as received (on_body) or as announced (Content-Length, CURLOPT_MAXFILESIZE) */
+    if (f.too_big || cr == CURLE_FILESIZE_EXCEEDED)
+        snprintf(err, sizeof(err), "the JWK Set is larger than %d bytes", KL_JWKS_MAX_BYTES);
     else if (cr != CURLE_OK) snprintf(err, sizeof(err), "%s", curl_easy_strerror(cr));
     else if (status != 200) snprintf(err, sizeof(err), "HTTP status %ld", status);
     else r = take_document(k, f.buf ? f.buf : "", f.len, at_start, err, sizeof(err));
@@ -304,14 +338,15 @@ done:
         k->failures = 0;
         return 0;
     }
+    if (cr == CURLE_ABORTED_BY_CALLBACK && atomic_load(&k->stop)) return -ECANCELED; /* keel is stopping */
     atomic_fetch_add_explicit(&k->stats.fetch_failures, 1, memory_order_relaxed);
     int64_t first = k->cfg.min_refresh_ms < 1000 ? k->cfg.min_refresh_ms : 1000;
     int64_t backoff = first << (k->failures < 20 ? k->failures : 20);
     if (backoff > BACKOFF_MAX_MS) backoff = BACKOFF_MAX_MS;
     k->failures++;
     k->next_fetch_ms = now + (uint64_t)backoff;
-    log_event(KL_LOG_WARN, k, atomic_load(&k->current) ? "JWKS fetch failed; keeping the last good keys"
-                                                       : "JWKS fetch failed",
+    /* Without a document yet, the published set holds the secret at most: no keys to keep. */
+    log_event(KL_LOG_WARN, k, k->have_jwks ? "JWKS fetch failed; keeping the last good keys" : "JWKS fetch failed",
               err, 0, 0);
     return r;
 }
@@ -392,6 +427,11 @@ int kl_keyring_new(const kl_keyring_config_t *cfg, kl_keyring_t **out, char *err
             curl_global_cleanup();
             goto fail;
         }
+        if (!(k->multi = curl_multi_init())) {
+            snprintf(err, errlen, "libcurl cannot initialise");
+            r = -EINVAL;
+            goto fail_url;
+        }
     }
     if (j[0] && !k->is_url && (r = read_file(k, true, e, sizeof(e))) < 0) {
         snprintf(err, errlen, "KEEL_JWT_JWKS: %s", e);
@@ -412,6 +452,8 @@ int kl_keyring_new(const kl_keyring_config_t *cfg, kl_keyring_t **out, char *err
     *out = k;
     return 0;
 fail_url:
+    if (k->multi) curl_multi_cleanup(k->multi);
+    k->multi = NULL;
     if (k->is_url) curl_global_cleanup();
 fail:
     k->is_url = false;
@@ -460,6 +502,7 @@ void kl_keyring_free(kl_keyring_t *k) {
     if (k->running) {
         atomic_store(&k->stop, true);
         wake(k);
+        if (k->multi) curl_multi_wakeup(k->multi); /* a fetch under way ends now */
         pthread_join(k->thread, NULL);
     }
     if (k->efd >= 0) close(k->efd);
@@ -470,6 +513,7 @@ void kl_keyring_free(kl_keyring_t *k) {
         kl_jws_keys_free(r->ks);
         kl_free(r);
     }
+    if (k->multi) curl_multi_cleanup(k->multi);
     if (k->is_url) curl_global_cleanup();
     free(k->slots); /* from aligned_alloc */
     if (k->secret) OPENSSL_cleanse(k->secret, k->secret_len);

@@ -68,7 +68,7 @@ void kl_keyring_want_kid(kl_keyring_t *k);
 void kl_keyring_reload(kl_keyring_t *k);
 /** The counters. */
 const kl_keyring_stats_t *kl_keyring_stats(const kl_keyring_t *k);
-/** Stops the thread and frees every set; no reader may use k any more (NULL is fine). */
+/** Stops the thread, abandoning a fetch under way, and frees every set; no reader may use k any more (NULL is fine). */
 void kl_keyring_free(kl_keyring_t *k);
 
 /** Whether the http(s) URL may be fetched: https, or http to 127.0.0.0/8, [::1] or

@@ -5,8 +5,11 @@ error="invalid_token"), and the claims in SQL: bound by JSON type, visible as
 current_setting('request.jwt.claims') for the request's transaction only, a role switched
 per request (KEEL_JWT_ROLES) so that the bounties schema's row-level security hides another
 user's wallet rows even from a route whose WHERE forgot the owner, and {auth.sub} tags
-evicted by a write. Tokens are signed here with the `cryptography` package."""
+evicted by a write; a JWKS server that misbehaves (a gzip bomb, a document over 1 MiB, no
+answer) costs neither memory nor the last good keys nor a prompt shutdown. Tokens are signed
+here with the `cryptography` package."""
 import base64
+import gzip
 import hashlib
 import hmac
 import http.server
@@ -115,19 +118,35 @@ def bearer(t):
 jwks_doc = {"keys": []}
 jwks_fetches = [0]
 jwks_max_age = [1]
+# How the server misbehaves, if it does: (Content-Encoding, body) to send instead of the
+# document, or "hang" (accept, read the request, never answer).
+jwks_misbehave = [None]
+jwks_paths = {}  # fetches per request path: a test's own keel can ask for a path of its own
 
 
 class JwksHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps(jwks_doc).encode()
         jwks_fetches[0] += 1
+        jwks_paths[self.path] = jwks_paths.get(self.path, 0) + 1
+        bad = jwks_misbehave[0]
+        if bad == "hang":
+            time.sleep(8)  # past keel's 5 s fetch timeout
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        if bad:
+            if bad[0]:
+                self.send_header("Content-Encoding", bad[0])
+            body = bad[1]
         # keel bounds it to [KEEL_JWT_JWKS_MIN_REFRESH (1 s here), 24 h]
         self.send_header("Cache-Control", "max-age=%d" % jwks_max_age[0])
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except OSError:  # keel stops reading what is over its cap
+            pass
 
     def log_message(self, *a):
         pass
@@ -367,6 +386,78 @@ def test_failed_fetch_keeps_the_last_good_set():
         assert st == 200 and b["sub"] == "still", (st, b)
     finally:
         jwks_doc = good
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_misbehaving_jwks_server_changes_nothing():
+    # The issuer's JWKS endpoint turns hostile or broken: a gzip bomb (64 MiB of spaces in
+    # 64 KB), a plain body over keel's 1 MiB cap, an answer that never comes. Each fetch fails
+    # with its reason logged, memory stays put, tokens signed by the last good keys still
+    # verify, and a fetch left hanging does not hold up keel's shutdown.
+    bomb = ("gzip", gzip.compress(b" " * (64 << 20), 9))
+    huge = (None, b" " * (2 << 20))
+    with kit.Keel(env=dict(ENV, KEEL_JWT_JWKS=JWKS_URL + "?misbehaving")) as k2:
+        tok = token(KEYS["ES256"], {"sub": "kept"})
+        assert get("/j/claims", tok, k2)[0] == 200
+        rss0 = rss_kib(k2.proc.pid)
+        try:
+            for bad, why in ((bomb, "the JWK Set is larger than 1048576 bytes"),
+                             (huge, "the JWK Set is larger than 1048576 bytes"),
+                             ("hang", "Timeout was reached")):
+                mark = len(k2.stderr())
+                jwks_misbehave[0] = bad
+                rec = k2.wait_log("JWKS fetch failed", mark, 15)
+                assert rec["msg"] == "JWKS fetch failed; keeping the last good keys" and rec["error"] == why, rec
+                t0 = time.monotonic()
+                st, _, b = get("/j/claims", tok, k2)
+                assert st == 200 and b["sub"] == "kept" and time.monotonic() - t0 < 1, (st, b)
+                grew = rss_kib(k2.proc.pid) - rss0
+                assert grew < 16 << 10, "RSS grew by %d KiB on %s" % (grew, why)
+            # an unknown kid asks for a refetch (KEEL_JWT_JWKS_KID_REFETCH=1s): once it hangs, stop
+            n = jwks_paths.get("/jwks.json?misbehaving", 0)
+            assert get("/j/claims", token(Key("EdDSA", "not-yet-known"), {"sub": "x"}), k2)[0] == 401
+            deadline = time.monotonic() + 5
+            while jwks_paths.get("/jwks.json?misbehaving", 0) == n and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert jwks_paths.get("/jwks.json?misbehaving", 0) > n, "no refetch for the unknown kid"
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            assert k2.stop() == 0
+            took = time.monotonic() - t0
+            assert took < 2, "stopping took %.1f s with a JWKS fetch hanging" % took
+        finally:
+            jwks_misbehave[0] = None
+
+
+def test_no_keys_to_keep_until_a_jwks_was_fetched():
+    # With no secret and no JWKS fetched yet, a failed fetch does not claim last good keys;
+    # once a document was published, it does.
+    env = {k: v for k, v in ENV.items() if k != "KEEL_JWT_SECRET"}
+    jwks_misbehave[0] = (None, b" " * (2 << 20))
+    try:
+        with kit.Keel(env=env) as k2:
+            rec = k2.wait_log("JWKS fetch failed", 0, 10)
+            assert rec["msg"] == "JWKS fetch failed", rec
+            k2.wait_log("no JWT key yet", 0, 10)
+            mark = len(k2.stderr())
+            assert k2.wait_log("JWKS fetch failed", mark, 10)["msg"] == "JWKS fetch failed"  # the retry
+            tok = token(KEYS["EdDSA"], {"sub": "late"})
+            assert get("/j/claims", tok, k2)[0] == 401
+            mark = len(k2.stderr())
+            jwks_misbehave[0] = None
+            k2.wait_log("JWKS changed: new keys published", mark, 10)
+            assert get("/j/claims", tok, k2)[0] == 200
+            mark = len(k2.stderr())
+            jwks_misbehave[0] = (None, b" " * (2 << 20))
+            rec = k2.wait_log("JWKS fetch failed", mark, 10)
+            assert rec["msg"] == "JWKS fetch failed; keeping the last good keys", rec
+            assert get("/j/claims", tok, k2)[0] == 200
+    finally:
+        jwks_misbehave[0] = None
 
 
 def test_jwks_file_reloaded_on_sighup():
