@@ -44,7 +44,10 @@ static void *writer_main(void *arg) {
     for (;;) {
         bool stop = atomic_load_explicit(&l->stop, memory_order_acquire), any = false;
         for (unsigned i = 0; i < l->n; i++) any |= drain(l, &l->rings[i]);
-        if (stop && !any) return NULL;
+        if (stop && !any) {
+            atomic_store_explicit(&l->done, 1, memory_order_release);
+            return NULL;
+        }
         if (!any) {
             struct timespec ts = {0, IDLE_NS};
             nanosleep(&ts, NULL);
@@ -92,9 +95,17 @@ bool kl_alog_push(kl_alog_t *l, unsigned i, const char *line, size_t len) {
     return true;
 }
 
-void kl_alog_stop(kl_alog_t *l) {
+void kl_alog_stop(kl_alog_t *l, int wait_ms) {
     if (!l) return;
     atomic_store_explicit(&l->stop, 1, memory_order_release);
+    for (int waited = 0; !atomic_load_explicit(&l->done, memory_order_acquire); waited++) {
+        if (waited >= wait_ms) { /* blocked in write(2) on an output nobody reads */
+            pthread_detach(l->thread); /* it keeps l and the rings: the process is ending */
+            return;
+        }
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
     pthread_join(l->thread, NULL);
     for (unsigned i = 0; i < l->n; i++) kl_free(l->rings[i].buf);
     kl_free(l->rings);

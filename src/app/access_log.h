@@ -29,6 +29,7 @@ typedef struct kl_alog {
     char prefix[320];        /**< `,"pid":N,"hostname":"..."` (escaped), the same in every line */
     size_t prefix_len;
     _Atomic int stop;
+    _Atomic int done;        /* the writer wrote everything after stop and returned */
     pthread_t thread;
 } kl_alog_t;
 
@@ -38,8 +39,9 @@ kl_alog_t *kl_alog_start(unsigned n, size_t ring_bytes, int fd);
 /** Appends one whole line to ring i (shard i's thread only). Returns false, writing
  * nothing, when the ring has no room for it. */
 bool kl_alog_push(kl_alog_t *l, unsigned i, const char *line, size_t len);
-/** Writes out what every ring holds, stops the writer and frees everything (after every
- * shard stopped pushing). NULL: nothing. */
-void kl_alog_stop(kl_alog_t *l);
+/** Writes out what every ring holds, waiting at most wait_ms for the output to take it,
+ * stops the writer and frees everything (after every shard stopped pushing). A writer stuck
+ * on an output that takes nothing is left behind with its rings. NULL: nothing. */
+void kl_alog_stop(kl_alog_t *l, int wait_ms);
 
 #endif

@@ -15,6 +15,11 @@
 #include "core/log.h"
 #include "proto/json.h"
 
+/* stderr's queue: ~1,000 lines of a burst before any is dropped */
+#define LOG_QUEUE_BYTES (256 * 1024)
+/* how long the exit waits for stderr to take what is queued */
+#define LOG_FLUSH_MS 2000
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "check")) return kl_check_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "openapi")) return kl_openapi_main(argc - 1, argv + 1);
@@ -72,7 +77,11 @@ int main(int argc, char **argv) {
             }
         }
     }
+    /* From here a stderr that nobody reads must not stall the shards (log.h); failing to
+     * start the writer leaves kl_log writing directly, as before. */
+    (void)kl_log_start(LOG_QUEUE_BYTES);
     rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL, auth);
+    (void)kl_log_stop(LOG_FLUSH_MS);
 out:
     kl_auth_free(auth); /* after every shard stopped */
     kl_router_free(&routes);

@@ -47,6 +47,10 @@
 /* Each shard's access-log ring: about 16k lines, a few hundred ms of a busy shard's output
  * should the writer (the disk, the pipe) stall; beyond it lines are dropped and counted. */
 #define ACCESS_LOG_RING (4u << 20)
+/* how long the exit waits for stdout to take the access log's last lines */
+#define ACCESS_LOG_FLUSH_MS 2000
+/* how long an exit past the shutdown deadline waits for stderr to take its last lines */
+#define SHARD_STUCK_FLUSH_MS 500
 
 static int on_start(kl_shard_t *sh) {
     kl_app_shard_t *as = sh->app;
@@ -183,9 +187,11 @@ static const kl_shard_hooks_t hooks = {
     .on_start = on_start, .on_accept = on_accept, .on_accept_admin = on_accept_admin, .on_tick = on_tick, .on_drain = on_drain, .on_stop = on_stop,
 };
 
+/* An info line whose extra members (already JSON, or NULL) are keel's own text. Through
+ * kl_log like every other line: queued, never a blocking write on the loop's thread. */
 static void log_line(const char *msg, const char *extra) {
-    fprintf(stderr, "{\"level\":30,\"pid\":%d,\"msg\":\"%s\"%s%s}\n", (int)getpid(), msg, extra ? "," : "",
-            extra ? extra : "");
+    if (extra && *extra) kl_log(KL_LOG_INFO, msg, "%s", extra);
+    else kl_log(KL_LOG_INFO, msg, NULL);
 }
 
 /* SIGHUP: the JWT keys, then the routes (kl_routes_reload, which an admin endpoint may call
@@ -463,11 +469,12 @@ out:
     uint64_t deadline = kl_clock_ms() + (uint64_t)cfg->shutdown_ms + 1000;
     for (unsigned i = 0; i < started; i++) {
         if (kl_shard_join(&shards[i], deadline) < 0) {
-            fprintf(stderr, "keel: shard %u did not stop in time\n", i);
+            kl_log(KL_LOG_ERROR, "a shard did not stop in time; exiting without it", "\"shard\":%u", i);
+            (void)kl_log_stop(SHARD_STUCK_FLUSH_MS); /* what is queued, this line included */
             _exit(rc); /* the deadline is the contract; a stuck shard must not hold the process */
         }
     }
-    kl_alog_stop(alog); /* every shard stopped: what they logged is written out */
+    kl_alog_stop(alog, ACCESS_LOG_FLUSH_MS); /* every shard stopped: what they logged is written out */
     for (unsigned i = 0; i < n; i++) kl_free(apps[i].hdrs), kl_mx_free(&apps[i].mx);
     kl_free(stmt_slot);
     kl_routes_live_free(live); /* the table every shard served last, when a reload made it */

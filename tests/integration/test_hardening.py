@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -538,6 +539,116 @@ def test_overload_is_shed_fast_by_time_queued():
         # The overload is over: the next request is served at once.
         t = time.monotonic()
         assert k.request(path="/h/sleep?ms=50")[0] == 200 and time.monotonic() - t < 1.0 * SLACK
+
+
+def pipe_held(fd):
+    """Bytes waiting in the pipe whose read end is fd (FIONREAD)."""
+    import fcntl
+    import struct
+    import termios
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def read_all(fd):
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            b = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    return b"".join(chunks).decode(errors="replace")
+
+
+SLOW_POST = kit.write_routes(os.path.join(tempfile.mkdtemp(prefix="keel-hardening-"), "routes"), {
+    "slow.sql": "-- @route POST /slow\n-- @returns one\nSELECT 1 AS ok FROM pg_sleep(0.002);\n"})
+
+
+def slow_burst(k, n, conns=4, depth=10):
+    """n slow-query requests over conns pipelined connections, each its own statement and
+    its own slow-query line under KEEL_SLOW_QUERY_MS=1 (a write route: never batched with
+    another, pg_sleep 2 ms); asserts every one was answered 200, each within the socket's
+    10 s timeout."""
+    import threading
+    statuses, errors = [], []
+
+    def one(count):
+        try:
+            with k.connect() as s:
+                r = kit.Reader(s)
+                for i in range(0, count, depth):
+                    m = min(depth, count - i)
+                    s.sendall(kit.build("POST", "/slow") * m)
+                    statuses.extend(r.response()[0] for _ in range(m))
+        except Exception as e:
+            errors.append(repr(e))
+    ts = [threading.Thread(target=one, args=(n // conns,)) for _ in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not errors and statuses == [200] * n, (errors, len(statuses), set(statuses))
+
+
+def test_log_outputs_nobody_reads_stall_nothing():
+    # keel's stderr and stdout are pipes that nobody reads (a `| tee` that hung, a stuck log
+    # shipper): each is full after 64 KiB. Before, the shard blocked in write(2) on its next
+    # slow-query line, so requests stopped being answered after about 400 of them, and
+    # neither that nor the access log's writer, blocked the same way, let SIGTERM end keel.
+    # Now lines are dropped, requests are answered, keel exits 0 within its flush wait (2 s
+    # per output), and what reached the pipe is whole JSON lines.
+    k = keel(KEEL_ROUTES=SLOW_POST, KEEL_SLOW_QUERY_MS=1, KEEL_ACCESS_LOG="true")
+    er, ew = os.pipe()
+    outr, outw = os.pipe()
+    k.err, k.out = os.fdopen(ew, "wb"), os.fdopen(outw, "wb")
+    try:
+        k.start()
+        k.err.close()  # keel holds the write ends; the test keeps only the read ends, unread
+        k.out.close()
+        slow_burst(k, 1600)
+        assert pipe_held(er) > 60000 and pipe_held(outr) > 60000, (pipe_held(er), pipe_held(outr))
+        t0 = time.monotonic()
+        code = k.stop(timeout=20)
+        took = time.monotonic() - t0
+        assert code == 0 and took < 8 * SLACK, (code, took)
+        lines = read_all(er).splitlines()
+        assert len(lines) > 100 and all(json.loads(ln)["msg"] for ln in lines), lines[-3:]
+        assert sum('"msg":"slow query"' in ln for ln in lines) < 1600, len(lines)  # dropped, not waited for
+    finally:
+        if k.proc and k.proc.poll() is None:
+            k.proc.kill()
+            k.proc.wait()
+        os.close(er)
+        os.close(outr)
+
+
+def test_dropped_log_lines_are_reported_once_stderr_drains():
+    # The same stuck stderr, read again after the burst: keel says how many lines it dropped.
+    k = keel(KEEL_ROUTES=SLOW_POST, KEEL_SLOW_QUERY_MS=1)
+    er, ew = os.pipe()
+    k.err = os.fdopen(ew, "wb")
+    try:
+        k.start()
+        k.err.close()
+        slow_burst(k, 3200)  # more lines than the pipe (64 KiB) and keel's queue (256 KiB) hold
+        text, deadline = "", time.monotonic() + 10 * SLACK
+        while "log lines dropped" not in text and time.monotonic() < deadline:
+            text += read_all(er)
+            time.sleep(0.05)
+        recs = [json.loads(ln) for ln in text[:text.rfind("\n") + 1].splitlines()]
+        dropped = [r for r in recs if r["msg"].startswith("log lines dropped")]
+        slow = sum(r["msg"] == "slow query" for r in recs)
+        assert len(dropped) == 1 and dropped[0]["dropped"] > 0, dropped
+        assert slow + dropped[0]["dropped"] == 3200, (slow, dropped[0])  # every line written or counted
+        assert k.stop() == 0
+    finally:
+        if k.proc and k.proc.poll() is None:
+            k.proc.kill()
+            k.proc.wait()
+        os.close(er)
 
 
 kit.main(globals(), servers=lambda: _shared)

@@ -1,0 +1,104 @@
+/* kl_log with its writer thread (log.h): lines reach stderr whole and in order; a stderr
+ * that takes nothing costs callers no wait, the lines are dropped, counted and reported once
+ * it drains; kl_log_stop gives up on it after its wait. stderr is a pipe of one page here,
+ * swapped in for the test and back before each check (KT reports on stderr). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "kt.h"
+
+static int saved_err = -1, pipe_r = -1;
+static char got[1 << 20];
+static size_t got_len;
+
+static void stderr_to_pipe(void) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return;
+    fcntl(p[1], F_SETPIPE_SZ, 4096); /* one page: full after ~30 lines */
+    saved_err = dup(STDERR_FILENO);
+    dup2(p[1], STDERR_FILENO);
+    close(p[1]);
+    pipe_r = p[0];
+    fcntl(pipe_r, F_SETFL, O_NONBLOCK);
+}
+
+static void stderr_back(void) {
+    dup2(saved_err, STDERR_FILENO);
+    close(saved_err);
+}
+
+/* Reads what the pipe holds now, appending to got. */
+static void drain(void) {
+    ssize_t n;
+    while (got_len < sizeof(got) && (n = read(pipe_r, got + got_len, sizeof(got) - got_len)) > 0) got_len += (size_t)n;
+}
+
+static unsigned count(const char *needle) {
+    unsigned c = 0;
+    for (const char *p = got; (p = memmem(p, got_len - (size_t)(p - got), needle, strlen(needle))); p++) c++;
+    return c;
+}
+
+/* Every line read is a whole JSON object line. */
+static int whole_lines(void) {
+    size_t start = 0;
+    for (size_t i = 0; i < got_len; i++) {
+        if (got[i] != '\n') continue;
+        if (got[start] != '{' || got[i - 1] != '}') return 0;
+        start = i + 1;
+    }
+    return start == got_len;
+}
+
+static void lines_whole_in_order_then_dropped_reported_and_abandoned(void) {
+    stderr_to_pipe();
+    int started = kl_log_start(8192);
+    for (int i = 0; i < 300; i++) kl_log(KL_LOG_INFO, "burst", "\"i\":%d,\"pad\":\"%060d\"", i, 0);
+    /* the pipe (4 KiB) and the queue (8 KiB) hold about 100 of the 300: the rest dropped,
+     * without the callers waiting (a blocking write would have hung this test here) */
+    unsigned reported = 0, burst = 0;
+    unsigned long dropped = 0;
+    for (int tries = 0; tries < 2000 && burst + dropped < 300; tries++) {
+        usleep(1000);
+        drain();
+        /* one report per stretch of drops the writer saw end (a first one may come while
+         * the burst still runs, if the queue filled before the writer's first write) */
+        reported = count("\"msg\":\"log lines dropped"), burst = count("\"msg\":\"burst\""), dropped = 0;
+        for (const char *p = got; (p = memmem(p, got_len - (size_t)(p - got), "\"dropped\":", 10)); p++)
+            dropped += strtoul(p + 10, NULL, 10);
+    }
+    int whole = whole_lines();
+    const char *first = memmem(got, got_len, "\"i\":0,", 6), *second = memmem(got, got_len, "\"i\":1,", 6);
+    /* the pipe stuck again: stop gives up after its wait, and later lines are dropped */
+    for (int i = 0; i < 300; i++) kl_log(KL_LOG_INFO, "second burst", NULL);
+    uint64_t total = kl_log_stop(50);
+    kl_log(KL_LOG_INFO, "after stop", NULL); /* returns: dropped, not written */
+    /* Read until the abandoned writer has written what it still held (and ended), so that it
+     * writes nothing to the stderr put back below. */
+    for (int quiet = 0, tries = 0; quiet < 50 && tries < 5000; tries++) {
+        size_t before = got_len;
+        drain();
+        quiet = got_len == before ? quiet + 1 : 0;
+        usleep(1000);
+    }
+    int whole_after = whole_lines();
+    unsigned after = count("after stop");
+    stderr_back();
+    KT_EQ(started, 0);
+    KT_CHECK(reported >= 1 && reported <= 2);
+    KT_CHECK(burst > 50 && dropped > 100);
+    KT_EQ(burst + dropped, 300);
+    KT_CHECK(whole && whole_after);
+    KT_CHECK(first && second && first < second);
+    KT_CHECK(total > dropped);
+    KT_EQ(after, 0);
+}
+
+int main(void) {
+    KT_RUN(lines_whole_in_order_then_dropped_reported_and_abandoned);
+    return KT_DONE();
+}
