@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "proto/json.h"
 
-/* stderr's queue: ~1,000 lines of a burst before any is dropped */
+/* stderr's queue: about 1,600 slow-query lines of a burst before any is dropped */
 #define LOG_QUEUE_BYTES (256 * 1024)
 /* how long the exit waits for stderr to take what is queued */
 #define LOG_FLUSH_MS 2000
