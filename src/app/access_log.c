@@ -1,27 +1,17 @@
 #include "app/access_log.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "proto/json.h"
 
 /* How long the writer sleeps when every ring was empty: bounds a line's delay, and the
  * writer's own cost when idle (500 wake-ups a second). */
 #define IDLE_NS (2 * 1000 * 1000)
-
-static void write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return; /* a broken output must not stop the server: the lines are dropped */
-        p += w;
-        n -= (size_t)w;
-    }
-}
 
 /* Drains ring r; returns whether there was anything. */
 static bool drain(kl_alog_t *l, kl_alog_ring_t *r) {
@@ -31,8 +21,8 @@ static bool drain(kl_alog_t *l, kl_alog_ring_t *r) {
     if (head == tail) return false;
     size_t at = (size_t)(tail & (r->cap - 1)), n = (size_t)(head - tail);
     size_t first = n < r->cap - at ? n : r->cap - at;
-    write_all(l->fd, r->buf + at, first);
-    if (n > first) write_all(l->fd, r->buf, n - first);
+    kl_log_write_all(l->fd, r->buf + at, first);
+    if (n > first) kl_log_write_all(l->fd, r->buf, n - first);
     /* Release: the shard may overwrite these bytes once it sees the new tail. */
     atomic_store_explicit(&r->tail, head, memory_order_release);
     return true;

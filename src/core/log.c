@@ -62,11 +62,11 @@ static bool emit(const char *line, size_t n) {
     return queued || direct;
 }
 
-static void write_all(const char *p, size_t n) {
+void kl_log_write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
-        ssize_t w = write(STDERR_FILENO, p, n);
+        ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return; /* a broken stderr must not stop the server: the lines are lost */
+        if (w <= 0) return; /* a broken output must not stop the server: the lines are lost */
         p += w;
         n -= (size_t)w;
     }
@@ -103,7 +103,7 @@ static void *writer(void *arg) {
         size_t whole = n;
         while (whole > 0 && out[whole - 1] != '\n') whole--;
         if (whole) n = whole;
-        write_all(out, n); /* may block for as long as stderr's reader takes */
+        kl_log_write_all(STDERR_FILENO, out, n); /* may block for as long as stderr's reader takes */
         pthread_mutex_lock(&q.mu);
         q.tail += n;
         pthread_cond_broadcast(&q.drained);

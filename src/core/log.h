@@ -16,6 +16,9 @@
  * escaped; fields_fmt is a printf format producing zero or more JSON members (callers
  * escape any untrusted text they put there). */
 void kl_log(int level, const char *msg, const char *fields_fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Writes all n bytes of p to fd, a log output, retrying on EINTR and partial writes; gives
+ * up (the bytes are lost) on an error or a closed output rather than stop the caller. */
+void kl_log_write_all(int fd, const char *p, size_t n);
 /** Starts the writer thread with a queue of queue_bytes (rounded up to a power of two);
  * until then, and after kl_log_stop, kl_log writes directly. 0 or -errno. */
 int kl_log_start(size_t queue_bytes);
