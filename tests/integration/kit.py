@@ -109,6 +109,15 @@ def log_records(text):
     return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line.startswith("{")]
 
 
+def rss_kib(pid):
+    """The resident set of process pid in KiB (VmRSS); fails when it has none (gone)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -204,14 +204,6 @@ def filler(i, n):
     return "".join(hashlib.md5(("%d:%d" % (i, g)).encode()).hexdigest() for g in range(1, n + 1))
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 # ---- hits, misses, TTL, headers -------------------------------------------------------
 
 def test_hit_then_hit_then_miss_after_ttl():
@@ -883,10 +875,10 @@ def test_byte_budget():
         t0 = time.monotonic()
         for x in range(100):
             assert fetch(x, x % 3 == 0) == 1
-        rss1 = rss_kib(C.proc.pid)
+        rss1 = kit.rss_kib(C.proc.pid)
         for x in range(100, 600):
             assert fetch(x, x % 3 == 0) == 1
-        rss2 = rss_kib(C.proc.pid)
+        rss2 = kit.rss_kib(C.proc.pid)
         took = time.monotonic() - t0
         for x in range(595, 600):  # the most recent entries are still cached
             assert fetch(x, False) == 1, x

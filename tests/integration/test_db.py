@@ -187,14 +187,6 @@ def wait_until(cond, limit, step=0.1):
     return None
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def start_fails(routes_dir, env=None):
     """Runs keel on routes_dir, which must refuse to start; returns (code, stderr)."""
     return kit.refuses_to_start(dict({"KEEL_ROUTES": routes_dir, "DATABASE_URL": URL}, **(env or {})))
@@ -737,12 +729,12 @@ def test_memory_stays_flat_under_a_long_flood():
         t0 = time.monotonic()
         flood(250, 3)  # warm up: arenas, buffers, libpq's buffers reach their working size
         warm = time.monotonic() - t0
-        before = rss_kb(k.proc.pid)
+        before = kit.rss_kib(k.proc.pid)
         counts.clear()
         t0 = time.monotonic()
         flood(2000, 10)
         took = time.monotonic() - t0
-        after = rss_kb(k.proc.pid)
+        after = kit.rss_kib(k.proc.pid)
         total = sum(counts.values())
         print("  memory flood: warm-up %.1fs, %d requests in %.1fs, VmRSS %d -> %d kB, %s" % (
             warm, total, took, before, after, sorted(counts.items(), key=str)), file=sys.stderr)

@@ -42,14 +42,6 @@ def shared():
     return _shared[0]
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def open_sockets(pid):
     n = 0
     for fd in os.listdir("/proc/%d/fd" % pid):
@@ -94,7 +86,7 @@ def test_flood_behind_a_busy_request_is_bounded():
     # after about one header block, so what the client can push is what the kernel buffers
     # hold, and keel's memory does not follow. (Before: 300 MiB buffered in 1.4 s.)
     k = shared()
-    before = rss_kb(k.proc.pid)
+    before = kit.rss_kib(k.proc.pid)
     s = k.connect()
     s.sendall(kit.build("GET", "/h/sleep?ms=2000"))
     s.setblocking(False)
@@ -105,7 +97,7 @@ def test_flood_behind_a_busy_request_is_bounded():
             sent += s.send(junk)
         except BlockingIOError:
             select.select([], [s], [], 0.05)
-    grown = rss_kb(k.proc.pid) - before
+    grown = kit.rss_kib(k.proc.pid) - before
     assert sent < 48 << 20, "keel kept reading: %d MiB accepted" % (sent >> 20)
     assert grown < 24 * 1024, "keel's RSS grew by %d kB" % grown
     ok, _ = health_ok(k)
@@ -404,7 +396,7 @@ def hostile_crowd(k, n, seconds, rss_samples, well_behaved):
                 e[0] = None
         if now >= next_trickle:
             next_trickle += 1.0
-        rss_samples.append(rss_kb(k.proc.pid))
+        rss_samples.append(kit.rss_kib(k.proc.pid))
         if now >= next_probe:
             next_probe += 0.5
             t = time.monotonic()
@@ -436,7 +428,7 @@ def test_ten_thousand_hostile_connections_stay_within_the_memory_bound():
     with keel(KEEL_SHARDS="2", KEEL_MAX_CONNS="20000", KEEL_DB_QUEUE="8192", KEEL_DB_ACQUIRE_TIMEOUT="60s",
               KEEL_HEADER_TIMEOUT="30s", KEEL_STATEMENT_TIMEOUT="30s", KEEL_SHUTDOWN_TIMEOUT="2s") as k:
         kit.Keel.request(k, path="/h/big?kb=16")
-        base = settled_sockets(k.proc.pid) and rss_kb(k.proc.pid)
+        base = settled_sockets(k.proc.pid) and kit.rss_kib(k.proc.pid)
         rss, probes = [], []
         still_open = hostile_crowd(k, n, 8.0, rss, probes)
         peak = max(rss) - base

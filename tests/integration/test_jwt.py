@@ -116,7 +116,6 @@ def bearer(t):
 
 # ---- the JWKS server: one document, swapped by the tests, counted per fetch ------------------
 jwks_doc = {"keys": []}
-jwks_fetches = [0]
 jwks_max_age = [1]
 # How the server misbehaves, if it does: (Content-Encoding, body) to send instead of the
 # document, or "hang" (accept, read the request, never answer).
@@ -124,10 +123,14 @@ jwks_misbehave = [None]
 jwks_paths = {}  # fetches per request path: a test's own keel can ask for a path of its own
 
 
+def jwks_fetches(path="/jwks.json"):
+    """How many times the JWK Set was fetched at path (the module's keel: /jwks.json)."""
+    return jwks_paths.get(path, 0)
+
+
 class JwksHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps(jwks_doc).encode()
-        jwks_fetches[0] += 1
         jwks_paths[self.path] = jwks_paths.get(self.path, 0) + 1
         bad = jwks_misbehave[0]
         if bad == "hang":
@@ -346,10 +349,10 @@ def test_jwks_rotation_without_restart():
 
 def rotate(new, t_new, t_old):
     global jwks_doc
-    fetches = jwks_fetches[0]
+    fetches = jwks_fetches()
     jwks_doc = {"keys": [k.jwk for a, k in KEYS.items() if a != "RS384"] + [new.jwk]}
     time.sleep(1.2)
-    assert jwks_fetches[0] == fetches, "keel fetched although max-age is an hour"
+    assert jwks_fetches() == fetches, "keel fetched although max-age is an hour"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the first request may come before the refetch lands
         st, _, b = get("/j/claims", t_new)
@@ -358,18 +361,18 @@ def rotate(new, t_new, t_old):
         assert st == 401 and b["message"] == "unknown key", (st, b)
         time.sleep(0.1)
     assert st == 200 and b["sub"] == "new", (st, b)
-    assert jwks_fetches[0] == fetches + 1, (jwks_fetches[0], fetches)
+    assert jwks_fetches() == fetches + 1, (jwks_fetches(), fetches)
     # RS384's key is gone from the set keel now holds: refused, although it was cached
     refused(t_old, "unknown key")
 
 
 def test_unknown_kids_refetch_at_most_once_a_period():
     time.sleep(1.5)
-    before, t0 = jwks_fetches[0], time.monotonic()
+    before, t0 = jwks_fetches(), time.monotonic()
     for i in range(30):  # one unknown kid every 0.1 s: without the bound, about 30 fetches
         assert get("/j/claims", token(Key("EdDSA", "nope-%d" % i), {"sub": "x"}))[0] == 401
         time.sleep(0.1)
-    fetched, took = jwks_fetches[0] - before, time.monotonic() - t0
+    fetched, took = jwks_fetches() - before, time.monotonic() - t0
     # max-age refreshes (1 s) and unknown-kid refetches (KEEL_JWT_JWKS_KID_REFETCH=1s) each
     # run at most about once a second
     assert fetched <= 2 * took + 3, (fetched, took)
@@ -388,11 +391,6 @@ def test_failed_fetch_keeps_the_last_good_set():
         jwks_doc = good
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 def test_a_misbehaving_jwks_server_changes_nothing():
     # The issuer's JWKS endpoint turns hostile or broken: a gzip bomb (64 MiB of spaces in
     # 64 KB), a plain body over keel's 1 MiB cap, an answer that never comes. Each fetch fails
@@ -403,7 +401,7 @@ def test_a_misbehaving_jwks_server_changes_nothing():
     with kit.Keel(env=dict(ENV, KEEL_JWT_JWKS=JWKS_URL + "?misbehaving")) as k2:
         tok = token(KEYS["ES256"], {"sub": "kept"})
         assert get("/j/claims", tok, k2)[0] == 200
-        rss0 = rss_kib(k2.proc.pid)
+        rss0 = kit.rss_kib(k2.proc.pid)
         try:
             for bad, why in ((bomb, "the JWK Set is larger than 1048576 bytes"),
                              (huge, "the JWK Set is larger than 1048576 bytes"),
@@ -415,15 +413,15 @@ def test_a_misbehaving_jwks_server_changes_nothing():
                 t0 = time.monotonic()
                 st, _, b = get("/j/claims", tok, k2)
                 assert st == 200 and b["sub"] == "kept" and time.monotonic() - t0 < 1, (st, b)
-                grew = rss_kib(k2.proc.pid) - rss0
+                grew = kit.rss_kib(k2.proc.pid) - rss0
                 assert grew < 16 << 10, "RSS grew by %d KiB on %s" % (grew, why)
             # an unknown kid asks for a refetch (KEEL_JWT_JWKS_KID_REFETCH=1s): once it hangs, stop
-            n = jwks_paths.get("/jwks.json?misbehaving", 0)
+            n = jwks_fetches("/jwks.json?misbehaving")
             assert get("/j/claims", token(Key("EdDSA", "not-yet-known"), {"sub": "x"}), k2)[0] == 401
             deadline = time.monotonic() + 5
-            while jwks_paths.get("/jwks.json?misbehaving", 0) == n and time.monotonic() < deadline:
+            while jwks_fetches("/jwks.json?misbehaving") == n and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert jwks_paths.get("/jwks.json?misbehaving", 0) > n, "no refetch for the unknown kid"
+            assert jwks_fetches("/jwks.json?misbehaving") > n, "no refetch for the unknown kid"
             time.sleep(0.2)
             t0 = time.monotonic()
             assert k2.stop() == 0

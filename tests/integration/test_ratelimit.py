@@ -112,14 +112,6 @@ def statuses(k, path, n, src=None, headers=None):
     return [get(k, path, src, headers)[0] for _ in range(n)]
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def shard_of(h):
     """The shard that answered, from a generated X-Request-Id (<time>-<pid>-<shard>-<n>)."""
     return int(h["x-request-id"].split("-")[2])
@@ -400,12 +392,12 @@ def test_memory_is_bounded_under_100000_addresses():
         env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")
     with keel(**env) as k:
         flood(k, "/rl/wide", [v4(i, 12) for i in range(5000)])  # warm: buffers, arenas, cache
-        before = rss_kb(k.proc.pid)
+        before = kit.rss_kib(k.proc.pid)
         got = flood(k, "/rl/wide", [v4(i) for i in range(100000)])
-        mid = rss_kb(k.proc.pid)
+        mid = kit.rss_kib(k.proc.pid)
         assert got.count(200) == 100000, {c: got.count(c) for c in set(got)}
         more = flood(k, "/rl/wide", [v4(i, 14) for i in range(100000)])
-        after = rss_kb(k.proc.pid)
+        after = kit.rss_kib(k.proc.pid)
         assert more.count(200) + more.count(429) == 100000 and more.count(200) > 90000, \
             {c: more.count(c) for c in set(more)}
         bound = (12 if kit.ASAN else 6) * 1024
