@@ -33,15 +33,20 @@ int main(int argc, char **argv) {
         kl_config_free(&cfg);
         return r > 0 ? 0 : 2;
     }
+    /* From here a stderr that nobody reads must not stall keel (log.h): not the shards, and
+     * not a start that fails, which exits within LOG_FLUSH_MS instead of blocking in its
+     * error line. Failing to start the writer leaves kl_log writing directly, as before.
+     * The settings' own errors (kl_config_load) are written before it, directly. */
+    (void)kl_log_start(LOG_QUEUE_BYTES);
     int rc = 2;
     kl_auth_t *auth = NULL;
     bool use_db = cfg.routes[0] || cfg.database_url[0];
     if (kl_auth_new(&cfg, &auth, err, sizeof(err)) < 0) {
-        fprintf(stderr, "keel: %s\n", err);
+        kl_log_text("keel: %s", err);
         goto out;
     }
     if (cfg.routes[0] && kl_routes_load(cfg.routes, auth != NULL, &routes, err, sizeof(err)) < 0) {
-        fprintf(stderr, "keel: %s\n", err);
+        kl_log_text("keel: %s", err);
         goto out;
     }
     kl_db_config_t db = {
@@ -72,17 +77,14 @@ int main(int argc, char **argv) {
                 r = kl_auth_check_db(auth, pg, routes.stmt_idem_claim >= 0, err, sizeof(err));
             PQfinish(pg);
             if (r < 0) {
-                fprintf(stderr, "keel: %s\n", err);
+                kl_log_text("keel: %s", err);
                 goto out;
             }
         }
     }
-    /* From here a stderr that nobody reads must not stall the shards (log.h); failing to
-     * start the writer leaves kl_log writing directly, as before. */
-    (void)kl_log_start(LOG_QUEUE_BYTES);
     rc = kl_server_run(&cfg, use_db ? &db : NULL, routes.n ? &routes : NULL, auth);
-    (void)kl_log_stop(LOG_FLUSH_MS);
 out:
+    (void)kl_log_stop(LOG_FLUSH_MS);
     kl_auth_free(auth); /* after every shard stopped */
     kl_router_free(&routes);
     kl_config_free(&cfg);

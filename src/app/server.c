@@ -234,7 +234,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     char rerr[256];
     replicas = kl_replicas_new(cfg->replica_urls, cfg->replica_max_lag_ms, rerr, sizeof(rerr));
     if (rerr[0] || (replicas && !dbcfg_in)) {
-        fprintf(stderr, "keel: %s\n", rerr[0] ? rerr : "--replica-urls needs a database (DATABASE_URL or --routes)");
+        kl_log_text("keel: %s", rerr[0] ? rerr : "--replica-urls needs a database (DATABASE_URL or --routes)");
         kl_replicas_free(replicas);
         return 1;
     }
@@ -277,18 +277,18 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     int lfd = -1, afd = -1;
     char addr[128], err[256];
     if (kl_alloc_reserve(RESERVE_BYTES) < 0) {
-        fprintf(stderr, "keel: cannot allocate the %u MiB emergency memory reserve\n", RESERVE_BYTES >> 20);
+        kl_log_text("keel: cannot allocate the %u MiB emergency memory reserve", RESERVE_BYTES >> 20);
         goto fail_start;
     }
     bool any_rate = false;
     for (size_t i = 0; routes && i < routes->n; i++) any_rate |= routes->routes[i].def.rate_count > 0;
     if (any_rate && !(rate = kl_rate_new(cfg))) {
-        fprintf(stderr, "keel: cannot make the @rate table of %lld slots\n", (long long)cfg->rate_limit_slots);
+        kl_log_text("keel: cannot make the @rate table of %lld slots", (long long)cfg->rate_limit_slots);
         goto fail_start;
     }
     if (any_rate || cfg->max_conns_per_ip > 0 || replicas) { /* replicas: read-your-writes by address */
         if (!(clients = kl_clients_new(cfg, (uint64_t)n * (uint64_t)cfg->max_conns, err, sizeof(err)))) {
-            fprintf(stderr, "keel: %s\n", err);
+            kl_log_text("keel: %s", err);
             goto fail_start;
         }
     }
@@ -297,16 +297,16 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     kl_listener_origin_t origin;
     lfd = kl_listener_open(cfg, &origin, addr, sizeof(addr), err, sizeof(err));
     if (lfd < 0) {
-        fprintf(stderr, "keel: %s\n", err);
+        kl_log_text("keel: %s", err);
         goto fail_start;
     }
     afd = kl_listener_open_admin(cfg, err, sizeof(err));
     if (afd < 0 && afd != -ENOENT) {
-        fprintf(stderr, "keel: %s\n", err);
+        kl_log_text("keel: %s", err);
         goto fail_start;
     }
     if (auth && (rc = kl_auth_start(auth, n)) != 0) { /* reader slots before any shard reads */
-        fprintf(stderr, "keel: cannot start the JWT key refresher: %s\n", strerror(-rc));
+        kl_log_text("keel: cannot start the JWT key refresher: %s", strerror(-rc));
         goto fail_start;
     }
     rc = 1;
@@ -330,7 +330,7 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         if (routes->routes[i].stmt_idem >= 0) stmt_slot[routes->routes[i].stmt_idem] = KL_MX_SLOT_ROUTES + (int)i;
     }
     kl_alog_t *alog = cfg->access_log ? kl_alog_start(n, ACCESS_LOG_RING, STDOUT_FILENO) : NULL;
-    if (cfg->access_log && !alog) fprintf(stderr, "keel: cannot start the access-log writer; logging off\n");
+    if (cfg->access_log && !alog) kl_log_text("keel: cannot start the access-log writer; logging off");
     kl_acceptor_t admin_acc;
     bool admin_on = false;
     int served_admin_fd = -1;
@@ -367,13 +367,13 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
         int r = kl_shard_start(&shards[i], (int)i, cfg->pin ? cpu : -1, &scfg, &hooks, &apps[i], (uint64_t)cfg->shutdown_ms);
         if (r < 0) {
             if (r == -ENOSYS || r == -EPERM)
-                fprintf(stderr, "keel: io_uring is not available on this kernel or is disabled "
-                                "(kernel.io_uring_disabled?): %s\n", strerror(-r));
+                kl_log_text("keel: io_uring is not available on this kernel or is disabled "
+                            "(kernel.io_uring_disabled?): %s", strerror(-r));
             else if (r == -EINVAL)
-                fprintf(stderr, "keel: this kernel's io_uring lacks features keel needs "
-                                "(provided buffer rings, multishot recv: Linux >= 6.0): %s\n", strerror(-r));
+                kl_log_text("keel: this kernel's io_uring lacks features keel needs "
+                            "(provided buffer rings, multishot recv: Linux >= 6.0): %s", strerror(-r));
             else
-                fprintf(stderr, "keel: shard %u failed to start: %s\n", i, strerror(-r));
+                kl_log_text("keel: shard %u failed to start: %s", i, strerror(-r));
             goto out;
         }
         started++;
@@ -382,14 +382,14 @@ int kl_server_run(const kl_config_t *cfg, const kl_db_config_t *dbcfg_in, const 
     kl_acceptor_admit_t admit = {.admit = kl_clients_admit, .unadmit = kl_clients_unadmit, .ctx = clients};
     int r = kl_acceptor_start(&acc, lfd, shards, n, (unsigned)cfg->max_conns, NOTSENT_LOWAT, cfg->accept_by_load, clients ? &admit : NULL);
     if (r < 0) {
-        fprintf(stderr, "keel: acceptor failed to start: %s\n", strerror(-r));
+        kl_log_text("keel: acceptor failed to start: %s", strerror(-r));
         goto out;
     }
     int served_fd = lfd; /* the acceptor owns it now; a restart hands the same socket on */
     lfd = -1;
     if (afd >= 0) {
         if ((r = kl_acceptor_start_admin(&admin_acc, afd, shards, n)) < 0) {
-            fprintf(stderr, "keel: admin acceptor failed to start: %s\n", strerror(-r));
+            kl_log_text("keel: admin acceptor failed to start: %s", strerror(-r));
             kl_acceptor_stop(&acc);
             goto out;
         }

@@ -180,6 +180,18 @@ void kl_log(int level, const char *msg, const char *fields_fmt, ...) {
     va_end(ap);
 }
 
+void kl_log_text(const char *fmt, ...) {
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof(line) - 2) n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    emit(line, (size_t)n);
+}
+
 static bool vlog(int level, const char *msg, const char *fields_fmt, va_list ap) {
     char line[2048], m[512];
     struct timeval tv;

@@ -16,6 +16,10 @@
  * escaped; fields_fmt is a printf format producing zero or more JSON members (callers
  * escape any untrusted text they put there). */
 void kl_log(int level, const char *msg, const char *fields_fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Writes one plain-text line (a printf format; the newline is added, a longer line cut at
+ * 2 KiB) the way kl_log writes its JSON lines: queued while the writer runs. For the
+ * `keel: ...` errors of a start that fails, which people read on a terminal. */
+void kl_log_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Writes all n bytes of p to fd, a log output, retrying on EINTR and partial writes; gives
  * up (the bytes are lost) on an error or a closed output rather than stop the caller. */
 void kl_log_write_all(int fd, const char *p, size_t n);

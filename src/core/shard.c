@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/stream.h"
 
 /* Arena chunks: 8 KiB each, 64 kept spare per shard after a trim. */
@@ -233,7 +234,8 @@ static void loop(kl_shard_t *sh) {
         int r = turn(sh, wait, gather);
         sh->_woke_ns = kl_clock_ns();
         if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
-            fprintf(stderr, "keel: shard %d: io_uring wait failed: %s\n", sh->id, strerror(-r));
+            kl_log(KL_LOG_ERROR, "io_uring wait failed; the shard's loop ends", "\"shard\":%d,\"error\":\"%s\"", sh->id,
+                   strerror(-r)); /* strerror's text needs no JSON escaping */
             break;
         }
         kl_stream__resume_all(sh);

@@ -617,6 +617,66 @@ def test_log_outputs_nobody_reads_stall_nothing():
         os.close(outr)
 
 
+def full_pipe():
+    """A pipe that nobody reads, already full: (read end, write end), the write end blocking."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        while True:
+            os.write(w, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(w, True)  # keel shares this open file: its writes must block, as on a stuck reader
+    return r, w
+
+
+def test_a_start_that_fails_exits_despite_a_stuck_stderr():
+    # keel refuses to start (a route file it rejects; a port that is taken) and its stderr is
+    # a pipe that nobody reads. Before, its `keel: ...` error line blocked in write(2) for
+    # good: keel neither served nor exited, so a supervisor saw a hang instead of a failure.
+    # Now it exits within its flush wait (2 s); the line it could not write is dropped.
+    bad = kit.write_routes(os.path.join(tempfile.mkdtemp(prefix="keel-hardening-"), "routes"), {
+        "bad.sql": "-- @route GET /x\n-- @returns sideways\nSELECT 1 AS x;\n"})
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    cases = (("a bad route file", lambda: keel(KEEL_ROUTES=bad), "bad.sql:2"),
+             ("a taken port", lambda: kit.Keel(port=taken.getsockname()[1]), "Address already in use"))
+    try:
+        for what, make, why in cases:
+            k, (r, w) = make(), full_pipe()
+            try:
+                t0 = time.monotonic()
+                k.proc = kit.subprocess.Popen([kit.KEEL_BIN] + k.args, env=k.env, stdout=k.out, stderr=w)
+                os.close(w)
+                w = -1
+                try:
+                    code = k.proc.wait(timeout=10 * SLACK)
+                except kit.subprocess.TimeoutExpired:
+                    raise AssertionError("%s: keel neither started nor exited within %ss" % (what, 10 * SLACK))
+                took = time.monotonic() - t0
+                assert code != 0 and took < 5 * SLACK, (what, code, took)
+                assert set(read_all(r)) == {"x"}, what  # only the filler: the line was dropped
+            finally:
+                if k.proc and k.proc.poll() is None:
+                    k.proc.kill()
+                    k.proc.wait()
+                if w >= 0:
+                    os.close(w)
+                os.close(r)
+            # With a stderr that is read, the same start says why it failed, on one line.
+            k = make()
+            try:
+                k.start()
+                raise AssertionError("%s: keel started" % what)
+            except RuntimeError as e:
+                err = k.stderr()
+                assert "exited at startup" in str(e) and err.startswith("keel: ") and why in err, (what, err)
+                assert err.count("\n") == 1 and err.endswith("\n"), (what, err)
+    finally:
+        taken.close()
+
+
 def test_dropped_log_lines_are_reported_once_stderr_drains():
     # The same stuck stderr, read again after the burst: keel says how many lines it dropped.
     k = keel(KEEL_ROUTES=SLOW_POST, KEEL_SLOW_QUERY_MS=1)

@@ -1,4 +1,4 @@
-/* kl_log with its writer thread (log.h): lines reach stderr whole and in order; a stderr
+/* kl_log and kl_log_text with their writer thread (log.h): lines reach stderr whole and in order; a stderr
  * that takes nothing costs callers no wait, the lines are dropped, counted and reported once
  * it drains; kl_log_stop gives up on it after its wait. stderr is a pipe of one page here,
  * swapped in for the test and back before each check (KT reports on stderr). */
@@ -54,6 +54,36 @@ static int whole_lines(void) {
     return start == got_len;
 }
 
+/* kl_log_text's plain lines share the queue: in order with kl_log's, one write each, cut at
+ * 2 KiB with their newline kept. Runs first: the test below leaves the writer abandoned. */
+static void text_lines_keep_their_place(void) {
+    stderr_to_pipe();
+    int started = kl_log_start(8192);
+    static char big[5000];
+    memset(big, 'y', sizeof(big) - 1);
+    kl_log(KL_LOG_INFO, "before", NULL);
+    kl_log_text("keel: %s: %d", "routes/bad.sql:2", 7);
+    kl_log_text("keel: %s", big);
+    kl_log(KL_LOG_INFO, "after", NULL);
+    uint64_t dropped = kl_log_stop(2000);
+    got_len = 0;
+    drain();
+    stderr_back();
+    static const char before[] = "\"msg\":\"before\"}\n", text[] = "\nkeel: routes/bad.sql:2: 7\n",
+                      after[] = "\"msg\":\"after\"}\n";
+    const char *b = memmem(got, got_len, before, sizeof(before) - 1);
+    const char *t = memmem(got, got_len, text, sizeof(text) - 1);
+    const char *a = memmem(got, got_len, after, sizeof(after) - 1);
+    const char *big_line = t ? t + sizeof(text) - 1 : NULL;
+    const char *cut = big_line ? memchr(big_line, '\n', got_len - (size_t)(big_line - got)) : NULL;
+    KT_EQ(started, 0);
+    KT_EQ(dropped, 0);
+    KT_CHECK(b && t && a && b < t && t < a);
+    /* "keel: " and 2,040 of the 4,999 y: 2,046 bytes, then its newline, then the next line */
+    KT_CHECK(cut && cut - big_line == 2046 && !memcmp(big_line, "keel: yyy", 9) && cut[1] == '{');
+    got_len = 0;
+}
+
 static void lines_whole_in_order_then_dropped_reported_and_abandoned(void) {
     stderr_to_pipe();
     int started = kl_log_start(8192);
@@ -99,6 +129,7 @@ static void lines_whole_in_order_then_dropped_reported_and_abandoned(void) {
 }
 
 int main(void) {
+    KT_RUN(text_lines_keep_their_place);
     KT_RUN(lines_whole_in_order_then_dropped_reported_and_abandoned);
     return KT_DONE();
 }
