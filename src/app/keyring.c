@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "proto/json.h"
 #include "proto/jwks.h"
@@ -195,23 +196,14 @@ static int take_document(kl_keyring_t *k, const char *doc, size_t len, bool at_s
 /* ---- sources --------------------------------------------------------------------------- */
 
 static int read_file(kl_keyring_t *k, bool at_start, char *err, size_t errlen) {
-    FILE *f = fopen(k->cfg.jwks, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", k->cfg.jwks, strerror(errno));
-        return -EINVAL;
-    }
-    char *buf = kl_malloc(KL_JWKS_MAX_BYTES + 1);
-    size_t n = fread(buf, 1, KL_JWKS_MAX_BYTES + 1, f);
-    int r = 0;
-    if (ferror(f)) {
-        snprintf(err, errlen, "cannot read %s", k->cfg.jwks);
-        r = -EINVAL;
-    } else if (n > KL_JWKS_MAX_BYTES) {
-        snprintf(err, errlen, "%s is larger than %d bytes", k->cfg.jwks, KL_JWKS_MAX_BYTES);
-        r = -EINVAL;
-    }
-    fclose(f);
-    if (r == 0) r = take_document(k, buf, n, at_start, err, errlen);
+    char *buf;
+    size_t n;
+    int r = kl_file_read(k->cfg.jwks, KL_JWKS_MAX_BYTES, &buf, &n);
+    if (r == -EFBIG) snprintf(err, errlen, "%s is larger than %d bytes", k->cfg.jwks, KL_JWKS_MAX_BYTES);
+    else if (r == -EINVAL) snprintf(err, errlen, "cannot read %s: not a regular file", k->cfg.jwks);
+    else if (r < 0) snprintf(err, errlen, "cannot read %s: %s", k->cfg.jwks, strerror(-r));
+    if (r < 0) return -EINVAL;
+    r = take_document(k, buf, n, at_start, err, errlen);
     kl_free(buf);
     return r;
 }

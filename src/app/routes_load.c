@@ -11,6 +11,7 @@
 #include "app/idempotency.h"
 #include "app/sql_batch.h"
 #include "core/alloc.h"
+#include "core/file.h"
 #include "proto/hash.h"
 #include "proto/pg_json.h"
 
@@ -26,23 +27,6 @@ static int add_stmt(kl_route_table_t *t, const char *name, char *sql, int nparam
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int read_file(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -errno;
-    char *buf = kl_malloc(KL_ROUTEFILE_MAX_LEN + 1);
-    size_t n = fread(buf, 1, KL_ROUTEFILE_MAX_LEN + 1, f);
-    int r = ferror(f) ? -EIO : n > KL_ROUTEFILE_MAX_LEN ? -EFBIG : 0;
-    fclose(f);
-    if (r < 0) {
-        kl_free(buf);
-        return r;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int kl_routes_parse_file(const char *dir, const char *name, kl_route_t *rt, char *err, size_t errlen) {
     char path[4096];
     size_t dl = strlen(dir);
@@ -50,9 +34,10 @@ int kl_routes_parse_file(const char *dir, const char *name, kl_route_t *rt, char
     snprintf(path, sizeof(path), "%.*s/%s", (int)dl, dir, name);
     char *text;
     size_t len;
-    int r = read_file(path, &text, &len);
+    int r = kl_file_read(path, KL_ROUTEFILE_MAX_LEN, &text, &len);
     if (r < 0) {
-        snprintf(err, errlen, "%s: %s", path, r == -EFBIG ? "file too large" : strerror(-r));
+        snprintf(err, errlen, "%s: %s", path,
+                 r == -EFBIG ? "file too large" : r == -EINVAL ? "not a regular file" : strerror(-r));
         return r;
     }
     r = kl_routefile_parse(path, text, len, &rt->def, err, errlen);

@@ -481,6 +481,38 @@ def test_jwks_file_reloaded_on_sighup():
         os.unlink(path)
 
 
+def test_a_jwks_path_that_is_no_file_never_blocks():
+    # KEEL_JWT_JWKS names a FIFO that nothing writes to, as a mistaken deploy might. Before,
+    # opening it waited for a writer for good: at startup keel never served, and on SIGHUP
+    # the key refresher hung, so SIGTERM then never ended keel (it joins that thread).
+    d = tempfile.mkdtemp(prefix="keel-jwks-")
+    path, fifo = os.path.join(d, "jwks.json"), os.path.join(d, "fifo.json")
+    os.mkfifo(fifo)
+    base = {"KEEL_ROUTES": os.path.join(FIX, "routes"), "DATABASE_URL": URL}
+    try:
+        t0 = time.monotonic()
+        _, err = kit.refuses_to_start(dict(base, KEEL_JWT_JWKS=fifo))
+        assert "cannot read %s: not a regular file" % fifo in err and time.monotonic() - t0 < 10, err
+        a = Key("ES256", "fifo-a")
+        with open(path, "w") as f:
+            json.dump({"keys": [a.jwk]}, f)
+        with kit.Keel(env=dict(ENV, KEEL_JWT_JWKS=path)) as k2:
+            os.unlink(path)
+            os.symlink(fifo, path)  # the file keel rereads on SIGHUP is now the FIFO
+            mark = len(k2.stderr())
+            k2.send_signal(signal.SIGHUP)
+            rec = k2.wait_log("JWKS reload failed", mark, 5)
+            assert "not a regular file" in rec["error"], rec
+            assert get("/j/claims", token(a, {"sub": "a"}), k2)[0] == 200  # the last good keys
+            t0 = time.monotonic()
+            assert k2.stop(timeout=10) == 0 and time.monotonic() - t0 < 5
+    finally:
+        for p in (path, fifo):
+            if os.path.lexists(p):
+                os.unlink(p)
+        os.rmdir(d)
+
+
 def test_bad_key_settings_refuse_to_start():
     base = {"KEEL_ROUTES": os.path.join(FIX, "routes"), "DATABASE_URL": URL}
     _, err = kit.refuses_to_start(dict(base, KEEL_JWT_JWKS="http://example.com/jwks.json"))

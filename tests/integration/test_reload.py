@@ -242,6 +242,33 @@ def test_broken_reload_changes_nothing():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_a_route_file_that_is_no_file_never_blocks():
+    # A FIFO named zz.sql in the routes folder: before, opening it waited for a writer for
+    # good, on the thread that also takes SIGTERM, so the reload never ended and neither did
+    # keel. A folder named .sql was read as "Input/output error". Both are refused now, by
+    # name, at a reload (the previous routes serve on) and at startup.
+    d = tempfile.mkdtemp(prefix="keel-reload-")
+    try:
+        write(d, "stable.sql", STABLE)
+        env = {"KEEL_ROUTES": d, "DATABASE_URL": URL, "KEEL_SHARDS": "2"}
+        with kit.Keel(env=env, ready_path="/ready") as k:
+            for name, make in (("yy.sql", os.mkdir), ("zz.sql", os.mkfifo)):
+                path = os.path.join(d, name)
+                make(path)
+                mark = len(k.stderr())
+                k.send_signal(signal.SIGHUP)
+                m = k.wait_log("route reload failed", mark, 15 * SLACK)
+                assert m["error"] == path + ": not a regular file", m
+                assert on_every_shard(k, "GET", "/stable/7") == [(200, {"route": "stable", "id": 7})] * 4
+                _, err = kit.refuses_to_start(env)
+                assert "keel: %s: not a regular file" % path in err, err
+                (os.rmdir if make is os.mkdir else os.unlink)(path)
+            t0 = time.monotonic()
+            assert k.stop(timeout=10) == 0 and time.monotonic() - t0 < 5 * SLACK
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 IDEM = """-- @route POST /pay
 -- @idempotent required
 -- @returns one status 201
