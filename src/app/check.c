@@ -112,9 +112,9 @@ static bool check_batch(PGconn *pg, const kl_route_t *rt) {
     return false;
 }
 
-static void quiet(void *arg, const char *message) { /* "already exists, skipping" is no news */
+static void quiet(void *arg, const PGresult *notice) { /* keel check reports on stdout only */
     (void)arg;
-    (void)message;
+    (void)notice;
 }
 
 int kl_check_main(int argc, char **argv) {
@@ -156,7 +156,7 @@ int kl_check_main(int argc, char **argv) {
             kl_routes_list_free(names, n);
             return 2;
         }
-        PQsetNoticeProcessor(pg, quiet, NULL);
+        PQsetNoticeReceiver(pg, quiet, NULL);
         PQclear(PQexec(pg, "BEGIN"));
     }
     kl_route_t *routes = kl_calloc(sizeof(kl_route_t) * n);

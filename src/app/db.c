@@ -352,6 +352,32 @@ static void reset(kl_db_conn_t *c, const char *why) {
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+/* A NOTICE or WARNING from the server (a RAISE in a route's function, say) becomes a log line
+ * of keel's own. libpq's default receiver would fprintf it to stderr: not JSON, and a
+ * blocking write from the shard's thread, which a stderr nobody reads stalls (log.h). c is
+ * NULL on a startup or reload check's connection; on a shard's, the query whose results
+ * come next is the one that was running when the server sent it. */
+static void on_notice(void *arg, const PGresult *r) {
+    const kl_db_conn_t *c = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *label = NULL;
+    if (c && c->state == C_READY && !kl_list_empty(&c->inflight)) {
+        const kl_list_t *at = c->read_last ? c->read_last->_link.next : c->inflight.next;
+        const kl_db_query_t *q = at == &c->inflight ? NULL : kl_container_of(at, kl_db_query_t, _link);
+        if (q && q->stmt >= 0) label = c->db->cfg.stmts[q->stmt].label;
+    }
+    char m[1024], s[32], l[256] = "", w[32] = "";
+    kl_json_escape(m, sizeof(m), msg ? msg : "", msg ? strlen(msg) : 0);
+    kl_json_escape(s, sizeof(s), sev ? sev : "NOTICE", strlen(sev ? sev : "NOTICE"));
+    if (label) kl_json_escape(l, sizeof(l), label, strlen(label));
+    if (c) snprintf(w, sizeof(w), "%d", c->db->sh->id);
+    kl_log(sev && !strcmp(sev, "WARNING") ? KL_LOG_WARN : KL_LOG_INFO, "database notice",
+           "\"severity\":\"%s\",\"message\":\"%s\",\"sqlstate\":\"%.5s\",\"route\":%s%s%s,\"shard\":%s", s, m,
+           code ? code : "", label ? "\"" : "", label ? l : "null", label ? "\"" : "", c ? w : "null");
+}
+
 static void conn_start(kl_db_conn_t *c) {
     kl_db_t *db = c->db;
     /* Nothing after "dbname" may name a setting the conninfo can hold: libpq's last value
@@ -373,6 +399,7 @@ static void conn_start(kl_db_conn_t *c) {
         reset(c, "cannot start connecting");
         return;
     }
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     c->fd = PQsocket(c->pg);
     c->state = C_CONNECTING;
     kl_wheel_add(&db->sh->wheel, &c->timer, db->sh->now_ms + CONNECT_DEADLINE_MS);
@@ -987,7 +1014,10 @@ PGconn *kl_db_connect_blocking(const char *conninfo, int timeout_s, char *err, s
     const char *kw[] = {"dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL};
     const char *val[] = {conninfo, to, "keel-startup", "UTF8", NULL};
     PGconn *pg = PQconnectdbParams(kw, val, 1);
-    if (PQstatus(pg) == CONNECTION_OK) return pg;
+    if (PQstatus(pg) == CONNECTION_OK) {
+        PQsetNoticeReceiver(pg, on_notice, NULL);
+        return pg;
+    }
     snprintf(err, errlen, "%s", PQerrorMessage(pg));
     err[strcspn(err, "\n")] = '\0';
     PQfinish(pg);

@@ -11,6 +11,8 @@
 
 const char kl_idem_schema_sql[] =
     "BEGIN;\n"
+    /* "already exists, skipping" at every start after the first is no news */
+    "SET LOCAL client_min_messages = warning;\n"
     /* two instances starting at once must not both try to create the objects */
     "SELECT pg_advisory_xact_lock(7340031);\n"
     "CREATE SCHEMA IF NOT EXISTS keel;\n"

@@ -105,7 +105,7 @@ def raise_nofile(n=65536):
 def log_records(text):
     """keel's JSON log lines in text (stderr's log or stdout's access log), parsed: whole
     lines only, since one that keel is still writing is read on a later pass; lines that are
-    not JSON objects (a sanitizer's report, libpq's notices) are passed over."""
+    not JSON objects (a sanitizer's report) are passed over."""
     return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line.startswith("{")]
 
 

@@ -870,6 +870,47 @@ def test_slow_query_log():
         assert "GET /t/sleep" in rec["route"] and rec["durationMs"] >= 5, rec
 
 
+NOTICE_FN = """CREATE OR REPLACE FUNCTION keel_test_notice(n int) RETURNS int LANGUAGE plpgsql AS $f$
+BEGIN
+  FOR i IN 1..n LOOP RAISE NOTICE 'notice % of %', i, n; END LOOP;
+  RAISE WARNING 'a warning with "quotes", a \\ backslash and a tab:%', chr(9);
+  RETURN n;
+END $f$"""
+
+
+def test_database_notices_are_json_log_lines():
+    # A route's function RAISEs NOTICE and WARNING. Before, libpq wrote them to stderr itself
+    # ("NOTICE:  notice 1 of 3"): not JSON, so a shipper reading pino lines choked on them, and
+    # written with a blocking fprintf from the shard's thread, which a stderr nobody reads
+    # stalls. And every start with an @idempotent route printed three "already exists,
+    # skipping" notices of keel's own DDL. Now a notice is a JSON line naming its route
+    # (WARNING at level 40), and keel's own DDL says nothing.
+    psql(NOTICE_FN)
+    d = kit.write_routes(os.path.join(TMP, "notice_routes"), {
+        "notice.sql": "-- @route GET /t/notice\n-- @query n int default 1\n-- @returns one\n"
+                      "SELECT keel_test_notice(:n::int) AS n\n",
+        "pay.sql": "-- @route POST /t/pay\n-- @idempotent required\n-- @returns one status 201\n"
+                   "SELECT json_build_object('paid', true)\n"})
+    for start in range(2):  # the second start finds keel's idempotency table in place
+        with kit.Keel(env={"KEEL_ROUTES": d, "DATABASE_URL": URL, "KEEL_SHARDS": "1"}, ready_path="/ready") as k:
+            if start == 1:
+                st, _, body = k.request("GET", "/t/notice?n=3")
+                assert st == 200 and body == b"3", (st, body)
+                assert wait_until(lambda: len([r for r in kit.log_records(k.stderr())
+                                               if r["msg"] == "database notice"]) >= 4, 5 * SLACK), k.stderr()
+            err = k.stderr()
+        lines = err.splitlines()
+        assert all(ln.startswith("{") for ln in lines), [ln for ln in lines if not ln.startswith("{")]
+    notices = [json.loads(ln) for ln in lines if '"msg":"database notice"' in ln]
+    assert len(notices) == 4, notices  # 3 notices and a warning
+    for r in notices:
+        assert r["route"].startswith("GET /t/notice") and r["shard"] == 0, r
+    assert [(r["level"], r["severity"], r["message"], r["sqlstate"]) for r in notices] == [
+        (30, "NOTICE", "notice 1 of 3", "00000"), (30, "NOTICE", "notice 2 of 3", "00000"),
+        (30, "NOTICE", "notice 3 of 3", "00000"),
+        (40, "WARNING", 'a warning with "quotes", a \\ backslash and a tab:\t', "01000")], notices
+
+
 # ---- PostgreSQL going away ---------------------------------------------------------------
 
 def test_postgres_stopped_and_restarted_under_load():
