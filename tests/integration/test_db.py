@@ -909,6 +909,25 @@ def test_database_notices_are_json_log_lines():
         (30, "NOTICE", "notice 1 of 3", "00000"), (30, "NOTICE", "notice 2 of 3", "00000"),
         (30, "NOTICE", "notice 3 of 3", "00000"),
         (40, "WARNING", 'a warning with "quotes", a \\ backslash and a tab:\t', "01000")], notices
+    # A flood of them against a stderr nobody reads: dropped (log.h), never waited for.
+    # Before, the shard blocked in libpq's fprintf: the request timed out, and SIGTERM did
+    # not end keel.
+    k = kit.Keel(env={"KEEL_ROUTES": d, "DATABASE_URL": URL, "KEEL_SHARDS": "1"}, ready_path="/ready")
+    er, ew = os.pipe()
+    k.err = os.fdopen(ew, "wb")
+    try:
+        k.start()
+        k.err.close()
+        st, _, body = k.request("GET", "/t/notice?n=200000")
+        assert st == 200 and body == b"200000", (st, body)
+        assert k.request("GET", "/t/notice?n=1")[0] == 200
+        t0 = time.monotonic()
+        assert k.stop(timeout=20) == 0 and time.monotonic() - t0 < 8 * SLACK
+    finally:
+        if k.proc and k.proc.poll() is None:
+            k.proc.kill()
+            k.proc.wait()
+        os.close(er)
 
 
 # ---- PostgreSQL going away ---------------------------------------------------------------
