@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "proto/ipaddr.h"
 
 typedef enum { T_STR, T_INT, T_DURATION, T_SIZE, T_BOOL } kind_t;
@@ -175,9 +176,10 @@ static int set(kl_config_t *cfg, const opt_t *o, const char *val, const char *fr
     if (r == 0 && o->kind != T_BOOL && (v < o->min || v > o->max)) r = -ERANGE;
     if (r < 0) {
         static const char *const what[] = {"text", "an integer", "a duration (e.g. 500ms, 10s, 2m)", "a size (e.g. 512, 16k, 1m)", "true or false"};
-        fprintf(stderr, "keel: %s: expected %s", from, what[o->kind]);
-        if (o->kind != T_BOOL && o->kind != T_STR) fprintf(stderr, " from %lld to %lld", (long long)o->min, (long long)o->max);
-        fprintf(stderr, ", got '%s'\n", val);
+        char range[64] = "";
+        if (o->kind != T_BOOL && o->kind != T_STR)
+            snprintf(range, sizeof(range), " from %lld to %lld", (long long)o->min, (long long)o->max);
+        kl_log_text("keel: %s: expected %s%s, got '%s'", from, what[o->kind], range, val);
         return -EINVAL;
     }
     if (o->kind != T_BOOL) *(int64_t *)base = v;
@@ -247,7 +249,7 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
             return 1;
         }
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "keel: unexpected argument '%s' (see --help)\n", arg);
+            kl_log_text("keel: unexpected argument '%s' (see --help)", arg);
             return -EINVAL;
         }
         const char *name = arg + 2, *eq = strchr(name, '=');
@@ -256,13 +258,13 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
         for (size_t i = 0; i < NOPTS; i++)
             if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen)) o = &opts[i];
         if (!o) {
-            fprintf(stderr, "keel: unknown setting '%.*s' (see --help)\n", (int)(nlen + 2), arg);
+            kl_log_text("keel: unknown setting '%.*s' (see --help)", (int)(nlen + 2), arg);
             return -EINVAL;
         }
         const char *val = eq ? eq + 1 : NULL;
         if (!val) {
             if (a + 1 >= argc) {
-                fprintf(stderr, "keel: --%s needs a value\n", o->flag);
+                kl_log_text("keel: --%s needs a value", o->flag);
                 return -EINVAL;
             }
             val = argv[++a];
@@ -271,32 +273,32 @@ int kl_config_load(kl_config_t *cfg, int argc, char **argv) {
         if (set(cfg, o, val, from) < 0) return -EINVAL;
     }
     if (cfg->recv_buffers & (cfg->recv_buffers - 1)) {
-        fprintf(stderr, "keel: --recv-buffers must be a power of two, got %lld\n", (long long)cfg->recv_buffers);
+        kl_log_text("keel: --recv-buffers must be a power of two, got %lld", (long long)cfg->recv_buffers);
         return -EINVAL;
     }
     if (cfg->max_request_line > cfg->max_head) cfg->max_request_line = cfg->max_head;
     if (cfg->cache_mb < 0) cfg->cache_mb = kl_config_default_cache_mb(kl_config_memory_bytes());
     if (cfg->rate_limit_slots & (cfg->rate_limit_slots - 1)) {
-        fprintf(stderr, "keel: --rate-limit-slots must be a power of two, got %lld\n", (long long)cfg->rate_limit_slots);
+        kl_log_text("keel: --rate-limit-slots must be a power of two, got %lld", (long long)cfg->rate_limit_slots);
         return -EINVAL;
     }
     if (strcasecmp(cfg->forwarded_header, "x-forwarded-for") != 0 && strcasecmp(cfg->forwarded_header, "forwarded") != 0) {
-        fprintf(stderr, "keel: --forwarded-header must be x-forwarded-for or forwarded, got '%s'\n", cfg->forwarded_header);
+        kl_log_text("keel: --forwarded-header must be x-forwarded-for or forwarded, got '%s'", cfg->forwarded_header);
         return -EINVAL;
     }
     char ahost[256];
     int aport;
     if (kl_config_admin_addr(cfg, ahost, sizeof(ahost), &aport) < 0) {
-        fprintf(stderr, "keel: --admin-listen must be HOST:PORT (e.g. 127.0.0.1:9180, [::1]:9180) or off, got '%s'\n",
-                cfg->admin_listen);
+        kl_log_text("keel: --admin-listen must be HOST:PORT (e.g. 127.0.0.1:9180, [::1]:9180) or off, got '%s'",
+                    cfg->admin_listen);
         return -EINVAL;
     }
     size_t n;
     const char *bad;
     size_t bad_len;
     if (kl_cidr_list_parse(cfg->trusted_proxies, strlen(cfg->trusted_proxies), NULL, 0, &n, &bad, &bad_len) < 0) {
-        fprintf(stderr, "keel: --trusted-proxies: '%.*s' is not an address or a network (ADDRESS or ADDRESS/PREFIX, "
-                        "host bits zero)\n", (int)(bad_len > 64 ? 64 : bad_len), bad);
+        kl_log_text("keel: --trusted-proxies: '%.*s' is not an address or a network (ADDRESS or ADDRESS/PREFIX, "
+                    "host bits zero)", (int)(bad_len > 64 ? 64 : bad_len), bad);
         return -EINVAL;
     }
     return 0;

@@ -28,16 +28,17 @@ int main(int argc, char **argv) {
     kl_route_table_t routes = {0};
     char err[1024];
     kl_crash_install(); /* first: a crash anywhere after this is reported */
+    /* From here a stderr that nobody reads must not stall keel (log.h): not the shards, and
+     * not a start that fails (a bad setting, a route file refused), which exits within
+     * LOG_FLUSH_MS instead of blocking in its error line. Failing to start the writer
+     * leaves kl_log writing directly, as before. */
+    (void)kl_log_start(LOG_QUEUE_BYTES);
     int r = kl_config_load(&cfg, argc, argv);
     if (r != 0) {
         kl_config_free(&cfg);
+        (void)kl_log_stop(LOG_FLUSH_MS);
         return r > 0 ? 0 : 2;
     }
-    /* From here a stderr that nobody reads must not stall keel (log.h): not the shards, and
-     * not a start that fails, which exits within LOG_FLUSH_MS instead of blocking in its
-     * error line. Failing to start the writer leaves kl_log writing directly, as before.
-     * The settings' own errors (kl_config_load) are written before it, directly. */
-    (void)kl_log_start(LOG_QUEUE_BYTES);
     int rc = 2;
     kl_auth_t *auth = NULL;
     bool use_db = cfg.routes[0] || cfg.database_url[0];

@@ -631,16 +631,18 @@ def full_pipe():
 
 
 def test_a_start_that_fails_exits_despite_a_stuck_stderr():
-    # keel refuses to start (a route file it rejects; a port that is taken) and its stderr is
-    # a pipe that nobody reads. Before, its `keel: ...` error line blocked in write(2) for
-    # good: keel neither served nor exited, so a supervisor saw a hang instead of a failure.
-    # Now it exits within its flush wait (2 s); the line it could not write is dropped.
+    # keel refuses to start (a setting or a route file it rejects; a port that is taken) and
+    # its stderr is a pipe that nobody reads. Before, its `keel: ...` error line blocked in
+    # write(2) for good: keel neither served nor exited, so a supervisor saw a hang instead of
+    # a failure. Now it exits within its flush wait (2 s); the line it could not write is
+    # dropped.
     bad = kit.write_routes(os.path.join(tempfile.mkdtemp(prefix="keel-hardening-"), "routes"), {
         "bad.sql": "-- @route GET /x\n-- @returns sideways\nSELECT 1 AS x;\n"})
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
-    cases = (("a bad route file", lambda: keel(KEEL_ROUTES=bad), "bad.sql:2"),
+    cases = (("a bad setting", lambda: keel(KEEL_SHUTDOWN_TIMEOUT="soon"), "expected a duration"),
+             ("a bad route file", lambda: keel(KEEL_ROUTES=bad), "bad.sql:2"),
              ("a taken port", lambda: kit.Keel(port=taken.getsockname()[1]), "Address already in use"))
     try:
         for what, make, why in cases:
