@@ -352,6 +352,14 @@ static void reset(kl_db_conn_t *c, const char *why) {
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+/* The query whose results the server sends next, NULL when none is in flight: the one after
+ * the last one read. In a segment of several, that runs ahead of the oldest, which is
+ * answered only at the Sync. */
+static kl_db_query_t *next_to_read(const kl_db_conn_t *c) {
+    const kl_list_t *at = c->read_last ? c->read_last->_link.next : c->inflight.next;
+    return at == &c->inflight ? NULL : kl_container_of(at, kl_db_query_t, _link);
+}
+
 /* A NOTICE or WARNING from the server (a RAISE in a route's function, say) becomes a log line
  * of keel's own. libpq's default receiver would fprintf it to stderr: not JSON, and a
  * blocking write from the shard's thread, which a stderr nobody reads stalls (log.h). c is
@@ -362,12 +370,8 @@ static void on_notice(void *arg, const PGresult *r) {
     const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    const char *label = NULL;
-    if (c && c->state == C_READY && !kl_list_empty(&c->inflight)) {
-        const kl_list_t *at = c->read_last ? c->read_last->_link.next : c->inflight.next;
-        const kl_db_query_t *q = at == &c->inflight ? NULL : kl_container_of(at, kl_db_query_t, _link);
-        if (q && q->stmt >= 0) label = c->db->cfg.stmts[q->stmt].label;
-    }
+    const kl_db_query_t *q = c && c->state == C_READY ? next_to_read(c) : NULL;
+    const char *label = q && q->stmt >= 0 ? c->db->cfg.stmts[q->stmt].label : NULL;
     char m[1024], s[32], l[256] = "", w[32] = "";
     kl_json_escape(m, sizeof(m), msg ? msg : "", msg ? strlen(msg) : 0);
     kl_json_escape(s, sizeof(s), sev ? sev : "NOTICE", strlen(sev ? sev : "NOTICE"));
@@ -539,10 +543,7 @@ static void read_prepare_results(kl_db_conn_t *c) {
 static void read_query_results(kl_db_conn_t *c) {
     int nulls = 0;
     while (!kl_list_empty(&c->inflight) && c->pg && !PQisBusy(c->pg) && nulls < 2) {
-        /* results arrive for the query after the last one read: in a segment of several,
-         * that runs ahead of the oldest, which is answered only at the Sync */
-        kl_list_t *at = c->read_last ? c->read_last->_link.next : c->inflight.next;
-        kl_db_query_t *q = at == &c->inflight ? NULL : kl_container_of(at, kl_db_query_t, _link);
+        kl_db_query_t *q = next_to_read(c);
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
             nulls++; /* end of one statement's results */

@@ -33,14 +33,13 @@ int main(int argc, char **argv) {
      * LOG_FLUSH_MS instead of blocking in its error line. Failing to start the writer
      * leaves kl_log writing directly, as before. */
     (void)kl_log_start(LOG_QUEUE_BYTES);
-    int r = kl_config_load(&cfg, argc, argv);
-    if (r != 0) {
-        kl_config_free(&cfg);
-        (void)kl_log_stop(LOG_FLUSH_MS);
-        return r > 0 ? 0 : 2;
-    }
     int rc = 2;
     kl_auth_t *auth = NULL;
+    int r = kl_config_load(&cfg, argc, argv);
+    if (r != 0) { /* --help and --version return 1: done */
+        rc = r > 0 ? 0 : 2;
+        goto out;
+    }
     bool use_db = cfg.routes[0] || cfg.database_url[0];
     if (kl_auth_new(&cfg, &auth, err, sizeof(err)) < 0) {
         kl_log_text("keel: %s", err);
