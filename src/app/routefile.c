@@ -16,13 +16,75 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app/routefile_annotations.h"
 #include "app/routefile_lex.h"
 #include "core/str.h"
 
 static kl_str_t cstr(const char *s) { return (kl_str_t){s, strlen(s)}; }
+
+/* ---- the statement's own bound on its rows -------------------------------------------- */
+
+static bool sql_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static bool sql_word(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+           (unsigned char)c >= 0x80;
+}
+static const char *skip_space(const char *s) {
+    while (sql_space(*s)) s++;
+    return s;
+}
+
+/* A LIMIT or OFFSET value at s: a number, or $n (an optional ::type after either). *v is the
+ * number, or an int @query's max, else -1 (not known). Returns the end, NULL when s is not
+ * such a value. */
+static const char *row_count(const kl_route_def_t *d, const char *s, int64_t *v) {
+    *v = -1;
+    if (*s >= '0' && *s <= '9') {
+        int64_t x = 0;
+        for (; *s >= '0' && *s <= '9'; s++) x = x < INT64_MAX / 10 - 9 ? x * 10 + (*s - '0') : INT64_MAX;
+        *v = x;
+    } else if (*s == '$' && s[1] >= '1' && s[1] <= '9') {
+        size_t k = 0;
+        for (s++; *s >= '0' && *s <= '9' && k < 1000; s++) k = k * 10 + (size_t)(*s - '0');
+        const kl_route_param_t *pa = k >= 1 && k <= d->n_params ? &d->params[k - 1] : NULL;
+        /* a @query always has a value (its default, or a 400): never NULL, LIMIT ALL */
+        if (pa && pa->source == KL_ROUTE_FROM_QUERY && d->query[pa->index].type == KL_ROUTE_INT &&
+            d->query[pa->index].has_max)
+            *v = d->query[pa->index].max;
+    } else {
+        return NULL;
+    }
+    const char *t = skip_space(s);
+    if (t[0] == ':' && t[1] == ':') { /* a cast: ::int, ::bigint */
+        for (t = skip_space(t + 2), s = t; sql_word(*s);) s++;
+        if (s == t) return NULL;
+    }
+    return sql_word(*s) ? NULL : s;
+}
+
+/* kl_route_def_t.rows_max. The statement's last tokens must be LIMIT and its value (then
+ * at most an OFFSET and its value): no ')' or anything else after them, so the LIMIT is the
+ * whole statement's (of a UNION's too), not a subquery's. Comments are gone from d->sql and a
+ * string or quoted name would be something else after them, so a scan from the last "limit"
+ * is enough; anything it does not know is "not bounded", which only costs speed (db.h). */
+static uint32_t rows_max(const kl_route_def_t *d) {
+    const char *s = d->sql;
+    size_t i = d->sql_len;
+    while (i-- > 0 && (strncasecmp(s + i, "limit", 5) != 0 || (i > 0 && sql_word(s[i - 1])) || sql_word(s[i + 5])))
+        ;
+    if (i == SIZE_MAX) return 0;
+    int64_t n, off;
+    const char *t = row_count(d, skip_space(s + i + 5), &n);
+    if (!t) return 0;
+    t = skip_space(t);
+    if (!strncasecmp(t, "offset", 6) && !sql_word(t[6]) && (t = row_count(d, skip_space(t + 6), &off)) != NULL)
+        t = skip_space(t);
+    return t && *t == '\0' && n > 0 && n <= UINT32_MAX ? (uint32_t)n : 0;
+}
 
 /* ---- whole-file checks -------------------------------------------------------------- */
 
@@ -216,6 +278,7 @@ static int finish(kl_routefile_parser_t *p) {
             return kl_routefile_lex_fail(p, at, "@idempotent needs @returns one or none (its response is stored)");
     }
     if (!p->status_set) d->status = d->returns == KL_ROUTE_RETURNS_NONE ? 204 : 200;
+    d->rows_max = rows_max(d);
     return 0;
 }
 

@@ -257,6 +257,9 @@ typedef struct {
                                    the first KL_ROUTE_MAX_PARAM_USES are in param_use[] */
     bool params_cast;         /**< every use is followed by an explicit cast (:id::bigint), so
                                    its type does not come from where it stands (sql_batch.h) */
+    uint32_t rows_max;        /**< the most rows the statement returns by its own final LIMIT:
+                                   `LIMIT n` or `LIMIT :q` with q an int @query with a max (its
+                                   max), optionally with an OFFSET; 0: not bounded that way */
     void *_mem;               /**< the block holding every string above */
 } kl_route_def_t;
 

@@ -801,6 +801,53 @@ static void test_err_buffer(void) {
 
 /* ---- the example application and the fixtures ------------------------------------- */
 
+/* ---- rows_max: the statement's own LIMIT (db.h, "Answers held") -------------------- */
+
+/* rows_max of "-- @route GET /x\n" + decl + sql; a decl that starts with "-- @route" is the
+ * route itself. */
+static uint32_t rows_of(const char *decl, const char *sql) {
+    char text[1024];
+    snprintf(text, sizeof(text), "%s%s%s", strncmp(decl, "-- @route", 9) ? "-- @route GET /x\n" : "", decl, sql);
+    kl_route_def_t d;
+    PARSE_OK(text, &d);
+    uint32_t n = d.rows_max;
+    kl_routefile_free(&d);
+    return n;
+}
+
+static void test_rows_max(void) {
+    const char *n = "-- @query n int default 20 min 1 max 100\n", *nf = "-- @query n int default 20 min 1 max 100\n"
+                                                                        "-- @query free int default 5\n";
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 10"), 10);
+    KT_EQ(rows_of("", "select * from t\nlimit\t7 ;\n-- done\n"), 7);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 10 OFFSET 5000"), 10);
+    KT_EQ(rows_of("", "SELECT * FROM t OFFSET 3 LIMIT 4"), 4);
+    KT_EQ(rows_of(n, "SELECT * FROM t LIMIT :n"), 100); /* the @query's max */
+    KT_EQ(rows_of(nf, "SELECT * FROM t LIMIT :n::int OFFSET :free"), 100);
+    KT_EQ(rows_of(n, "SELECT * FROM t LIMIT :n :: integer"), 100);
+    KT_EQ(rows_of("", "SELECT a FROM t UNION ALL SELECT b FROM u LIMIT 3"), 3); /* the whole UNION's */
+    KT_EQ(rows_of("", "SELECT * FROM t /* LIMIT 1 */ LIMIT 2 -- LIMIT 1\n"), 2);
+    /* not bounded by its own LIMIT: 0 */
+    KT_EQ(rows_of("-- @route GET /x/{id:int}\n", "SELECT * FROM t WHERE id = :id::int"), 0);
+    KT_EQ(rows_of("-- @route GET /x/{id:int}\n", "SELECT * FROM t LIMIT :id"), 0); /* a path parameter */
+    KT_EQ(rows_of("-- @query free int default 5\n", "SELECT * FROM t LIMIT :free"), 0); /* no max */
+    KT_EQ(rows_of("-- @query s text default a max 3\n", "SELECT * FROM t LIMIT :s::int"), 0); /* not an int */
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT ALL"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 0"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 2 * 5"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 5.5"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 99999999999999999999999"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM (SELECT * FROM t LIMIT 5) s"), 0); /* a subquery's */
+    KT_EQ(rows_of("", "(SELECT * FROM t LIMIT 5) UNION ALL (SELECT * FROM u)"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 5 FOR UPDATE"), 0);
+    KT_EQ(rows_of("", "SELECT 'x LIMIT 5'"), 0);
+    KT_EQ(rows_of("", "SELECT $$ LIMIT 5$$"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t AS \"limit\""), 0);
+    KT_EQ(rows_of("", "SELECT nolimit, 5 FROM t"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t LIMIT 5 OFFSET x"), 0);
+    KT_EQ(rows_of("", "SELECT * FROM t FETCH FIRST 5 ROWS ONLY"), 0); /* not recognised: row by row */
+}
+
 static void test_example_routes(void) {
     kl_route_def_t d;
     if (parse_file("examples/bounties/routes/bounties_list.sql", &d) == 0) {
@@ -812,6 +859,7 @@ static void test_example_routes(void) {
         KT_CHECK(strcmp(d.query[0].default_value, "open") == 0 && d.query[0].n_one_of == 4);
         KT_CHECK(d.query[1].has_max && d.query[1].max == 100);
         KT_CHECK(strstr(d.sql, ":status") == NULL && strstr(d.sql, "$3::int") != NULL);
+        KT_EQ(d.rows_max, 100); /* LIMIT :limit::int, max 100 */
         kl_routefile_free(&d);
     } else {
         fprintf(stderr, "  %s\n", err);
@@ -824,6 +872,7 @@ static void test_example_routes(void) {
         KT_EQ(d.cache_ms, 180000);
         KT_EQ(d.n_params, 1);
         KT_CHECK(strstr(d.sql, "$1::bigint") != NULL);
+        KT_EQ(d.rows_max, 1); /* LIMIT 1: one row, read whole */
         kl_routefile_free(&d);
     } else {
         fprintf(stderr, "  %s\n", err);
@@ -1008,6 +1057,7 @@ int main(void) {
     KT_RUN(test_fields);
     KT_RUN(test_err_fields);
     KT_RUN(test_err_location);
+    KT_RUN(test_rows_max);
     KT_RUN(test_example_routes);
     KT_RUN(test_fixtures);
     KT_RUN(test_conflicts);
