@@ -24,6 +24,8 @@
 #define COST_MAX_US 60000000u  /* samples are clamped here: a stall is not a cost model */
 #define BATCH_PAUSE_MS 1000   /* a statement runs unbatched this long after a batch of it was refused */
 #define SHED_INTERVAL_MS 100   /* how long waits must stand above the target before shedding (CoDel's interval) */
+#define DB_DROP_LIMIT 1         /* kl_db_query_t._dropped: its rows passed max_answer */
+#define DB_DROP_NOMEM 2         /* libpq could not grow its result */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
 
@@ -192,6 +194,43 @@ static void arm_head(kl_db_conn_t *c) {
     kl_wheel_add(&db->sh->wheel, &h->_timer, c->head_ms + budget);
 }
 
+/* Reads q's results row by row from here on when they are the ones libpq parses next: q's
+ * own statement (nothing in front of it left to read) and none of its rows read yet. libpq
+ * refuses (0) when its next results are another's (a Sync, an aborted query), which is then
+ * harmless; the caller calls this only where libpq's next command is q's (db.h, "Answers
+ * held"). */
+static void arm_rows(kl_db_conn_t *c, kl_db_query_t *q) {
+    if (q && q->capped && c->pg && c->db->cfg.max_answer && (q->rows_max == 0 || q->rows_max > KL_DB_WHOLE_ROWS) &&
+        q->_skip == 0 && !q->res && !q->_aborted && !q->_dropped)
+        PQsetSingleRowMode(c->pg);
+}
+
+/* One row of q's results, read row by row: kept (the first as q's result, the others appended
+ * to it) while q's rows stay within max_answer, else dropped, with what was held. */
+static void take_row(kl_db_t *db, kl_db_query_t *q, PGresult *r) {
+    int cols = PQnfields(r);
+    size_t bytes = 16 * (size_t)cols;
+    for (int i = 0; i < cols; i++) bytes += (size_t)PQgetlength(r, 0, i);
+    q->_held += bytes;
+    if (!q->_dropped && q->_held > db->cfg.max_answer) q->_dropped = DB_DROP_LIMIT;
+    int row = q->res ? PQntuples(q->res) : 0;
+    for (int i = 0; i < cols && q->res && !q->_dropped; i++) {
+        bool null = PQgetisnull(r, 0, i);
+        /* PQsetvalue copies the value into q->res; 0 is libpq out of memory */
+        if (!PQsetvalue(q->res, row, i, null ? NULL : PQgetvalue(r, 0, i), null ? -1 : PQgetlength(r, 0, i)))
+            q->_dropped = DB_DROP_NOMEM;
+    }
+    if (q->_dropped && q->res) {
+        PQclear(q->res);
+        q->res = NULL;
+    }
+    if (!q->_dropped && !q->res) {
+        q->res = r; /* the first row: its result holds the rest */
+        return;
+    }
+    PQclear(r);
+}
+
 /* Takes the oldest query off its connection and answers it (or sends it again: a retryable
  * SQLSTATE, or aborted by a neighbour's failure). The caller re-arms the head. */
 static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
@@ -220,7 +259,15 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     q->sqlstate[0] = '\0';
     q->row0 = q->rows = q->cols = 0;
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+    if (q->_dropped && (!r || st != PGRES_FATAL_ERROR)) { /* PostgreSQL's own error still wins */
+        if (r) PQclear(r);
+        q->res = r = NULL;
+        snprintf(q->sqlstate, sizeof(q->sqlstate), q->_dropped == DB_DROP_LIMIT ? "54000" : "53200");
+        q->status = 500;
+        q->message = q->_dropped == DB_DROP_LIMIT ? "the answer is larger than KEEL_MAX_ANSWER"
+                                                  : "out of memory for the answer";
+        db->stats.errors++;
+    } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == PGRES_SINGLE_TUPLE) {
         q->status = 0;
         q->rows = PQntuples(r);
         q->cols = PQnfields(r);
@@ -550,6 +597,7 @@ static void read_query_results(kl_db_conn_t *c) {
             /* a grouped query has one statement: its results are all read. A segment's last
              * query (its Sync follows) stays the one read, as do those of several statements */
             if (q && !q->_seg_end && q->_skip == 0 && (q->res || q->_aborted)) c->read_last = q;
+            arm_rows(c, next_to_read(c)); /* libpq has moved on to the next command */
             continue;
         }
         nulls = 0;
@@ -557,6 +605,7 @@ static void read_query_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             finish_segment(c);
+            if (c->pg) arm_rows(c, next_to_read(c));
             continue;
         }
         if (!q) { /* a result for no query sent: the protocol state is lost */
@@ -565,6 +614,10 @@ static void read_query_results(kl_db_conn_t *c) {
             return;
         }
         if (q->_skip > 0) { /* a statement in front of the query's own (set_config, pre) */
+            if (st == PGRES_SINGLE_TUPLE) { /* never armed for one (arm_rows); its end counts */
+                PQclear(r);
+                continue;
+            }
             q->_skip--;
             if (st != PGRES_FATAL_ERROR) {
                 PQclear(r);
@@ -575,6 +628,10 @@ static void read_query_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_ABORTED && !q->res) { /* a neighbour's error, earlier in the segment */
             q->_aborted = true;
             PQclear(r);
+            continue;
+        }
+        if (st == PGRES_SINGLE_TUPLE) {
+            take_row(c->db, q, r);
             continue;
         }
         /* Keep the statement's result, but an error later in the same transaction (the
@@ -718,6 +775,8 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
     q->_seg_end = false;
     q->_aborted = false;
     q->res = NULL;
+    q->_held = 0;
+    q->_dropped = 0;
     q->_cost_us = s ? db->cost_us[q->stmt] : COST_INIT_US;
     c->cost_us += q->_cost_us;
     bool head = kl_list_empty(&c->inflight);
@@ -741,6 +800,7 @@ static void send_query(kl_db_conn_t *c, kl_db_query_t *q) {
         q->_skip++;
     }
     if (s) ok = ok && PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0);
+    if (s && ok && head) arm_rows(c, q); /* alone in libpq's queue: its results come next */
     /* Same implicit transaction as the statement, as many NOTIFYs as the payload needs
      * (PostgreSQL takes under KL_DB_NOTIFY_MAX bytes each): delivered at its commit, and
      * skipped (pipeline aborted) when the statement fails. Their results are dropped unless
@@ -948,10 +1008,14 @@ static void send_batch(kl_db_t *db, kl_db_query_t **m, int n) {
     }
     b->n = n;
     memcpy(b->m, m, sizeof(*m) * (size_t)n);
+    uint64_t rows = 0; /* the batch returns its queries' rows: bounded when each of them is */
+    for (int i = 0; i < n && rows <= KL_DB_WHOLE_ROWS; i++) rows = m[i]->rows_max ? rows + m[i]->rows_max : UINT64_MAX;
+    b->q.rows_max = rows <= KL_DB_WHOLE_ROWS ? (uint32_t)rows : 0;
     b->q.stmt = db->cfg.stmts[m[0]->stmt].batch - 1;
     b->q.nparams = np;
     b->q.values = values;
     b->q.groupable = true;
+    b->q.capped = true; /* a batch is of GET routes' lookups */
     b->q.done = batch_done;
     db->stats.batches++;
     kl_db_submit(db, &b->q); /* a batch form has no batch form: it goes straight to enqueue */

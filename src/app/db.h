@@ -53,6 +53,18 @@
  * beside 20 searches/s, too noisy to rank, with by-id req/s 9,353 -> 18,428 and PostgreSQL
  * CPU per by-id request 47.7 -> 25.5 us.
  *
+ * Answers held. libpq holds a statement's whole result until its last row, so a route
+ * without a LIMIT could grow keel by the size of its table in one request. A capped query's
+ * own statement (not the statements in front of it) is therefore read row by row
+ * (PQsetSingleRowMode, armed when its results come next and before libpq parses any of
+ * them), its rows appended to its first row's result as they come and counted. Past
+ * max_answer the rows held are freed and the rest are read and dropped; the query fails with
+ * 500 and SQLSTATE 54000 (program_limit_exceeded) unless PostgreSQL's own error ends it. A
+ * batch that passes it runs again query by query, each held to max_answer on its own. Row by
+ * row costs keel CPU for every row (libpq makes a result of each: README, "Answers held"),
+ * so a query whose statement's own LIMIT allows at most KL_DB_WHOLE_ROWS rows (rows_max; a
+ * batch: its queries' summed) is read whole, as libpq returns it.
+ *
  * Lost connections reconnect with PQconnectStart/PQconnectPoll and exponential backoff.
  *
  * NOTIFY loss. PostgreSQL delivers a NOTIFY to every session LISTENing when it commits, and
@@ -89,6 +101,9 @@ typedef struct kl_db_query kl_db_query_t;
 #define KL_DB_SEGMENT_MAX 16
 /** Most queries one batch execution answers (kl_db_config_t.batch_max is at most this). */
 #define KL_DB_BATCH_MAX 64
+/** A query whose statement returns at most this many rows by its own LIMIT
+ * (kl_db_query_t.rows_max) is read whole: its LIMIT is its bound (below, "Answers held"). */
+#define KL_DB_WHOLE_ROWS 1000
 /** Statements measured slower than this (microseconds per query) run in their own segment. */
 #define KL_DB_SLOW_US 20000
 
@@ -117,6 +132,9 @@ typedef struct {
     int slow_ms;                /**< queries slower than this are logged */
     int batch_max;              /**< most queries of one statement run as one batch execution
                                      (below); 0 or 1: never batched */
+    size_t max_answer;          /**< most bytes of one execution's rows held (each value's bytes
+                                     plus 16, libpq's own record of it); beyond, the query fails
+                                     with 500, SQLSTATE 54000 (below, "Answers held"); 0 = no limit */
     const kl_db_stmt_t *stmts;  /**< prepared on every connection, in order */
     int nstmts;
     /** Called with each payload NOTIFYed on KL_DB_CHANNEL (every connection LISTENs). */
@@ -172,6 +190,12 @@ struct kl_db_query {
                                      as needed, each of whole lines under KL_DB_NOTIFY_MAX bytes;
                                      a line of KL_DB_NOTIFY_MAX bytes or more fails the query
                                      with 500 before it is sent; NULL = none */
+    bool capped;                /**< a read (a GET route's): its rows are held to max_answer
+                                     (below, "Answers held"). A write's are not: its answer
+                                     comes before its commit, and a 500 after the commit would
+                                     tell the client that a write which happened did not */
+    uint32_t rows_max;          /**< the most rows its statement returns, when its own SQL says
+                                     so (kl_route_def_t.rows_max); 0: not known */
     bool urgent;                /**< keel's own small periodic query (a replica lag probe): waits
                                      at the head of the queue and is never shed nor refused
                                      for a full queue, so keel's own overload does not read
@@ -201,6 +225,9 @@ struct kl_db_query {
     bool _aborted;              /* PostgreSQL skipped it (a neighbour failed before it) */
     uint32_t _cost_us;          /* its statement's cost when sent, counted in its connection's */
     int _skip;                  /* results of the statements in front of it still to drop */
+    size_t _held;               /* bytes of its rows read so far (kl_db_config_t.max_answer) */
+    uint8_t _dropped;           /* its rows are read and dropped: DB_DROP_LIMIT (past max_answer)
+                                   or DB_DROP_NOMEM (db.c) */
 };
 
 /** Connects to conninfo for keel's startup checks, blocking at most timeout_s seconds.

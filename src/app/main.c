@@ -55,6 +55,7 @@ int main(int argc, char **argv) {
         .pipeline_depth = (int)cfg.db_depth,
         .queue_max = (int)cfg.db_queue,
         .batch_max = (int)cfg.db_batch,
+        .max_answer = (size_t)cfg.max_answer,
         .acquire_ms = (int)cfg.db_acquire_ms,
         .queue_target_ms = (int)cfg.db_queue_target_ms,
         .statement_timeout_ms = (int)cfg.statement_timeout_ms,

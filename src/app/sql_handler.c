@@ -405,6 +405,8 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.stmt = rt->stmt;
     c->q.nparams = (int)d->n_params;
     c->q.values = values;
+    c->q.capped = d->method == KL_ROUTE_GET; /* db.h: a write's answer is never dropped */
+    c->q.rows_max = d->rows_max;
     if (rt->stmt_idem >= 0 && !keyed(r, rt, c, values, claims)) return;
     /* in front of the statement, in its transaction: the key's claim (as keel's own role),
      * then the request's claims and role, which its statement then runs under */

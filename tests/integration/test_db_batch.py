@@ -68,6 +68,11 @@ SELECT keel_batch_tests.maybe(:id::int);
 -- @returns one
 SELECT json_build_object('id', id) FROM public.bounties WHERE id = :id::bigint;
 """,
+    # ~9 KB an answer: one is under test_a_batch_past_max_answer's limit, any two are over.
+    "pad.sql": """-- @route   GET /b/pad/{id:int}
+-- @returns one
+SELECT json_build_object('id', :id::int, 'pad', repeat(chr(97 + :id::int % 26), 9000));
+""",
     "guard.sql": """-- @route   GET /b/guard/{id:int}
 -- @returns one
 SELECT json_build_object('id', :id::int) WHERE keel_batch_tests.plan_guard() = 0;
@@ -286,6 +291,20 @@ def test_a_route_added_by_reload_settles_on_the_generic_plan_too():
         one_at_a_time(k, "/b/bounty")
     assert_planned_once(c0, p0, "after the reload, 480 lookups over 6 connections")
 
+
+def test_a_batch_past_max_answer_runs_again_query_by_query():
+    # Each pad answer is ~9 KB, under KEEL_MAX_ANSWER (16 KB); any batch of two or more is
+    # over it. The batch is not an answer of its own: it runs again query by query (db.h,
+    # "Answers held"), and every request gets its own row, none a 500.
+    with kit.Keel(env=env(KEEL_MAX_ANSWER="16k"), admin=True) as k:
+        conns = [["/b/pad/%d" % (c * 8 + j) for j in range(8)] for c in range(16)]
+        got = kit.pipelined(k.port, conns, 8)
+        for i in range(128):
+            st, body = got["/b/pad/%d" % i]
+            assert st == 200 and body == {"id": i, "pad": chr(97 + i % 26) * 9000}, (i, st)
+        mx = keel_batches(k, 1)
+        assert mx.get("db_batches_total", 0) >= 1 and mx.get("db_batched_queries_total") == 0, mx
+        assert '"query failed"' not in k.stderr(), k.stderr()[-2000:]
 
 def test_batching_can_be_turned_off():
     c0, _ = batch_stats("keel_batch_tests.items")

@@ -6,4 +6,5 @@
 -- @tags    bounty:{id}
 SELECT id, user_id, title, description, amount_cents, location, status, views, created_at
 FROM bounties
-WHERE id = :id::bigint;
+WHERE id = :id::bigint
+LIMIT 1;

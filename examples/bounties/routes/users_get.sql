@@ -5,4 +5,5 @@
 -- @tags    user:{id}
 SELECT id, handle, display_name, bio, created_at
 FROM users
-WHERE id = :id::bigint;
+WHERE id = :id::bigint
+LIMIT 1;
