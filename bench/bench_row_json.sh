@@ -57,11 +57,6 @@ for i in 1 7 4242 99999; do
 done
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"
 
-pg_ticks() { # CPU ticks of every PostgreSQL process of the private cluster so far
-  local s=0 p
-  for p in $(pgrep -x postgres); do s=$((s + $(proc_ticks "$p" 2>/dev/null || echo 0))); done
-  echo "$s"
-}
 run() { # name pid port threads conns
   local name=$1 pid=$2 port=$3 k0 g0
   k0=$(proc_ticks "$pid"); g0=$(pg_ticks)

@@ -114,6 +114,13 @@ PY
 
 # keel's CPU time so far (user + system), in clock ticks.
 proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of every PostgreSQL process so far (`pgrep -x postgres`: run nothing else on
+# the box that a benchmark would count).
+pg_ticks() {
+  local s=0 p
+  for p in $(pgrep -x postgres); do s=$((s + $(proc_ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$s"
+}
 
 # One keel-bench run for bench/rounds.py's tables: `keel-bench -q -c $VUS -d $DUR [ARGS] URL`
 # into $tmp/NAME.json, and the CPU ticks keel (PID) used meanwhile into $tmp/NAME.cpu.
