@@ -25,7 +25,7 @@
 #define BATCH_PAUSE_MS 1000   /* a statement runs unbatched this long after a batch of it was refused */
 #define SHED_INTERVAL_MS 100   /* how long waits must stand above the target before shedding (CoDel's interval) */
 #define DB_DROP_LIMIT 1         /* kl_db_query_t._dropped: its rows passed max_answer */
-#define DB_DROP_NOMEM 2         /* libpq could not grow its result */
+#define DB_DROP_NOMEM 2         /* libpq could not grow its result: 503 */
 #define TIMEOUT_STMT "keel_set_timeout"
 #define NOTIFY_STMT "keel_notify"
 
@@ -213,6 +213,15 @@ static void take_row(kl_db_t *db, kl_db_query_t *q, PGresult *r) {
     for (int i = 0; i < cols; i++) bytes += (size_t)PQgetlength(r, 0, i);
     q->_held += bytes;
     if (!q->_dropped && q->_held > db->cfg.max_answer) q->_dropped = DB_DROP_LIMIT;
+    if (!q->_dropped && q->res && PQresultStatus(q->res) == PGRES_SINGLE_TUPLE) {
+        /* The rows go into a copy of the first, made without the connection's notice hooks:
+         * PQsetvalue reports its own out of memory as a notice, which would read as the
+         * database's. A request keel runs out of memory for is a 503, as elsewhere. */
+        PGresult *acc = PQcopyResult(q->res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+        if (!acc) q->_dropped = DB_DROP_NOMEM;
+        PQclear(q->res);
+        q->res = acc;
+    }
     int row = q->res ? PQntuples(q->res) : 0;
     for (int i = 0; i < cols && q->res && !q->_dropped; i++) {
         bool null = PQgetisnull(r, 0, i);
@@ -262,10 +271,10 @@ static void complete(kl_db_conn_t *c, kl_db_query_t *q, uint64_t now_ns) {
     if (q->_dropped && (!r || st != PGRES_FATAL_ERROR)) { /* PostgreSQL's own error still wins */
         if (r) PQclear(r);
         q->res = r = NULL;
-        snprintf(q->sqlstate, sizeof(q->sqlstate), q->_dropped == DB_DROP_LIMIT ? "54000" : "53200");
-        q->status = 500;
-        q->message = q->_dropped == DB_DROP_LIMIT ? "the answer is larger than KEEL_MAX_ANSWER"
-                                                  : "out of memory for the answer";
+        bool limit = q->_dropped == DB_DROP_LIMIT; /* else out of memory: 503, as keel's own (sql_answer.h) */
+        if (limit) snprintf(q->sqlstate, sizeof(q->sqlstate), "54000");
+        q->status = limit ? 500 : 503;
+        q->message = limit ? "the answer is larger than KEEL_MAX_ANSWER" : "the server is low on memory";
         db->stats.errors++;
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == PGRES_SINGLE_TUPLE) {
         q->status = 0;
