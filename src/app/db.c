@@ -206,7 +206,8 @@ static void arm_rows(kl_db_conn_t *c, kl_db_query_t *q) {
 }
 
 /* One row of q's results, read row by row: kept (the first as q's result, the others appended
- * to it) while q's rows stay within max_answer, else dropped, with what was held. */
+ * to a copy of it) while q's rows stay within max_answer and memory allows, else dropped,
+ * with what was held. */
 static void take_row(kl_db_t *db, kl_db_query_t *q, PGresult *r) {
     int cols = PQnfields(r);
     size_t bytes = 16 * (size_t)cols;
@@ -614,7 +615,7 @@ static void read_query_results(kl_db_conn_t *c) {
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             finish_segment(c);
-            if (c->pg) arm_rows(c, next_to_read(c));
+            arm_rows(c, next_to_read(c));
             continue;
         }
         if (!q) { /* a result for no query sent: the protocol state is lost */

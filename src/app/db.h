@@ -57,9 +57,10 @@
  * without a LIMIT could grow keel by the size of its table in one request. A capped query's
  * own statement (not the statements in front of it) is therefore read row by row
  * (PQsetSingleRowMode, armed when its results come next and before libpq parses any of
- * them), its rows appended to its first row's result as they come and counted. Past
- * max_answer the rows held are freed and the rest are read and dropped; the query fails with
- * 500 and SQLSTATE 54000 (program_limit_exceeded) unless PostgreSQL's own error ends it. A
+ * them), its rows appended to a copy of its first row's result as they come and counted.
+ * Past max_answer the rows held are freed and the rest are read and dropped; the query fails
+ * with 500 and SQLSTATE 54000 (program_limit_exceeded) unless PostgreSQL's own error ends it
+ * (503 when libpq runs out of memory for them, as for any request keel does). A
  * batch that passes it runs again query by query, each held to max_answer on its own. Row by
  * row costs keel CPU for every row (libpq makes a result of each: README, "Answers held"),
  * so a query whose statement's own LIMIT allows at most KL_DB_WHOLE_ROWS rows (rows_max; a

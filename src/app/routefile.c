@@ -29,10 +29,7 @@ static kl_str_t cstr(const char *s) { return (kl_str_t){s, strlen(s)}; }
 /* ---- the statement's own bound on its rows -------------------------------------------- */
 
 static bool sql_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-static bool sql_word(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-           (unsigned char)c >= 0x80;
-}
+static bool sql_word(char c) { return kl_routefile_lex_sql_ident_char((unsigned char)c); }
 static const char *skip_space(const char *s) {
     while (sql_space(*s)) s++;
     return s;

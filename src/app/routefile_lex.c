@@ -43,7 +43,7 @@ static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 /* PostgreSQL identifiers: letters, '_', any byte >= 0x80; then also digits and '$'. */
 static bool sql_ident_start(unsigned char c) { return is_alpha(c) || c == '_' || c >= 0x80; }
-static bool sql_ident_char(unsigned char c) { return sql_ident_start(c) || is_digit(c) || c == '$'; }
+bool kl_routefile_lex_sql_ident_char(unsigned char c) { return sql_ident_start(c) || is_digit(c) || c == '$'; }
 
 bool kl_routefile_lex_name_start(unsigned char c) { return is_alpha(c) || c == '_'; }
 bool kl_routefile_lex_name_char(unsigned char c) { return kl_routefile_lex_name_start(c) || is_digit(c); }
@@ -210,12 +210,12 @@ int kl_routefile_lex_file(kl_routefile_parser_t *p, kl_routefile_lex_annotation_
         if (c == '\'') {
             /* E'...' takes backslash escapes; the E must start a token (not end a word) */
             bool e = i >= 1 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-                     (i < 2 || !sql_ident_char((unsigned char)s[i - 2]));
+                     (i < 2 || !kl_routefile_lex_sql_ident_char((unsigned char)s[i - 2]));
             if ((r = copy_quoted(p, &i, &line, '\'', e)) != 0) return r;
         } else if (c == '"') {
             if ((r = copy_quoted(p, &i, &line, '"', false)) != 0) return r;
         } else if (c == '$') {
-            if (i > 0 && sql_ident_char((unsigned char)s[i - 1])) { /* inside an identifier: a$b */
+            if (i > 0 && kl_routefile_lex_sql_ident_char((unsigned char)s[i - 1])) { /* inside an identifier: a$b */
                 emit(p, s + i, 1);
                 i++;
                 continue;
@@ -225,7 +225,7 @@ int kl_routefile_lex_file(kl_routefile_parser_t *p, kl_routefile_lex_annotation_
                     p, line, "positional parameter $%c: use named parameters (:name)", s[i + 1]);
             size_t j = i + 1;
             if (j < n && sql_ident_start((unsigned char)s[j]))
-                while (j < n && sql_ident_char((unsigned char)s[j]) && s[j] != '$') j++;
+                while (j < n && kl_routefile_lex_sql_ident_char((unsigned char)s[j]) && s[j] != '$') j++;
             if (j < n && s[j] == '$') { /* $tag$ ... $tag$: copied untouched */
                 size_t tag = j + 1 - i;
                 const char *end = memmem(s + j + 1, n - j - 1, s + i, tag);

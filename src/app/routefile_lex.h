@@ -63,6 +63,10 @@ bool kl_routefile_lex_name_start(unsigned char c);
 /** True when c may follow a name's first character: a letter, a digit or '_'. */
 bool kl_routefile_lex_name_char(unsigned char c);
 
+/** True when c may continue a PostgreSQL identifier or keyword: a letter, a digit, '_', '$'
+ * or any byte >= 0x80. */
+bool kl_routefile_lex_sql_ident_char(unsigned char c);
+
 /** True when s is a whole name. */
 bool kl_routefile_lex_valid_name(kl_str_t s);
 
