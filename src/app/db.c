@@ -206,9 +206,13 @@ static void arm_rows(kl_db_conn_t *c, kl_db_query_t *q) {
 }
 
 /* One row of q's results, read row by row: kept (the first as q's result, the others appended
- * to a copy of it) while q's rows stay within max_answer and memory allows, else dropped,
- * with what was held. */
+ * to a copy of it, unless q answers with its first row only) while q's rows stay within
+ * max_answer and memory allows, else dropped, with what was held. */
 static void take_row(kl_db_t *db, kl_db_query_t *q, PGresult *r) {
+    if (q->first_row && q->res) { /* its answer has it (sql_answer.h): the rest never counts */
+        PQclear(r);
+        return;
+    }
     int cols = PQnfields(r);
     size_t bytes = 16 * (size_t)cols;
     for (int i = 0; i < cols; i++) bytes += (size_t)PQgetlength(r, 0, i);

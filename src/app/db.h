@@ -60,7 +60,8 @@
  * them), its rows appended to a copy of its first row's result as they come and counted.
  * Past max_answer the rows held are freed and the rest are read and dropped; the query fails
  * with 500 and SQLSTATE 54000 (program_limit_exceeded) unless PostgreSQL's own error ends it
- * (503 when libpq runs out of memory for them, as for any request keel does). A
+ * (503 when libpq runs out of memory for them, as for any request keel does). A first_row
+ * query (`@returns one`) holds its first row only: the others are dropped uncounted. A
  * batch that passes it runs again query by query, each held to max_answer on its own. Row by
  * row costs keel CPU for every row (libpq makes a result of each: README, "Answers held"),
  * so a query whose statement's own LIMIT allows at most KL_DB_WHOLE_ROWS rows (rows_max; a
@@ -197,6 +198,8 @@ struct kl_db_query {
                                      tell the client that a write which happened did not */
     uint32_t rows_max;          /**< the most rows its statement returns, when its own SQL says
                                      so (kl_route_def_t.rows_max); 0: not known */
+    bool first_row;             /**< only its first row is answered (`@returns one`): a capped
+                                     query's other rows are read and dropped, never held */
     bool urgent;                /**< keel's own small periodic query (a replica lag probe): waits
                                      at the head of the queue and is never shed nor refused
                                      for a full queue, so keel's own overload does not read

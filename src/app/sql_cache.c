@@ -198,6 +198,7 @@ static void start_fetch(kl_app_shard_t *as, const kl_route_t *rt, const char *ke
     f->q = (kl_db_query_t){
         .stmt = rt->stmt, .nparams = (int)n, .values = f->values, .timeout_ms = (int)rt->def.timeout_ms,
         .capped = rt->def.method == KL_ROUTE_GET, .rows_max = rt->def.rows_max,
+        .first_row = rt->def.returns == KL_ROUTE_RETURNS_ONE,
         .pre = npre ? f->pre : NULL, .npre = npre, .done = fetch_done, .ctx = f,
         .groupable = rt->def.method == KL_ROUTE_GET && !npre && !rt->def.timeout_ms, /* db.h */
     };

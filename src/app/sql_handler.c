@@ -407,6 +407,7 @@ void kl_sql_handle(kl_request_t *r, void *ctx) {
     c->q.values = values;
     c->q.capped = d->method == KL_ROUTE_GET; /* db.h: a write's answer is never dropped */
     c->q.rows_max = d->rows_max;
+    c->q.first_row = d->returns == KL_ROUTE_RETURNS_ONE;
     if (rt->stmt_idem >= 0 && !keyed(r, rt, c, values, claims)) return;
     /* in front of the statement, in its transaction: the key's claim (as keel's own role),
      * then the request's claims and role, which its statement then runs under */

@@ -950,6 +950,9 @@ def test_an_answer_past_max_answer_is_500_and_never_held():
         # @timeout puts a set_config in front of the statement: the rows counted are its own
         "bigslow.sql": "-- @route GET /t/bigslow\n-- @timeout 10s\n-- @query n int default 10 min 0 max 100000000\n"
                        "-- @returns many\nSELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, :n::int) g\n",
+        # @returns one answers with the first row: the others are dropped, never held
+        "bigone.sql": "-- @route GET /t/bigone\n-- @query n int default 10 min 0 max 100000000\n-- @returns one\n"
+                      "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, :n::int) g\n",
         # a write's answer is never dropped: it comes before the commit (db.h)
         "bigwrite.sql": "-- @route POST /t/bigwrite\n-- @returns many\n"
                         "SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 2000) g\n",
@@ -985,6 +988,9 @@ def test_an_answer_past_max_answer_is_500_and_never_held():
         assert len(rows) == fit and rows[-1] == {"id": fit, "pad": "x" * 100}, len(rows)
         st, _, body = get("/t/bigslow?n=%d" % (fit + 1), k=k)
         assert st == 500, (st, body[:300])
+        for n in (1, fit + 1, 100000):
+            h, row = get_json("/t/bigone?n=%d" % n, k=k)
+            assert row == {"id": 1, "pad": "x" * 100}, (n, row)
         h, rows = get_json("/t/bigwrite", k=k, method="POST")
         assert [r["id"] for r in rows] == list(range(1, 2001)), len(rows)
         # A million rows (~134 MB counted): keel's memory stays where it was while they
