@@ -29,6 +29,8 @@ typedef struct {
     int64_t max_headers;       /**< header fields, else 431 (KEEL_MAX_HEADERS) */
     int64_t max_body;          /**< bytes of request body, else 413 (KEEL_MAX_BODY) */
     int64_t max_answer;        /**< bytes of one query's rows held, else 500 (KEEL_MAX_ANSWER; db.h) */
+    int64_t max_output;        /**< unsent response bytes all connections hold, split across shards,
+                                    before a large response is a 503 (KEEL_MAX_OUTPUT; respond.h) */
     int64_t max_pending_out;   /**< unsent response bytes before a connection stops reading (KEEL_MAX_PENDING_OUTPUT) */
     int64_t recv_buffers;      /**< provided receive buffers per shard (KEEL_RECV_BUFFERS) */
     int64_t recv_buffer_size;  /**< bytes per receive buffer (KEEL_RECV_BUFFER_SIZE) */

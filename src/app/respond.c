@@ -109,9 +109,15 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     size_t len = 0;
     for (size_t i = 0; i < nparts; i++) len += parts[i].len;
     kl_app_shard_t *as = r->as;
+    bool no_body = status < 200 || status == 204 || status == 304;
+    if (!no_body && !r->is_head && len > (size_t)as->cfg->max_pending_out && as->cfg->max_output &&
+        as->shard->out_held + len > (uint64_t)as->cfg->max_output / as->npeers) {
+        /* clients that asked for large answers and never read them hold this shard's share */
+        kl_respond_error(r, 503, "the server holds too many unsent answers; try again shortly", "Retry-After: 1\r\n");
+        return;
+    }
     if (!r->request_id[0]) kl_respond_set_request_id(as, r, (kl_str_t){NULL, 0});
     bool keep = r->ops->keep_alive(r);
-    bool no_body = status < 200 || status == 204 || status == 304;
     char head[1024];
     kl_sbuf_t h = kl_sbuf(head, sizeof(head));
     KL_SBUF_LIT(&h, "HTTP/1.1 ");

@@ -81,6 +81,8 @@ struct kl_shard {
     bool gather_ok;            /**< the kernel has io_uring's minimum wait (Linux 6.12+) */
     uint64_t gathered_waits;   /**< waits that gathered (shard-local count) */
     unsigned active_streams;   /**< streams that received bytes in the last full load period */
+    size_t out_held;           /**< bytes its streams' output buffers hold (capacity, queued and
+                                    in flight): what clients slow to read keep it holding */
     unsigned _active_now;      /* streams that received bytes in the current period */
     uint32_t _period;          /* load periods so far: a stream counts once per period */
     uint64_t _woke_ns;         /* when the last wait returned */

@@ -17,8 +17,9 @@ static void timer_cb(kl_timer_t *t);
 static void send_timer_cb(kl_timer_t *t);
 static void close_now(kl_stream_t *s);
 
-/* Returns false, changing nothing, when the buffer cannot grow. */
-static bool buf_append(kl_stream_buf_t *b, const void *p, size_t n) {
+/* Returns false, changing nothing, when the buffer cannot grow. held (NULL for input) counts
+ * the capacity of the shard's output buffers (kl_shard_t.out_held). */
+static bool buf_append(kl_stream_buf_t *b, const void *p, size_t n, size_t *held) {
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap - b->len < n) {
@@ -27,6 +28,7 @@ static bool buf_append(kl_stream_buf_t *b, const void *p, size_t n) {
         }
         char *base = kl_tryrealloc(b->base, cap);
         if (!base) return false;
+        if (held) *held += cap - b->cap;
         b->base = base;
         b->cap = cap;
     }
@@ -35,7 +37,8 @@ static bool buf_append(kl_stream_buf_t *b, const void *p, size_t n) {
     return true;
 }
 
-static void buf_release(kl_stream_buf_t *b) {
+static void buf_release(kl_stream_buf_t *b, size_t *held) {
+    if (held) *held -= b->cap;
     kl_free(b->base);
     b->base = NULL;
     b->len = b->cap = 0;
@@ -43,7 +46,7 @@ static void buf_release(kl_stream_buf_t *b) {
 
 static void buf_consume(kl_stream_buf_t *b, size_t n) {
     if (n >= b->len) {
-        buf_release(b); /* an idle connection keeps no input memory */
+        buf_release(b, NULL); /* an idle connection keeps no input memory */
         return;
     }
     memmove(b->base, b->base + n, b->len - n);
@@ -55,7 +58,7 @@ static void finalize_if_done(kl_stream_t *s) {
     s->_closed = true;
     if (s->fd >= 0) close(s->fd); /* no SQE refers to the fd any more */
     s->fd = -1;
-    buf_release(&s->flight);
+    buf_release(&s->flight, &s->shard->out_held);
     kl_shard_conn_closed(s->shard);
     s->cbs->on_closed(s);
 }
@@ -115,10 +118,10 @@ static void deliver(kl_stream_t *s, char *p, size_t n) {
     if (s->in.len == 0 && s->_reading) {
         /* Zero-copy path: the owner parses straight out of the provided buffer. */
         size_t used = s->cbs->on_data(s, p, n);
-        if (!s->_closing && !s->_finish && used < n && !buf_append(&s->in, p + used, n - used)) out_of_memory(s);
+        if (!s->_closing && !s->_finish && used < n && !buf_append(&s->in, p + used, n - used, NULL)) out_of_memory(s);
         return;
     }
-    if (!buf_append(&s->in, p, n)) {
+    if (!buf_append(&s->in, p, n, NULL)) {
         out_of_memory(s);
         return;
     }
@@ -188,7 +191,7 @@ static void begin_linger(kl_stream_t *s) {
         return;
     }
     shutdown(s->fd, SHUT_WR);
-    buf_release(&s->in);
+    buf_release(&s->in, NULL);
     kl_wheel_add(&s->shard->wheel, &s->timer, s->shard->now_ms + LINGER_MS);
     if (!s->_recv_armed && !kl_list_linked(&s->_rearm_link))
         kl_list_push(&s->shard->_rearm_list, &s->_rearm_link);
@@ -231,8 +234,8 @@ static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
     }
     /* Nothing left to send: give the memory back so idle connections stay small. */
     kl_wheel_del(&s->shard->wheel, &s->_send_timer);
-    buf_release(&s->flight);
-    buf_release(&s->out);
+    buf_release(&s->flight, &s->shard->out_held);
+    buf_release(&s->out, &s->shard->out_held);
     s->_refs++;
     if (s->_finish) begin_linger(s);
     else if (s->cbs->on_drain) s->cbs->on_drain(s);
@@ -242,7 +245,7 @@ static void send_cb(kl_shard_t *sh, kl_io_t *io, const struct io_uring_cqe *cqe)
 
 void kl_stream_write(kl_stream_t *s, const void *data, size_t len) {
     if (s->_closing || s->_finish || len == 0) return;
-    if (!buf_append(&s->out, data, len)) {
+    if (!buf_append(&s->out, data, len, &s->shard->out_held)) {
         out_of_memory(s); /* a response cut short must not go out: the peer sees a close */
         return;
     }
@@ -310,8 +313,8 @@ static void close_now(kl_stream_t *s) {
     kl_list_remove(&s->_flush_link);
     kl_list_remove(&s->_resume_link);
     kl_list_remove(&s->_rearm_link);
-    buf_release(&s->in);
-    buf_release(&s->out);
+    buf_release(&s->in, NULL);
+    buf_release(&s->out, &s->shard->out_held);
     /* shutdown completes a pending recv or send at once; the fd itself is closed only
      * when no SQE refers to it, so its number cannot be reused under an SQE. */
     shutdown(s->fd, SHUT_RDWR);

@@ -208,6 +208,46 @@ def test_clients_that_never_read_are_closed_by_the_send_deadline():
             s.close()
 
 
+def test_large_answers_nobody_reads_are_held_to_max_output():
+    # Clients ask for a 4 MiB answer and never read it. Each kept its answer in keel until the
+    # send deadline: 200 of them took keel from 20 MB to 2.9 GB (12 MB answers, 2 shards).
+    # Now a shard holds at most its share of KEEL_MAX_OUTPUT of unsent output: past it a
+    # large answer is a 503 with Retry-After, small ones still go out, and the bytes come
+    # back when those clients leave.
+    with keel(KEEL_MAX_OUTPUT="12m", KEEL_SEND_TIMEOUT="60s") as k:
+        big = 4096 * 1024 + len('{"pad" : ""}')
+        kit.Keel.request(k, path="/h/big?kb=4096")  # cached from here on
+        for round_ in range(2):
+            socks = []
+            for _ in range(10):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", k.port))
+                s.sendall(kit.build("GET", "/h/big?kb=4096"))
+                socks.append(s)
+            got = []
+            for s in socks:
+                s.settimeout(10 * SLACK)
+                got.append(s.recv(4096))
+            sts = [int(g.split(b" ")[1]) for g in got]
+            assert sts.count(200) >= 1 and sts.count(503) >= 5 and set(sts) == {200, 503}, (round_, sts)
+            refused = [g for g, st in zip(got, sts) if st == 503]
+            assert all(b"Retry-After: 1\r\n" in g and b"too many unsent answers" in g for g in refused), refused[0]
+            assert health_ok(k)[0]
+            st, _, body = k.request(path="/h/big?kb=32", timeout=5)  # under KEEL_MAX_PENDING_OUTPUT
+            assert st == 200 and len(body) > 32 * 1024, st
+            for s in socks:
+                s.close()
+            # once keel has seen them go, a client that reads gets the whole answer again
+            deadline, st = time.monotonic() + 5 * SLACK, None
+            while time.monotonic() < deadline:
+                st, _, body = k.request(path="/h/big?kb=4096", timeout=10)
+                if st == 200:
+                    break
+                time.sleep(0.1)
+            assert st == 200 and len(body) == big, (round_, st, len(body))
+
+
 def test_a_slow_reader_that_makes_progress_is_not_cut_off():
     # The deadline is on progress, not on the whole transfer: a client reading 2 MiB at
     # 256 KiB per 300 ms (2.4 s in all) with a 1 s send deadline gets every byte.
