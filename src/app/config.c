@@ -40,7 +40,7 @@ static const opt_t opts[] = {
     {"max-headers", "KEEL_MAX_HEADERS", T_INT, O(max_headers), "100", 1, 1000, "most header fields in a request (431 beyond)"},
     {"max-body", "KEEL_MAX_BODY", T_SIZE, O(max_body), "1m", 0, 1ll << 32, "largest request body (413 beyond)"},
     {"max-answer", "KEEL_MAX_ANSWER", T_SIZE, O(max_answer), "16m", 0, 1ll << 40, "most bytes of database rows a GET route's query may answer with (each value plus 16), read row by row; beyond: 500, the rest read and dropped; 0 = off, results held whole (faster for many-row answers, no bound)"},
-    {"max-output", "KEEL_MAX_OUTPUT", T_SIZE, O(max_output), "256m", 0, 1ll << 40, "unsent response bytes all connections may hold, split across shards; beyond, a response larger than --max-pending-output is a 503 (clients that ask for large answers and never read them); 0 = off"},
+    {"max-output", "KEEL_MAX_OUTPUT", T_SIZE, O(max_output), "256m", 0, 1ll << 40, "unsent response bytes all connections may hold, split across shards; beyond, a GET's response larger than --max-pending-output is a 503 (clients that ask for large answers and never read them); writes' and the admin listener's never; 0 = off"},
     {"max-pending-output", "KEEL_MAX_PENDING_OUTPUT", T_SIZE, O(max_pending_out), "64k", 4096, 1 << 30, "unsent response bytes before a connection stops reading requests"},
     {"gather-us", "KEEL_GATHER_US", T_INT, O(gather_us), "15", 0, 1000, "while 64+ of a shard's connections are active and it awaits no database answer, each wait gathers completions this long (Linux 6.12+); 0 = off"},
     {"recv-buffers", "KEEL_RECV_BUFFERS", T_INT, O(recv_buffers), "1024", 16, 32768, "provided receive buffers per shard (power of two)"},

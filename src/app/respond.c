@@ -110,9 +110,12 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     for (size_t i = 0; i < nparts; i++) len += parts[i].len;
     kl_app_shard_t *as = r->as;
     bool no_body = status < 200 || status == 204 || status == 304;
-    if (!no_body && !r->is_head && len > (size_t)as->cfg->max_pending_out && as->cfg->max_output &&
+    if (!no_body && len > (size_t)as->cfg->max_pending_out && as->cfg->max_output && !r->admin &&
+        r->method.len == 3 && !memcmp(r->method.base, "GET", 3) &&
         as->shard->out_held + len > (uint64_t)as->cfg->max_output / as->npeers) {
-        /* clients that asked for large answers and never read them hold this shard's share */
+        /* Clients that asked for large answers and never read them hold this shard's share.
+         * Never a write's answer (it comes after the write happened: a 503 would say it did
+         * not), nor the admin listener's (/metrics while under attack). */
         kl_respond_error(r, 503, "the server holds too many unsent answers; try again shortly", "Retry-After: 1\r\n");
         return;
     }

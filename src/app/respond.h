@@ -12,7 +12,7 @@
 void kl_respond(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
                 const void *body, size_t len);
 /** Answers r with a body given in pieces, written straight to the connection without
- * joining them first. Ends r. A body larger than max_pending_out that would take the
+ * joining them first. Ends r. A GET's body larger than max_pending_out that would take the
  * shard's output buffers past its share of max_output is a 503 instead: a client that
  * asks and never reads keeps its answer in keel until the send timeout. */
 void kl_respond_parts(kl_request_t *r, int status, const char *content_type, const char *extra_headers,
