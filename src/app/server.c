@@ -140,6 +140,7 @@ static void on_tick(kl_shard_t *sh) {
     kl_app_shard_tick_date(as);
     if (as->date_sec != sec) {
         kl_recycler_trim(&sh->recycler); /* once a second: back to the low watermark */
+        kl_alloc_collect();
         if (as->rate) kl_rate_tick(as->rate, (unsigned)sh->id, as->npeers, &as->rate_sweep_at);
         if (kl_alloc_pressure()) kl_alloc_reserve(0); /* ends the shedding once memory is back */
         purge_idempotency_keys(as);

@@ -23,6 +23,7 @@
 #define mi_zalloc(n) calloc(1, (n))
 #define mi_realloc realloc
 #define mi_free free
+#define mi_collect(force) ((void)(force))
 #endif
 
 /* The emergency reserve: memory taken (and touched) at startup and given back the first time
@@ -114,3 +115,5 @@ char *kl_strndup(const char *s, size_t n) {
 }
 
 char *kl_strdup(const char *s) { return kl_strndup(s, strlen(s)); }
+
+void kl_alloc_collect(void) { mi_collect(false); }

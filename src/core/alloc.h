@@ -35,6 +35,9 @@ void kl_free(void *p);
 int kl_alloc_reserve(size_t n);
 /** True from the first failed allocation until kl_alloc_reserve succeeds again. */
 bool kl_alloc_pressure(void);
+/** Gives the calling thread's freed memory back to the system now rather than when its
+ * heap is next busy (mimalloc delays that): call it from an idle-enough point, not per request. */
+void kl_alloc_collect(void);
 /** Allocations that failed since startup (each retried or reported to its caller). */
 unsigned long kl_alloc_failures(void);
 /** Copies a NUL-terminated string into a new allocation; aborts on exhaustion. */
