@@ -36,14 +36,7 @@ bash scripts/pg.sh start
 bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url unix)
 
-tmp=$(mktemp -d /tmp/keel-bench-answer.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch answer
 
 uncached_routes "$tmp/routes"
 sed -e 's#^-- @route .*#-- @route   GET /bench/bounties/{id:int}#' -e '/^LIMIT 1;$/d' -e 's/^\(WHERE id = :id::bigint\)$/\1;/' \

@@ -26,14 +26,7 @@ bash scripts/pg.sh start
 bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url unix)
 
-tmp=$(mktemp -d /tmp/keel-bench-row-json.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch row-json
 
 uncached_routes "$tmp/a"
 uncached_routes "$tmp/b"

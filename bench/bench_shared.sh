@@ -41,14 +41,7 @@ bash scripts/pg.sh load
 URL=$(bash scripts/pg.sh url unix)
 psql_() { bash scripts/pg.sh psql -qAtX -c "$1"; }
 
-tmp=$(mktemp -d /tmp/keel-bench-shared.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch shared
 
 # The uncached keel serves the example routes without their cache annotations; the cached
 # one serves them as they are, except that GET /api/bounties/{id} is cached for 1h instead of

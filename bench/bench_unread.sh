@@ -24,14 +24,7 @@ ulimit -n 65536 2>/dev/null || true
 bash scripts/pg.sh start
 URL=$(bash scripts/pg.sh url unix)
 
-tmp=$(mktemp -d /tmp/keel-bench-unread.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+bench_scratch unread
 
 mkdir -p "$tmp/routes"
 cat > "$tmp/routes/big.sql" <<'SQL'

@@ -6,6 +6,21 @@
 # the repository's root.
 export KEEL_JWT_SECRET="${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)}"
 
+# Makes the scratch folder $tmp (/tmp/keel-bench-NAME.XXXXXX) and the array pids, to which a
+# script adds every process it starts: on exit, Ctrl-C or SIGTERM each is killed by PID and
+# the folder removed.
+bench_scratch() { # name
+  tmp=$(mktemp -d "/tmp/keel-bench-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT INT TERM
+}
+bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  rm -rf "$tmp"
+}
+
 # Exits 2 naming the first TOOL (a command or a path) that is missing, and what provides it.
 need_tools() { # script-name tool...
   local who=$1 t
