@@ -111,7 +111,7 @@ void kl_respond_parts(kl_request_t *r, int status, const char *content_type, con
     kl_app_shard_t *as = r->as;
     bool no_body = status < 200 || status == 204 || status == 304;
     if (!no_body && len > (size_t)as->cfg->max_pending_out && as->cfg->max_output && !r->admin &&
-        r->method.len == 3 && !memcmp(r->method.base, "GET", 3) &&
+        kl_str_eq(r->method, "GET") &&
         as->shard->out_held + len > (uint64_t)as->cfg->max_output / as->npeers) {
         /* Clients that asked for large answers and never read them hold this shard's share.
          * Never a write's answer (it comes after the write happened: a 503 would say it did
