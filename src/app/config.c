@@ -79,7 +79,7 @@ static const opt_t opts[] = {
     {"trusted-proxies", "KEEL_TRUSTED_PROXIES", T_STR, O(trusted_proxies), "", 0, 0, "proxies (addresses or CIDR networks, comma- or space-separated) whose --forwarded-header names the client; empty = none, the peer is the client"},
     {"forwarded-header", "KEEL_FORWARDED_HEADER", T_STR, O(forwarded_header), "x-forwarded-for", 0, 0, "the header trusted proxies report clients in: x-forwarded-for or forwarded (RFC 7239)"},
     {"max-conns-per-ip", "KEEL_MAX_CONNS_PER_IP", T_INT, O(max_conns_per_ip), "0", 0, 1 << 24, "open connections per client address (IPv6: per /64), beyond: 503 and close; trusted proxies exempt; per instance; 0 = off"},
-    {"rate-limit-slots", "KEEL_RATE_LIMIT_SLOTS", T_INT, O(rate_limit_slots), "262144", 64, 1 << 24, "@rate: clients (per route) counted at once, 8 bytes each (power of two); limits are per instance"},
+    {"rate-limit-slots", "KEEL_RATE_LIMIT_SLOTS", T_INT, O(rate_limit_slots), "262144", 64, 1 << 24, "@rate: clients (per route) counted at once, 8 bytes each (power of two; new clients may be refused past ~70% full); limits are per instance"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 

@@ -52,6 +52,11 @@ static uint64_t default_clock(void *ctx) {
 
 static uint64_t now_of(const kl_ratelimit_t *t) { return t->clock(t->ctx) - t->base + ORIGIN_MS; }
 
+/* A range longer than the table would look at its slots twice. */
+static unsigned probes(const kl_ratelimit_t *t) {
+    return t->mask < KL_RATELIMIT_PROBES ? (unsigned)t->mask + 1 : KL_RATELIMIT_PROBES;
+}
+
 kl_ratelimit_t *kl_ratelimit_new(size_t slots, uint64_t (*clock)(void *ctx), void *ctx) {
     if (slots < KL_RATELIMIT_MIN_SLOTS || slots > KL_RATELIMIT_MAX_SLOTS || (slots & (slots - 1))) return NULL;
     kl_ratelimit_t *t = kl_calloc(sizeof(*t));
@@ -77,7 +82,7 @@ size_t kl_ratelimit_slots(const kl_ratelimit_t *t) { return (size_t)t->mask + 1;
 static int count_in(kl_ratelimit_t *t, uint64_t key, uint32_t limit, uint64_t start, uint64_t end, uint32_t *count) {
     uint64_t fp = key_fp(key), e = end & END_MASK, s = start & END_MASK;
     uint64_t home = key_home(t, key);
-    for (unsigned i = 0; i < KL_RATELIMIT_PROBES; i++) {
+    for (unsigned i = 0, n = probes(t); i < n; i++) {
         _Atomic uint64_t *slot = &t->slots[(home + i) & t->mask];
         uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
         for (;;) {
@@ -130,7 +135,7 @@ int kl_ratelimit_hit(kl_ratelimit_t *t, uint64_t key, uint32_t limit, uint32_t w
 
 void kl_ratelimit_undo(kl_ratelimit_t *t, uint64_t key, uint64_t window) {
     uint64_t fp = key_fp(key), e = window & END_MASK, home = key_home(t, key);
-    for (unsigned i = 0; i < KL_RATELIMIT_PROBES; i++) {
+    for (unsigned i = 0, n = probes(t); i < n; i++) {
         _Atomic uint64_t *slot = &t->slots[(home + i) & t->mask];
         uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
         while (v != 0 && fp_of(v) == fp && end_of(v) == e) {

@@ -385,8 +385,9 @@ def v4(i, first=11):
 def test_memory_is_bounded_under_100000_addresses():
     # 100,000 clients behind a trusted proxy, one request each: keel's memory grows by its
     # table (262,144 slots of 8 bytes, 2 MiB) and not with the clients; 100,000 more, with
-    # the first ones' windows still open, add nothing (some may be refused: the table holds
-    # 200,000 live clients then, and a new one whose probe range is full gets 429).
+    # the first ones' windows still open, add nothing (a few may be refused: the table is 78%
+    # full then, and a new client whose 128 slots in reach are all taken gets 429; with 32,
+    # about 1 in 250 runs refused one of the first 100,000 too).
     env = {"KEEL_TRUSTED_PROXIES": "127.0.0.1"}
     if kit.ASAN:  # ASan's quarantine holds freed memory back and would look like growth
         env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=4").lstrip(":")
@@ -398,7 +399,7 @@ def test_memory_is_bounded_under_100000_addresses():
         assert got.count(200) == 100000, {c: got.count(c) for c in set(got)}
         more = flood(k, "/rl/wide", [v4(i, 14) for i in range(100000)])
         after = kit.rss_kib(k.proc.pid)
-        assert more.count(200) + more.count(429) == 100000 and more.count(200) > 90000, \
+        assert more.count(200) + more.count(429) == 100000 and more.count(200) >= 99900, \
             {c: more.count(c) for c in set(more)}
         bound = (12 if kit.ASAN else 6) * 1024
         print("  RSS %d kB, after 100,000 addresses %d kB (+%d, bound %d), after 100,000 more %d kB (+%d)"
