@@ -417,8 +417,9 @@ def test_the_real_routes_start_and_cache():
     # The unfiltered bounties routes, with their @cache/@tags, start and answer with cache headers.
     env = {"KEEL_ROUTES": os.path.join(ROOT, "examples", "bounties", "routes"), "DATABASE_URL": URL,
            "KEEL_JWT_SECRET": JWT_SECRET}
-    # Ready first: a fill queued before the first connection is up is not stored (the
-    # connection's arrival clears the cache and every fill under way), so it has no Cache-Control.
+    # Ready first, and every connection up (kit waits for them after /ready): a fill queued
+    # before a connection starts listening is not stored (its arrival clears the cache and
+    # every fill under way), so it has no Cache-Control.
     with kit.Keel(env=env, ready_path="/ready") as k:
         st, h, body = k.request(path="/api/bounties/7")
         assert st == 200 and json.loads(body)["id"] == 7
