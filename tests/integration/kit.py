@@ -5,9 +5,11 @@ them in order, prints "ok NAME" / "FAIL NAME" / "skip NAME: why" and exits 1 whe
 failed. A test skips itself by raising kit.Skip("why") (what it needs is not there);
 tests/run.py counts it as skipped, neither passed nor failed.
 """
+import atexit
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -367,6 +369,13 @@ def read_response(sock, head=False):
 
 _failed = 0
 
+
+
+def scratch(prefix):
+    """A new folder /tmp/<prefix>XXXX, removed with what it holds when the test file exits."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def write_routes(folder, routes):

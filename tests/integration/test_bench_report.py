@@ -17,7 +17,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,7 +24,7 @@ import kit  # noqa: E402
 
 ROOT = kit.ROOT
 BENCH = kit.BENCH_BIN
-TMP = tempfile.mkdtemp(prefix="keel-bench-report-")
+TMP = kit.scratch("keel-bench-report-")
 SECRET = "bench-report-test-secret-0123456789abcdef"
 K = None
 

@@ -12,7 +12,6 @@ import os
 import select
 import socket
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -605,7 +604,7 @@ def read_all(fd):
     return b"".join(chunks).decode(errors="replace")
 
 
-SLOW_POST = kit.write_routes(os.path.join(tempfile.mkdtemp(prefix="keel-hardening-"), "routes"), {
+SLOW_POST = kit.write_routes(os.path.join(kit.scratch("keel-hardening-"), "routes"), {
     "slow.sql": "-- @route POST /slow\n-- @returns one\nSELECT 1 AS ok FROM pg_sleep(0.002);\n"})
 
 
@@ -688,7 +687,7 @@ def test_a_start_that_fails_exits_despite_a_stuck_stderr():
     # write(2) for good: keel neither served nor exited, so a supervisor saw a hang instead of
     # a failure. Now it exits within its flush wait (2 s); the line it could not write is
     # dropped.
-    bad = kit.write_routes(os.path.join(tempfile.mkdtemp(prefix="keel-hardening-"), "routes"), {
+    bad = kit.write_routes(os.path.join(kit.scratch("keel-hardening-"), "routes"), {
         "bad.sql": "-- @route GET /x\n-- @returns sideways\nSELECT 1 AS x;\n"})
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

@@ -10,12 +10,14 @@ response is no pass: exit 3, its latency thresholds failed. Every run is bounded
 
 Binary: $KEEL_BENCH_BIN, else <repo>/zig-out/bin/keel-bench.
 """
+import atexit
 import json
 import os
 import heapq
 import math
 import re
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -27,6 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("KEEL_BENCH_BIN") or os.path.join(ROOT, "zig-out", "bin", "keel-bench")
 TMP = tempfile.mkdtemp(prefix="keel-bench-test-")
+atexit.register(shutil.rmtree, TMP, True)
 DELAY = 0.020  # the fixed-latency server's answer time
 FAILED = []
 

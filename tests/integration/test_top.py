@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -27,7 +26,7 @@ import kit  # noqa: E402
 
 ROOT = kit.ROOT
 BENCH = kit.BENCH_BIN
-TMP = tempfile.mkdtemp(prefix="keel-top-test-")
+TMP = kit.scratch("keel-top-test-")
 SECRET = "keel-top-test-secret-0123456789abcdefgh"
 COLS, ROWS = 120, 40
 K = None
