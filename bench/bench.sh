@@ -22,7 +22,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 
 KPORT=$(free_port); NPORT=$(free_port)

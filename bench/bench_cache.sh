@@ -22,7 +22,7 @@ psql_() { bash scripts/pg.sh psql -qAtX -c "$1"; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 uncached_routes "$tmp/uncached"
 KC=$(free_port); KU=$(free_port); NP=$(free_port)

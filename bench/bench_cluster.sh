@@ -34,7 +34,7 @@ cleanup() {
   sleep 0.3
   rm -rf "$tmp"
 }
-trap cleanup EXIT
+bench_traps cleanup
 
 bash scripts/pg.sh start >/dev/null 2>&1
 bash scripts/pg.sh load >/dev/null 2>&1

@@ -31,7 +31,7 @@ PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 tmp=$(mktemp -d)
 kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 # The uncached route: the example routes without their cache annotations.
 uncached_routes "$tmp/routes"

@@ -34,7 +34,7 @@ PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 tmp=$(mktemp -d)
 kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 uncached_routes "$tmp/routes" # uncached, unlimited
 printf 'request 1 GET /api/bounties/{int:1:100000}\n' > "$tmp/byid.scenario"

@@ -26,7 +26,7 @@ unset KEEL_JWT_SECRET # keys from the JWKS file only
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 mkdir -p "$tmp/routes"
 body="SELECT json_build_object('id', 42, 'title', 'a cached answer of about a hundred bytes, like a small row');"

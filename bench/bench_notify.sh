@@ -21,7 +21,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 tmp=$(mktemp -d)
 kpid=""
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.2; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 bash scripts/pg.sh start >/dev/null 2>&1
 bash scripts/pg.sh load >/dev/null 2>&1

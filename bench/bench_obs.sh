@@ -29,7 +29,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.3; rm -rf "$tmp"
 }
-trap cleanup EXIT
+bench_traps cleanup
 
 mkdir -p "$tmp/routes"
 printf -- '-- @route   GET /b/cached\n-- @returns one\n-- @cache   60s\nSELECT json_build_object('"'"'id'"'"', 42, '"'"'title'"'"', '"'"'a cached answer of about a hundred bytes, like a small row'"'"');\n' \

@@ -32,7 +32,7 @@ psql_ "SELECT 1 FROM pg_stat_statements LIMIT 1" >/dev/null ||
 tmp=$(mktemp -d /tmp/keel-bench-pgfloor.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 # The route's statement, its :id bound to the batch's element as keel's batch form binds it.
 route=examples/bounties/routes/bounties_get.sql

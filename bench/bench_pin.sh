@@ -37,7 +37,7 @@ URL=$(bash scripts/pg.sh url unix)
 tmp=$(mktemp -d /tmp/keel-bench-pin.XXXXXX)
 kpid=
 cleanup() { [ -n "$kpid" ] && kill "$kpid" 2>/dev/null; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 uncached_routes "$tmp/routes"
 # the by-id query again, cached for longer than the run (the cache budget is keel's default)

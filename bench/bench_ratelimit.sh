@@ -26,7 +26,7 @@ URL=$(bash scripts/pg.sh url)
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
-trap cleanup EXIT
+bench_traps cleanup
 
 mkdir -p "$tmp/routes"
 route() { # file path extra-annotation

@@ -49,8 +49,7 @@ stop_keel() {
   fi
 }
 cleanup() { stop_keel; rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_traps cleanup
 
 psql_q() { bash scripts/pg.sh psql -qAt -v ON_ERROR_STOP=1 "$@"; }
 

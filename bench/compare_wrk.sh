@@ -41,7 +41,7 @@ cleanup() {
     fi
     rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+bench_traps cleanup
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$tmp/body" "$tmp/proxy" "$tmp/fastcgi" "$tmp/uwsgi" "$tmp/scgi"

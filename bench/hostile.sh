@@ -47,9 +47,7 @@ cleanup() {
   done
   rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps cleanup
 # Runs a command in the background and waits for it: bash acts on a trapped Ctrl-C at once
 # during `wait`, whereas after a foreground child that handles SIGINT itself (keel-bench
 # reports and exits 130) it would carry on with the next step.

@@ -8,11 +8,19 @@ export KEEL_JWT_SECRET="${KEEL_JWT_SECRET:-$(bash scripts/token.sh --dev-secret)
 
 # Makes the scratch folder $tmp (/tmp/keel-bench-NAME.XXXXXX) and the array pids, to which a
 # script adds every process it starts: on exit, Ctrl-C or SIGTERM each is killed by PID and
-# the folder removed.
+# the folder removed. A signal's trap exits (130, 143), which runs the EXIT trap: a trap
+# that only cleaned up would return to the script, which would go on measuring keels it
+# had just killed and end 0.
 bench_scratch() { # name
   tmp=$(mktemp -d "/tmp/keel-bench-$1.XXXXXX")
   pids=()
-  trap bench_cleanup EXIT INT TERM
+  bench_traps bench_cleanup
+}
+# Runs FUNCTION once on exit, Ctrl-C or SIGTERM, and then exits.
+bench_traps() { # function
+  trap "$1" EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 }
 bench_cleanup() {
   local p
