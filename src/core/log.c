@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LINE_MAX_BYTES 2048 /* a kl_log or kl_log_text line, newline included: cut to this */
+
 /* The queue between kl_log's callers (any thread) and the writer thread. Callers copy a
  * line in under the mutex and never wait for stderr; only the writer makes the write(2),
  * outside the mutex: callers write only into the free part [head, tail + cap), the writer
@@ -39,27 +41,27 @@ static void escape(char *out, size_t cap, const char *s) {
     out[o] = '\0';
 }
 
-/* Queues line, writes it directly when no writer runs, or drops it. Returns whether it was
- * queued or written. */
-static bool emit(const char *line, size_t n) {
+/* Copies line into the queue if it has room (q.mu held). */
+static bool enqueue_locked(const char *line, size_t n) {
+    if (q.cap - (size_t)(q.head - q.tail) < n) return false;
+    size_t at = (size_t)(q.head & (q.cap - 1)), first = n < q.cap - at ? n : q.cap - at;
+    memcpy(q.buf + at, line, first);
+    memcpy(q.buf, line + first, n - first);
+    q.head += n;
+    pthread_cond_signal(&q.more);
+    return true;
+}
+
+/* Queues line, writes it directly when no writer runs, or drops it. */
+static void emit(const char *line, size_t n) {
     pthread_mutex_lock(&q.mu);
-    bool direct = !q.on && !q.abandoned, queued = false;
-    if (q.on && q.cap - (size_t)(q.head - q.tail) >= n) {
-        size_t at = (size_t)(q.head & (q.cap - 1)), first = n < q.cap - at ? n : q.cap - at;
-        memcpy(q.buf + at, line, first);
-        memcpy(q.buf, line + first, n - first);
-        q.head += n;
-        queued = true;
-        pthread_cond_signal(&q.more);
-    } else if (q.on) {
-        q.dropped++;
-    }
+    bool direct = !q.on && !q.abandoned;
+    if (q.on && !enqueue_locked(line, n)) q.dropped++;
     pthread_mutex_unlock(&q.mu);
     if (direct) {
         ssize_t w = write(STDERR_FILENO, line, n); /* one write: lines never interleave */
         (void)w;
     }
-    return queued || direct;
 }
 
 void kl_log_write_all(int fd, const char *p, size_t n) {
@@ -72,20 +74,22 @@ void kl_log_write_all(int fd, const char *p, size_t n) {
     }
 }
 
-static bool vlog(int level, const char *msg, const char *fields_fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+static size_t vformat(char *line, int level, const char *msg, const char *fields_fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
-static bool __attribute__((format(printf, 3, 4))) logf_(int level, const char *msg, const char *fields_fmt, ...) {
+static size_t __attribute__((format(printf, 4, 5))) format_line(char *line, int level, const char *msg,
+                                                                const char *fields_fmt, ...) {
     va_list ap;
     va_start(ap, fields_fmt);
-    bool r = vlog(level, msg, fields_fmt, ap);
+    size_t n = vformat(line, level, msg, fields_fmt, ap);
     va_end(ap);
-    return r;
+    return n;
 }
 
 static void *writer(void *arg) {
     (void)arg;
     char out[4096]; /* PIPE_BUF on Linux */
+    char report[LINE_MAX_BYTES];
     pthread_setname_np(pthread_self(), "keel-stderr");
     pthread_mutex_lock(&q.mu);
     for (;;) {
@@ -108,12 +112,14 @@ static void *writer(void *arg) {
         q.tail += n;
         pthread_cond_broadcast(&q.drained);
         uint64_t d = q.dropped - q.reported;
-        if (d && !q.stop) { /* say so once there is room again (emit takes the mutex) */
+        if (d && !q.stop) { /* say so once there is room again */
             pthread_mutex_unlock(&q.mu);
-            bool told = logf_(KL_LOG_WARN, "log lines dropped: stderr was not taking them", "\"dropped\":%llu",
-                              (unsigned long long)d);
+            size_t rn = format_line(report, KL_LOG_WARN, "log lines dropped: stderr was not taking them",
+                                    "\"dropped\":%llu", (unsigned long long)d);
             pthread_mutex_lock(&q.mu);
-            if (told) q.reported += d;
+            /* Callers may have filled the room first. Then the report waits for the next
+             * write; it is not a lost line, so it is not counted as one. */
+            if (enqueue_locked(report, rn)) q.reported += d;
         }
     }
     pthread_mutex_unlock(&q.mu);
@@ -174,14 +180,16 @@ uint64_t kl_log_stop(int wait_ms) {
 }
 
 void kl_log(int level, const char *msg, const char *fields_fmt, ...) {
+    char line[LINE_MAX_BYTES];
     va_list ap;
     va_start(ap, fields_fmt);
-    vlog(level, msg, fields_fmt, ap);
+    size_t n = vformat(line, level, msg, fields_fmt, ap);
     va_end(ap);
+    emit(line, n);
 }
 
 void kl_log_text(const char *fmt, ...) {
-    char line[2048];
+    char line[LINE_MAX_BYTES];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
@@ -192,19 +200,20 @@ void kl_log_text(const char *fmt, ...) {
     emit(line, (size_t)n);
 }
 
-static bool vlog(int level, const char *msg, const char *fields_fmt, va_list ap) {
-    char line[2048], m[512];
+/* One JSON line of at most LINE_MAX_BYTES, newline included, into line; returns its length. */
+static size_t vformat(char *line, int level, const char *msg, const char *fields_fmt, va_list ap) {
+    char m[512];
     struct timeval tv;
     gettimeofday(&tv, NULL);
     escape(m, sizeof(m), msg);
-    int n = snprintf(line, sizeof(line), "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"msg\":\"%s\"", level,
+    int n = snprintf(line, LINE_MAX_BYTES, "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"msg\":\"%s\"", level,
                      (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (int)getpid(), m);
-    if (fields_fmt && *fields_fmt && n < (int)sizeof(line) - 2) {
+    if (fields_fmt && *fields_fmt && n < LINE_MAX_BYTES - 2) {
         line[n++] = ',';
-        n += vsnprintf(line + n, sizeof(line) - (size_t)n, fields_fmt, ap);
+        n += vsnprintf(line + n, LINE_MAX_BYTES - (size_t)n, fields_fmt, ap);
     }
-    if (n > (int)sizeof(line) - 3) n = (int)sizeof(line) - 3;
+    if (n > LINE_MAX_BYTES - 3) n = LINE_MAX_BYTES - 3;
     line[n++] = '}';
     line[n++] = '\n';
-    return emit(line, (size_t)n);
+    return (size_t)n;
 }
