@@ -190,9 +190,7 @@ class Keel:
         t_end = time.monotonic() + limit
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"GET /ready HTTP/1.1\r\nHost: t\r\n\r\n")
-                    shards = json.loads(read_response(s)[2])["shards"]
+                shards = json.loads(self.request(path="/ready", timeout=1)[2])["shards"]
                 if all(sh["dbConnections"] >= want for sh in shards):
                     return
             except (OSError, ValueError, KeyError):

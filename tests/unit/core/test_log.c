@@ -55,6 +55,24 @@ static int whole_lines(void) {
     return start == got_len;
 }
 
+/* The lines the writer's reports ("dropped":N) say were dropped, summed over what was read. */
+static unsigned long dropped_told(void) {
+    unsigned long n = 0;
+    for (const char *p = got; (p = memmem(p, got_len - (size_t)(p - got), "\"dropped\":", 10)); p++)
+        n += strtoul(p + 10, NULL, 10);
+    return n;
+}
+
+/* Reads until the pipe stayed empty for `quiet_ms` ms in a row (5 s at most). */
+static void drain_until_quiet(int quiet_ms) {
+    for (int quiet = 0, tries = 0; quiet < quiet_ms && tries < 5000; tries++) {
+        size_t before = got_len;
+        drain();
+        quiet = got_len == before ? quiet + 1 : 0;
+        usleep(1000);
+    }
+}
+
 /* kl_log_text's plain lines share the queue: in order with kl_log's, one write each, cut at
  * 2 KiB with their newline kept. Runs first: the test below leaves the writer abandoned. */
 static void text_lines_keep_their_place(void) {
@@ -104,19 +122,11 @@ static void every_line_is_written_or_counted_dropped_once(void) {
         drain();
     }
     for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
-    uint64_t dropped = 0;
-    for (int quiet = 0, tries = 0; quiet < 20 && tries < 5000; tries++) { /* until the writer is idle */
-        size_t before = got_len;
-        drain();
-        quiet = got_len == before ? quiet + 1 : 0;
-        usleep(1000);
-    }
-    dropped = kl_log_stop(2000);
+    drain_until_quiet(20); /* the writer is idle */
+    uint64_t dropped = kl_log_stop(2000);
     drain();
     unsigned written = count("\"msg\":\"hammer\""), reports = count("\"msg\":\"log lines dropped");
-    unsigned long told = 0;
-    for (const char *p = got; (p = memmem(p, got_len - (size_t)(p - got), "\"dropped\":", 10)); p++)
-        told += strtoul(p + 10, NULL, 10);
+    unsigned long told = dropped_told();
     int whole = whole_lines();
     stderr_back();
     KT_EQ(started, 0);
@@ -140,9 +150,7 @@ static void lines_whole_in_order_then_dropped_reported_and_abandoned(void) {
         drain();
         /* one report per stretch of drops the writer saw end (a first one may come while
          * the burst still runs, if the queue filled before the writer's first write) */
-        reported = count("\"msg\":\"log lines dropped"), burst = count("\"msg\":\"burst\""), dropped = 0;
-        for (const char *p = got; (p = memmem(p, got_len - (size_t)(p - got), "\"dropped\":", 10)); p++)
-            dropped += strtoul(p + 10, NULL, 10);
+        reported = count("\"msg\":\"log lines dropped"), burst = count("\"msg\":\"burst\""), dropped = dropped_told();
     }
     int whole = whole_lines();
     const char *first = memmem(got, got_len, "\"i\":0,", 6), *second = memmem(got, got_len, "\"i\":1,", 6);
@@ -152,12 +160,7 @@ static void lines_whole_in_order_then_dropped_reported_and_abandoned(void) {
     kl_log(KL_LOG_INFO, "after stop", NULL); /* returns: dropped, not written */
     /* Read until the abandoned writer has written what it still held (and ended), so that it
      * writes nothing to the stderr put back below. */
-    for (int quiet = 0, tries = 0; quiet < 50 && tries < 5000; tries++) {
-        size_t before = got_len;
-        drain();
-        quiet = got_len == before ? quiet + 1 : 0;
-        usleep(1000);
-    }
+    drain_until_quiet(50);
     int whole_after = whole_lines();
     unsigned after = count("after stop");
     stderr_back();
